@@ -1,0 +1,24 @@
+"""Shared upstream plumbing: the one path every adapter's HTTP call takes.
+
+`UpstreamClient.request` sends, authenticates (static bearer or OAuth2 client credentials),
+rate-limits per credential, retries safe calls, trips a per-agency breaker, and translates every
+agency failure into the error tree of `canonical.problems` — adapters never see httpx errors.
+"""
+
+from adapters._upstream.client import (
+    Auth,
+    BearerAuth,
+    OAuth2ClientCredentials,
+    SharedState,
+    UpstreamClient,
+    UpstreamResponse,
+)
+
+__all__ = [
+    "Auth",
+    "BearerAuth",
+    "OAuth2ClientCredentials",
+    "SharedState",
+    "UpstreamClient",
+    "UpstreamResponse",
+]

@@ -1,0 +1,50 @@
+"""Operations: every write is accepted as one, then delivered to the agency exactly once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal, get_args
+
+from canonical._base import View
+from canonical.problems import Problem
+
+__all__ = [
+    "FINAL_STATUSES",
+    "OPERATION_KINDS",
+    "OPERATION_STATUSES",
+    "Event",
+    "EventType",
+    "Operation",
+    "OperationKind",
+    "OperationStatus",
+]
+
+OperationKind = Literal["claim.create", "payment.report", "payment.reverse", "credit_note.create", "claim.withdraw"]
+OperationStatus = Literal["queued", "submitted", "succeeded", "failed"]
+OPERATION_KINDS: tuple[OperationKind, ...] = get_args(OperationKind)
+OPERATION_STATUSES: tuple[OperationStatus, ...] = get_args(OperationStatus)
+FINAL_STATUSES: frozenset[OperationStatus] = frozenset({"succeeded", "failed"})
+
+EventType = Literal["operation.succeeded", "operation.failed", "claim.status_changed", "payment.received"]
+
+
+class Operation(View, kw_only=True):
+    """A write as the gateway tracks it, from `queued` to `succeeded` or `failed`."""
+
+    id: str
+    kind: OperationKind
+    status: OperationStatus
+    claim_id: str
+    agency: str
+    agency_reference: str | None = None
+    error: Problem | None = None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class Event(View, kw_only=True):
+    id: str
+    type: EventType
+    created_at: dt.datetime
+    claim_id: str | None = None
+    data: dict[str, Any]
