@@ -1,0 +1,1 @@
+"""Agency adapters: one folder per agency, plus what all adapters share."""

@@ -1,0 +1,180 @@
+"""What every agency sandbox shares: fault switches, a ledger of writes, and a real HTTP server.
+
+A sandbox is a Litestar app that behaves like its agency. Wrap its ASGI app with
+`with_faults(app, state)` and add `state.routes()` to it: tests then steer faults over HTTP
+(`PUT /_sandbox/faults`) and read what the agency received (`GET /_sandbox/ledger`).
+
+Faults (each counts down as it fires; `paths` limits them to matching paths):
+- `latency_ms`: every request waits this long first;
+- `fail_5xx`: the next N requests answer 503 without touching state;
+- `rate_limit_429`: the next N requests answer 429 with `Retry-After: retry_after`;
+- `commit_then_timeout`: the next N writes are carried out, then the answer is held for
+  `hang_seconds` — the client times out not knowing the write happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import msgspec
+
+__all__ = ["FaultPlan", "LedgerEntry", "RunningServer", "SandboxState", "serve_in_thread", "with_faults"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class FaultPlan(msgspec.Struct, kw_only=True):
+    latency_ms: int = 0
+    fail_5xx: int = 0
+    rate_limit_429: int = 0
+    retry_after: int = 1
+    commit_then_timeout: int = 0
+    hang_seconds: float = 5.0
+    #: Regex; faults apply only to request paths it matches (None = all).
+    paths: str | None = None
+
+
+class LedgerEntry(msgspec.Struct, kw_only=True):
+    """One write the agency carried out, as it received it."""
+
+    kind: str
+    key: str
+    body: Any = None
+    at: float = 0.0
+
+
+class SandboxState:
+    """Faults and ledger of one sandbox instance."""
+
+    def __init__(self) -> None:
+        self.faults = FaultPlan()
+        self.ledger: list[LedgerEntry] = []
+        self.requests = 0
+
+    def record(self, kind: str, key: str, body: Any = None) -> None:
+        self.ledger.append(LedgerEntry(kind=kind, key=key, body=body, at=time.time()))
+
+    def reset(self) -> None:
+        self.faults = FaultPlan()
+        self.ledger.clear()
+        self.requests = 0
+
+    def routes(self) -> list[Any]:
+        """Litestar handlers for `/_sandbox/faults`, `/_sandbox/ledger`, `/_sandbox/reset`."""
+        from litestar import get, post, put
+
+        state = self
+
+        @put("/_sandbox/faults", sync_to_thread=False)
+        def set_faults(data: FaultPlan) -> FaultPlan:
+            state.faults = data
+            return data
+
+        @get("/_sandbox/ledger", sync_to_thread=False)
+        def ledger() -> dict[str, Any]:
+            return {"entries": state.ledger, "requests": state.requests}
+
+        @post("/_sandbox/reset", status_code=204, sync_to_thread=False)
+        def reset() -> None:
+            state.reset()
+
+        return [set_faults, ledger, reset]
+
+
+def with_faults(app: ASGIApp, state: SandboxState) -> ASGIApp:
+    """Wrap a sandbox's ASGI app so the fault plan in `state` applies to its requests."""
+
+    async def faulty(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
+            await app(scope, receive, send)
+            return
+        state.requests += 1
+        plan = state.faults
+        if plan.paths is not None and not re.search(plan.paths, scope["path"]):
+            await app(scope, receive, send)
+            return
+        if plan.latency_ms:
+            await asyncio.sleep(plan.latency_ms / 1000)
+        if plan.fail_5xx > 0:
+            plan.fail_5xx -= 1
+            await _answer(send, 503, b'{"message":"Service temporarily unavailable"}')
+            return
+        if plan.rate_limit_429 > 0:
+            plan.rate_limit_429 -= 1
+            headers = [(b"retry-after", str(plan.retry_after).encode())]
+            await _answer(send, 429, b'{"message":"Too Many Requests"}', headers)
+            return
+        if scope["method"] in _WRITES and plan.commit_then_timeout > 0:
+            plan.commit_then_timeout -= 1
+            held: list[Message] = []
+
+            async def hold(message: Message) -> None:
+                held.append(message)
+
+            await app(scope, receive, hold)  # the write happens...
+            await asyncio.sleep(plan.hang_seconds)  # ...and the answer comes too late
+            try:
+                for message in held:
+                    await send(message)
+            except Exception:  # the client has gone; that is the point
+                return
+            return
+        await app(scope, receive, send)
+
+    return faulty
+
+
+async def _answer(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), *(headers or [])],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RunningServer:
+    """A uvicorn server on a free loopback port, in a daemon thread."""
+
+    def __init__(self, server: Any, thread: threading.Thread, port: int) -> None:
+        self._server = server
+        self._thread = thread
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+def serve_in_thread(app: ASGIApp, port: int = 0, host: str = "127.0.0.1") -> RunningServer:
+    """Serve `app` over real HTTP on `host:port` (0 = a free port) until `stop()`."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="auto", timeout_graceful_shutdown=1)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("sandbox server did not start")
+        time.sleep(0.01)
+    return RunningServer(server, thread, sock.getsockname()[1])
