@@ -28,14 +28,12 @@ from typing import Any, Literal, Protocol, get_args, runtime_checkable
 import msgspec
 
 from canonical import (
-    Claim,
     ClaimCreate,
     ClaimStatus,
     ClaimType,
     CreditNoteCreate,
     Invoice,
     OperationKind,
-    Payment,
     PaymentReport,
     PaymentReversal,
     Problem,
@@ -58,9 +56,11 @@ __all__ = [
     "Outcome",
     "PendingOutcome",
     "ResolvedOutcome",
+    "SandboxSpec",
+    "SecretMissing",
     "Submitted",
     "Succeeded",
-    "SandboxSpec",
+    "credential_from_section",
     "required_capability",
 ]
 
@@ -125,6 +125,40 @@ class Credential(msgspec.Struct, frozen=True, kw_only=True):
     def get(self, name: str) -> str:
         value = self.fields.get(name)
         return "" if value is None else str(value)
+
+
+class SecretMissing(ValueError):
+    """A `*_env` / `*_file` reference that resolves to nothing."""
+
+
+def credential_from_section(
+    agency: str, tenant: str, section: Mapping[str, Any], env: Mapping[str, str]
+) -> Credential:
+    """Resolve a `[tenants.<t>.credentials.<agency>]` section into a Credential.
+
+    `name_env = "VAR"` takes `env["VAR"]`, `name_file = "/path"` reads the mounted secret; both land
+    under `name`. The credential's key is `agency:account`, where the account is the first of
+    `client_id` / `account_id` present (the unit agencies rate-limit and issue tokens for).
+    """
+    fields: dict[str, str | int] = {}
+    for name, value in section.items():
+        if name.endswith("_env"):
+            secret = env.get(str(value))
+            if not secret:
+                raise SecretMissing(f"credentials.{agency}.{name}: environment variable {value} is not set")
+            fields[name.removesuffix("_env")] = secret
+        elif name.endswith("_file"):
+            try:
+                with open(str(value), encoding="utf-8") as handle:
+                    fields[name.removesuffix("_file")] = handle.read().strip()
+            except OSError as exc:
+                raise SecretMissing(f"credentials.{agency}.{name}: cannot read {value}: {exc}") from exc
+        elif isinstance(value, str | int) and not isinstance(value, bool):
+            fields[name] = value
+        else:
+            raise SecretMissing(f"credentials.{agency}.{name}: expected a string or integer")
+    account = fields.get("client_id") or fields.get("account_id") or tenant
+    return Credential(agency=agency, tenant=tenant, key=f"{agency}:{account}", fields=fields)
 
 
 class OperationContext(msgspec.Struct, frozen=True, kw_only=True):
@@ -211,7 +245,9 @@ class Adapter(Protocol):
     name: str
     capabilities: Capabilities
 
-    async def submit_claim(self, credential: Credential, op: OperationContext, claim: ClaimCreate) -> Outcome: ...
+    async def submit_claim(
+        self, credential: Credential, op: OperationContext, claim: ClaimCreate
+    ) -> Outcome: ...
 
     async def get_claim(self, credential: Credential, ref: ClaimRef) -> AgencyClaim: ...
 

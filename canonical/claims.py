@@ -48,7 +48,9 @@ CountryCode = Annotated[str, msgspec.Meta(pattern="^[A-Z]{2}$", description="ISO
 LanguageCode = Annotated[str, msgspec.Meta(pattern="^[a-z]{2}$", description="ISO 639-1")]
 Rate = Annotated[
     str,
-    msgspec.Meta(pattern=r"^(0|[1-9][0-9]{0,2})(\.[0-9]{1,4})?$", description="percent per year, e.g. '5.00'"),
+    msgspec.Meta(
+        pattern=r"^(0|[1-9][0-9]{0,2})(\.[0-9]{1,4})?$", description="percent per year, e.g. '5.00'"
+    ),
 ]
 InvoiceNumber = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 
@@ -87,7 +89,9 @@ class InvoiceCreate(Value, kw_only=True):
     amount: Money
     costs: Money | None = None
     interest_rate: Rate | None = None
-    references: dict[Annotated[str, msgspec.Meta(max_length=40)], Annotated[str, msgspec.Meta(max_length=200)]] = {}
+    references: dict[
+        Annotated[str, msgspec.Meta(max_length=40)], Annotated[str, msgspec.Meta(max_length=200)]
+    ] = {}
     attachments: list[Attachment] = []
 
 
@@ -138,13 +142,17 @@ def validate_claim_create(claim: ClaimCreate) -> list[FieldError]:
     """Every rule a well-typed claim can still break, each with the pointer of the field."""
     errors: list[FieldError] = []
     if not is_currency(claim.currency):
-        errors.append(FieldError(pointer="/currency", detail=f"{claim.currency} is not an active ISO 4217 code"))
+        errors.append(
+            FieldError(pointer="/currency", detail=f"{claim.currency} is not an active ISO 4217 code")
+        )
     errors += _debtor_errors(claim.debtor)
     seen: set[str] = set()
     for index, invoice in enumerate(claim.invoices):
         at = f"/invoices/{index}"
         if invoice.number in seen:
-            errors.append(FieldError(pointer=f"{at}/number", detail=f"invoice number {invoice.number!r} repeats"))
+            errors.append(
+                FieldError(pointer=f"{at}/number", detail=f"invoice number {invoice.number!r} repeats")
+            )
         seen.add(invoice.number)
         if invoice.due_on < invoice.issued_on:
             errors.append(FieldError(pointer=f"{at}/due_on", detail="due_on must not be before issued_on"))
@@ -159,7 +167,10 @@ def money_errors(pointer: str, money: Money, currency: str, *, positive: bool) -
     errors = []
     if money.currency != currency:
         errors.append(
-            FieldError(pointer=f"{pointer}/currency", detail=f"must be the claim currency {currency}, not {money.currency}")
+            FieldError(
+                pointer=f"{pointer}/currency",
+                detail=f"must be the claim currency {currency}, not {money.currency}",
+            )
         )
     if positive and money.amount <= 0:
         errors.append(FieldError(pointer=f"{pointer}/amount", detail="must be greater than 0"))
@@ -175,7 +186,9 @@ def _debtor_errors(debtor: Debtor) -> list[FieldError]:
     elif debtor.company_name is None:
         errors.append(FieldError(pointer="/debtor/company_name", detail="required for a company"))
     if debtor.language not in LANGUAGES:
-        errors.append(FieldError(pointer="/debtor/language", detail=f"{debtor.language!r} is not an ISO 639-1 code"))
+        errors.append(
+            FieldError(pointer="/debtor/language", detail=f"{debtor.language!r} is not an ISO 639-1 code")
+        )
     if debtor.address.country not in COUNTRIES:
         errors.append(
             FieldError(

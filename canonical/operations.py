@@ -19,7 +19,9 @@ __all__ = [
     "OperationStatus",
 ]
 
-OperationKind = Literal["claim.create", "payment.report", "payment.reverse", "credit_note.create", "claim.withdraw"]
+OperationKind = Literal[
+    "claim.create", "payment.report", "payment.reverse", "credit_note.create", "claim.withdraw"
+]
 OperationStatus = Literal["queued", "submitted", "succeeded", "failed"]
 OPERATION_KINDS: tuple[OperationKind, ...] = get_args(OperationKind)
 OPERATION_STATUSES: tuple[OperationStatus, ...] = get_args(OperationStatus)

@@ -13,10 +13,12 @@ from adapters._upstream.client import (
     UpstreamClient,
     UpstreamResponse,
 )
+from adapters._upstream.shared import MemorySharedState
 
 __all__ = [
     "Auth",
     "BearerAuth",
+    "MemorySharedState",
     "OAuth2ClientCredentials",
     "SharedState",
     "UpstreamClient",

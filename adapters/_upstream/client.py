@@ -19,7 +19,14 @@ from canonical.problems import (
     OutcomeUnknown,
 )
 
-__all__ = ["Auth", "BearerAuth", "OAuth2ClientCredentials", "SharedState", "UpstreamClient", "UpstreamResponse"]
+__all__ = [
+    "Auth",
+    "BearerAuth",
+    "OAuth2ClientCredentials",
+    "SharedState",
+    "UpstreamClient",
+    "UpstreamResponse",
+]
 
 T = TypeVar("T")
 
@@ -156,7 +163,9 @@ class UpstreamClient:
         if status >= 500 or status == 408:
             if write:
                 return OutcomeUnknown(f"{self.agency}: HTTP {status} to a write", **kwargs)
-            return AgencyUnavailable(f"{self.agency}: HTTP {status}", retry_after=_retry_after(response.headers), **kwargs)
+            return AgencyUnavailable(
+                f"{self.agency}: HTTP {status}", retry_after=_retry_after(response.headers), **kwargs
+            )
         return AgencyRejected(message, **kwargs)
 
     async def _token(self, auth: BearerAuth | OAuth2ClientCredentials, *, fresh: bool) -> str:
@@ -172,7 +181,11 @@ class UpstreamClient:
             return token.access_token
 
     async def _fetch_token(self, auth: OAuth2ClientCredentials) -> _Token:
-        form = {"grant_type": "client_credentials", "client_id": auth.client_id, "client_secret": auth.client_secret}
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": auth.client_id,
+            "client_secret": auth.client_secret,
+        }
         if auth.audience:
             form["audience"] = auth.audience
         if auth.scope:
@@ -184,7 +197,9 @@ class UpstreamClient:
         if response.status_code in (400, 401, 403):
             raise AgencyAuthFailed(f"{self.agency}: token refused", agency=self.agency)
         if response.status_code != 200:
-            raise AgencyUnavailable(f"{self.agency}: token endpoint HTTP {response.status_code}", agency=self.agency)
+            raise AgencyUnavailable(
+                f"{self.agency}: token endpoint HTTP {response.status_code}", agency=self.agency
+            )
         answer = msgspec.json.decode(response.content, type=_TokenAnswer)
         return _Token(answer.access_token, time.time() + answer.expires_in)
 
