@@ -1,0 +1,307 @@
+"""The Debbie adapter: the Adapter protocol on top of `client.py` (calls) and `mapping.py` (translation).
+
+Debbie writes are synchronous, so every write completes inside the worker's call: `Succeeded` with
+Debbie's id (case id, case voucher id), or `Failed` when Debbie refuses it for good; `Submitted` is
+never returned and `poll_outcomes` has nothing to do.
+
+Idempotency: Debbie promises no deduplication, but every case and voucher carries the client's
+own `referenceId` (notes, Debbie). The case's referenceId is derived from the operation's
+idempotency token, a payment's is its payment_id, a credit note's names its invoice and number.
+When an earlier attempt's outcome is unknown (`op.maybe_sent`) the adapter first looks the write
+up (cases: scan the pages; vouchers: read the case's vouchers) and sends only what is missing.
+
+Declared unsupported (refused by the gateway before anything is stored, and refused here too,
+without an agency call, should one arrive): payment reversal (no endpoint at Debbie) and partial
+withdrawal (`PATCH status ENDED` ends the whole case).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from adapters.base import (
+    AdapterContext,
+    AdapterPage,
+    AgencyClaim,
+    Capabilities,
+    ClaimRef,
+    Credential,
+    Failed,
+    OperationContext,
+    Outcome,
+    PendingOutcome,
+    ResolvedOutcome,
+    Succeeded,
+)
+from adapters.debbie.client import DebbieClient
+from adapters.debbie.mapping import (
+    DebbieDataError,
+    VoucherTypes,
+    case_reference,
+    classify,
+    credit_note_voucher,
+    from_wire_balance,
+    from_wire_invoices,
+    from_wire_payments,
+    from_wire_status,
+    live_vouchers,
+    payment_vouchers,
+    to_wire_case,
+    to_wire_customer,
+    to_wire_withdrawal,
+)
+from adapters.debbie.wire import (
+    DEBBIE_CURRENCIES,
+    DebbieCaseVoucher,
+    DebbieCaseVoucherCreate,
+    DebbieCustomer,
+    raw_json,
+)
+from canonical import (
+    ClaimCreate,
+    CreditNoteCreate,
+    Debtor,
+    FieldError,
+    MoneyError,
+    PaymentReport,
+    PaymentReversal,
+    Withdrawal,
+)
+from canonical.problems import AgencyError, AgencyRejected, BadRequest, UnsupportedByAgency, ValidationFailed
+
+__all__ = ["CAPABILITIES", "DebbieAdapter", "create"]
+
+NAME = "debbie"
+
+CAPABILITIES = Capabilities(
+    supported=frozenset(
+        {
+            "claim.create",
+            "claim.read",
+            "invoices.list",
+            "payments.list",
+            "payment.report",
+            "credit_note.create",
+            "claim.withdraw",
+        }
+    ),
+    currencies=DEBBIE_CURRENCIES,
+    # The adapter pages invoices and payments itself over one voucher list, so any page size works.
+    max_page_size=100,
+)
+
+
+def _unsupported(capability: str, detail: str | None = None) -> Failed:
+    return Failed(problem=UnsupportedByAgency(NAME, capability, detail).problem())
+
+
+def _offset(position: str | None) -> int:
+    """The adapter's list position is a plain offset into the case's invoices (or payments)."""
+    if position is None:
+        return 0
+    if position.isdigit():
+        return int(position)
+    raise BadRequest("the cursor does not hold a Debbie list position", code="invalid_cursor")
+
+
+def _page(items: Sequence[object], position: str | None, limit: int) -> AdapterPage:
+    """One page by offset; `has_more` is known from the list itself, no second round trip."""
+    start = _offset(position)
+    end = start + max(1, limit)
+    return AdapterPage(items=list(items[start:end]), next_position=str(end) if end < len(items) else None)
+
+
+class DebbieAdapter:
+    """Implements `adapters.base.Adapter` for Debbie."""
+
+    name = NAME
+    capabilities = CAPABILITIES
+
+    def __init__(self, client: DebbieClient, voucher_types: VoucherTypes) -> None:
+        self._client = client
+        self._types = voucher_types
+
+    async def aclose(self) -> None:
+        """Nothing to close: the upstream client belongs to whoever built the AdapterContext."""
+
+    # --- writes ------------------------------------------------------------------------------
+
+    async def submit_claim(self, credential: Credential, op: OperationContext, claim: ClaimCreate) -> Outcome:
+        if claim.currency not in DEBBIE_CURRENCIES:
+            return _unsupported("claim.create", f"debbie does not take {claim.currency}")
+        reference = case_reference(op.idempotency_token)
+        if op.maybe_sent:
+            found = await self._client.find_case(credential, reference)
+            if found is not None:
+                return Succeeded(agency_reference=found.id)
+        try:
+            customer = await self._customer(credential, claim.debtor)
+            body = to_wire_case(claim, customer.id, self._types, reference)
+            created = await self._client.create_case(credential, body)
+        except AgencyRejected as exc:
+            return Failed(problem=exc.problem())
+        except MoneyError as exc:
+            return Failed(
+                problem=ValidationFailed([FieldError(pointer="/invoices", detail=str(exc))]).problem()
+            )
+        return Succeeded(agency_reference=created.id)
+
+    async def _customer(self, credential: Credential, debtor: Debtor) -> DebbieCustomer:
+        """Find the debtor by its reference, else create it.
+
+        A lost answer to the create is harmless: the next attempt finds the customer it made.
+        Two claims for one new debtor submitted at the same instant could each create it (Debbie
+        has no unique constraint we know of); both cases still read correctly.
+        """
+        found = await self._client.find_customer(credential, debtor.reference)
+        if found is not None:
+            return found
+        return await self._client.create_customer(credential, to_wire_customer(debtor))
+
+    async def report_payment(
+        self, credential: Credential, op: OperationContext, ref: ClaimRef, report: PaymentReport
+    ) -> Outcome:
+        if report.amount.currency not in DEBBIE_CURRENCIES:
+            return _unsupported("payment.report", f"debbie does not take {report.amount.currency}")
+        try:
+            vouchers = payment_vouchers(report, self._types)
+        except MoneyError as exc:
+            return Failed(
+                problem=ValidationFailed([FieldError(pointer="/amount", detail=str(exc))]).problem()
+            )
+        # Several vouchers (one per allocation) are several writes: whatever stopped an earlier
+        # attempt, some may be there already, so those are always looked up first.
+        return await self._write_vouchers(
+            credential, ref, vouchers, look_up=op.maybe_sent or len(vouchers) > 1
+        )
+
+    async def add_credit_note(
+        self, credential: Credential, op: OperationContext, ref: ClaimRef, note: CreditNoteCreate
+    ) -> Outcome:
+        if note.amount.currency not in DEBBIE_CURRENCIES:
+            return _unsupported("credit_note.create", f"debbie does not take {note.amount.currency}")
+        try:
+            voucher = credit_note_voucher(note, self._types)
+        except MoneyError as exc:
+            return Failed(
+                problem=ValidationFailed([FieldError(pointer="/amount", detail=str(exc))]).problem()
+            )
+        return await self._write_vouchers(credential, ref, [voucher], look_up=op.maybe_sent)
+
+    async def _write_vouchers(
+        self,
+        credential: Credential,
+        ref: ClaimRef,
+        vouchers: Sequence[DebbieCaseVoucherCreate],
+        *,
+        look_up: bool,
+    ) -> Outcome:
+        """Send each voucher not already on the case (matched by voucher type and referenceId)."""
+        present: dict[tuple[str, str], str] = {}
+        if look_up:
+            for existing in live_vouchers(
+                await self._client.case_vouchers(credential, ref.agency_reference), ref.currency
+            ):
+                if existing.voucher_type_id and existing.reference_id:
+                    key = (existing.voucher_type_id.lower(), existing.reference_id)
+                    present.setdefault(key, existing.case_voucher_id or str(existing.id))
+        written: list[str] = []
+        try:
+            for voucher in vouchers:
+                already = present.get((voucher.voucher_type_id.lower(), voucher.reference_id or ""))
+                if already is not None:
+                    written.append(already)
+                    continue
+                created = await self._client.add_voucher(credential, ref.agency_reference, voucher)
+                written.append(created.case_voucher_id)
+        except AgencyRejected as exc:
+            # Debbie refused a voucher for good. With allocations, earlier ones may be written;
+            # the failure says so, and a new report with the same payment_id completes it.
+            if written:
+                exc.detail = f"{exc.detail} (after {len(written)} of {len(vouchers)} vouchers were written)"
+            return Failed(problem=exc.problem())
+        return Succeeded(agency_reference=written[0] if written else None)
+
+    async def reverse_payment(
+        self,
+        credential: Credential,
+        op: OperationContext,
+        ref: ClaimRef,
+        payment_id: str,
+        reversal: PaymentReversal,
+    ) -> Outcome:
+        # notes, Debbie: "Payment reversal: no documented endpoint; treat as unsupported."
+        return _unsupported("payment.reverse")
+
+    async def withdraw(
+        self, credential: Credential, op: OperationContext, ref: ClaimRef, withdrawal: Withdrawal
+    ) -> Outcome:
+        if withdrawal.invoice_numbers:
+            return _unsupported("claim.withdraw_partial", "debbie withdraws whole cases only")
+        if op.maybe_sent:
+            case, _ = await self._client.get_case(credential, ref.agency_reference)
+            if case.status == "ENDED" and case.exit_reason == "WITHDRAWN":
+                return Succeeded(agency_reference=case.id)
+        try:
+            await self._client.set_case_status(credential, ref.agency_reference, to_wire_withdrawal())
+        except AgencyRejected as exc:
+            return Failed(problem=exc.problem())
+        return Succeeded(agency_reference=ref.agency_reference)
+
+    async def poll_outcomes(
+        self, credential: Credential, pending: Sequence[PendingOutcome]
+    ) -> Sequence[ResolvedOutcome]:
+        """Nothing is ever pending at Debbie: every write answered with its outcome."""
+        return []
+
+    # --- reads -------------------------------------------------------------------------------
+
+    async def _vouchers(self, credential: Credential, ref: ClaimRef) -> list[DebbieCaseVoucher]:
+        return live_vouchers(await self._client.case_vouchers(credential, ref.agency_reference), ref.currency)
+
+    async def get_claim(self, credential: Credential, ref: ClaimRef) -> AgencyClaim:
+        (case, raw_case), vouchers = await asyncio.gather(
+            self._client.get_case(credential, ref.agency_reference), self._vouchers(credential, ref)
+        )
+        try:
+            invoices = from_wire_invoices(vouchers, self._types, ref.currency)
+        except DebbieDataError as exc:
+            raise AgencyError(f"debbie: {exc}", agency=NAME) from exc
+        unread = sum(1 for v in vouchers if classify(v, self._types) is None)
+        return AgencyClaim(
+            status=from_wire_status(case),
+            invoices=invoices,
+            balance_amount=from_wire_balance(vouchers),
+            agency_data={
+                "case": raw_json(raw_case),
+                "live_vouchers": len(vouchers),
+                "unclassified_vouchers": unread,
+            },
+        )
+
+    async def list_invoices(
+        self, credential: Credential, ref: ClaimRef, position: str | None, limit: int
+    ) -> AdapterPage:
+        _offset(position)  # a bad position fails before the agency is asked
+        try:
+            invoices = from_wire_invoices(await self._vouchers(credential, ref), self._types, ref.currency)
+        except DebbieDataError as exc:
+            raise AgencyError(f"debbie: {exc}", agency=NAME) from exc
+        return _page(invoices, position, limit)
+
+    async def list_payments(
+        self, credential: Credential, ref: ClaimRef, position: str | None, limit: int
+    ) -> AdapterPage:
+        _offset(position)
+        try:
+            payments = from_wire_payments(await self._vouchers(credential, ref), self._types, ref.currency)
+        except DebbieDataError as exc:
+            raise AgencyError(f"debbie: {exc}", agency=NAME) from exc
+        return _page(payments, position, limit)
+
+
+def create(context: AdapterContext) -> DebbieAdapter:
+    """`AdapterSpec.create`: the config's `voucher_types` and the shared upstream client."""
+    types = VoucherTypes.from_config(context.config.get("voucher_types") or {})
+    return DebbieAdapter(DebbieClient(context.http), types)
