@@ -1,22 +1,45 @@
-"""The upstream client (first cut: pooled httpx, auth, error translation)."""
+"""UpstreamClient: the one way an adapter reaches its agency.
+
+One client per agency, one connection pool, shared by every tenant of that agency. A call goes
+
+    breaker.admit ─▶ rate slot (agency, credential) ─▶ token ─▶ send ─▶ [401: fresh token, resend once]
+        ─▶ agency pushback (429, X-RateLimit-*) recorded ─▶ 2xx / allowed status returned, else the
+           error from errors.py — which a read retries (stamina: backoff + jitter, attempts, deadline)
+
+and nothing from httpx or aiohttp gets out: every failure is a `canonical.problems` error.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import http.cookiejar
+import logging
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
 
+import aiohttp
 import httpx
 import msgspec
+import stamina
 
+from adapters._upstream import metrics
+from adapters._upstream.breaker import CircuitBreaker
+from adapters._upstream.errors import error_for_exception, error_for_status
+from adapters._upstream.ratelimit import RateLimit, RateLimiter
+from adapters._upstream.shared import MemorySharedState, SharedState
+from adapters._upstream.tokens import OAuth2ClientCredentials, TokenProvider
+from adapters._upstream.transport import fast_transport
 from adapters.base import Credential
 from canonical.problems import (
-    AgencyAuthFailed,
+    AgencyError,
     AgencyRateLimited,
-    AgencyRejected,
     AgencyUnavailable,
+    GatewayError,
     OutcomeUnknown,
+    ServiceUnavailable,
 )
 
 __all__ = [
@@ -30,35 +53,16 @@ __all__ = [
 
 T = TypeVar("T")
 
-
-class SharedState(Protocol):
-    """What the upstream plumbing needs from the gateway's store, shared by all replicas."""
-
-    async def cache_get(self, key: str) -> bytes | None: ...
-
-    async def cache_set(self, key: str, value: bytes, ttl_seconds: float | None) -> None: ...
-
-    async def acquire_rate(self, key: str, limits: Sequence[tuple[int, float]]) -> float:
-        """Take one slot under every (count, period_seconds) limit; 0.0 if taken, else seconds to wait."""
-        ...
+log = logging.getLogger(__name__)
 
 
 class BearerAuth(msgspec.Struct, frozen=True, kw_only=True):
+    """A static API token (Debbie: "model it as a static API token per tenant credential")."""
+
     token: str
 
     def __repr__(self) -> str:
         return "BearerAuth(token=***)"
-
-
-class OAuth2ClientCredentials(msgspec.Struct, frozen=True, kw_only=True):
-    token_url: str
-    client_id: str
-    client_secret: str
-    audience: str | None = None
-    scope: str | None = None
-
-    def __repr__(self) -> str:
-        return f"OAuth2ClientCredentials(token_url={self.token_url!r}, client_id={self.client_id!r})"
 
 
 Auth = BearerAuth | OAuth2ClientCredentials | None
@@ -66,25 +70,95 @@ Auth = BearerAuth | OAuth2ClientCredentials | None
 
 class UpstreamResponse(msgspec.Struct, frozen=True, kw_only=True):
     status: int
-    headers: Mapping[str, str]
+    headers: Mapping[str, str]  # names in lower case
     content: bytes
 
     def json(self, type: type[T]) -> T:
         return msgspec.json.decode(self.content, type=type)
 
 
-class _Token(msgspec.Struct, frozen=True):
-    access_token: str
-    expires_at: float
+class _Retry(Exception):
+    """A read's attempt failed in a way the next attempt may not; `backoff` overrides stamina's."""
+
+    def __init__(self, error: AgencyError, backoff: float | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.backoff = backoff
 
 
-class _TokenAnswer(msgspec.Struct):
-    access_token: str
-    expires_in: float = 300
+def _retry_hook(exc: Exception) -> bool | float:
+    if not isinstance(exc, _Retry):
+        return False
+    return True if exc.backoff is None else exc.backoff
+
+
+class _Call:
+    __slots__ = (
+        "allow",
+        "auth",
+        "body",
+        "credential",
+        "headers",
+        "method",
+        "params",
+        "path",
+        "rate_deadline",
+        "rate_key",
+        "retry_deadline",
+        "write",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        body: bytes | None,
+        headers: dict[str, str],
+        credential: Credential,
+        auth: Auth,
+        write: bool,
+        allow: frozenset[int],
+        rate_deadline: float,
+        retry_deadline: float,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.params = params
+        self.body = body
+        self.headers = headers
+        self.credential = credential
+        self.auth = auth
+        self.write = write
+        self.allow = allow
+        self.rate_key = f"{credential.agency}:{credential.key}"
+        self.rate_deadline = rate_deadline
+        self.retry_deadline = retry_deadline
+
+
+def _no_cookies() -> http.cookiejar.CookieJar:
+    # One client serves every tenant of the agency: a cookie set for one credential must never be
+    # sent with another's call.
+    return http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
 class UpstreamClient:
-    """One per agency. `request` is the only way an adapter reaches its agency."""
+    """One per agency. `request` is the only way an adapter reaches its agency.
+
+    Keyword arguments (all optional):
+    - transport: an httpx transport (tests: `httpx.ASGITransport`); default the aiohttp one.
+    - timeout: seconds for one attempt, connect to last byte.
+    - shared: where tokens, rate-limit state and pauses are shared across replicas (default:
+      this process only). rate_limits: the agency's published limits, `(count, period_s)` or
+      `(count, period_s, burst)` per credential — see ratelimit.py; rate_margin: fraction of
+      each window kept free for jitter.
+    - read_rate_budget: how long a read may wait for its rate slot before AgencyRateLimited;
+      write_rate_max_wait: the same for a write (the worker's queue is the real wait).
+    - retry_attempts / retry_deadline / retry_wait_*: a read's retries (stamina); writes never.
+    - breaker_threshold consecutive failures open the breaker for breaker_cooldown seconds.
+    - token_refresh_margin: renew an OAuth2 token this long (at most a tenth of its life) early.
+    - clock: wall clock for token lifetimes (tests move it instead of waiting).
+    """
 
     def __init__(
         self,
@@ -94,17 +168,61 @@ class UpstreamClient:
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 10.0,
         shared: SharedState | None = None,
-        rate_limits: Sequence[tuple[int, float]] = (),
+        rate_limits: Sequence[RateLimit] = (),
+        rate_margin: float = 0.05,
+        read_rate_budget: float = 2.0,
+        write_rate_max_wait: float = 60.0,
+        retry_attempts: int = 4,
+        retry_deadline: float = 20.0,
+        retry_wait_initial: float = 0.1,
+        retry_wait_max: float = 2.0,
+        retry_wait_jitter: float = 0.3,
+        breaker_threshold: int = 5,
+        breaker_cooldown: float = 30.0,
+        token_refresh_margin: float = 30.0,
+        max_connections: int = 100,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.agency = agency
-        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), transport=transport, timeout=timeout)
-        self._shared = shared
-        self._rate_limits = tuple(rate_limits)
-        self._tokens: dict[str, _Token] = {}
-        self._token_locks: dict[str, asyncio.Lock] = {}
+        self._timeout = timeout
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            transport=transport or fast_transport(max_connections=max_connections),
+            timeout=timeout,
+            cookies=_no_cookies(),
+        )
+        shared = shared if shared is not None else MemorySharedState()
+        self._limiter = RateLimiter(agency, shared, rate_limits, rate_margin)
+        self._tokens = TokenProvider(
+            agency, self._http, shared, timeout=timeout, refresh_margin=token_refresh_margin, clock=clock
+        )
+        self.breaker = CircuitBreaker(agency, threshold=breaker_threshold, cooldown=breaker_cooldown)
+        self._read_budget = read_rate_budget
+        self._write_wait = write_rate_max_wait
+        self._retry_deadline = retry_deadline
+        self._attempts = retry_attempts
+        self._retrying = functools.partial(
+            stamina.retry_context,
+            on=_retry_hook,
+            attempts=retry_attempts,
+            timeout=retry_deadline,
+            wait_initial=retry_wait_initial,
+            wait_max=retry_wait_max,
+            wait_jitter=retry_wait_jitter,
+        )
+        self._latency = metrics.LATENCY.labels(agency)
+        self._counters: dict[int | str, Any] = {}
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def __aenter__(self) -> UpstreamClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
 
     async def request(
         self,
@@ -121,114 +239,142 @@ class UpstreamClient:
     ) -> UpstreamResponse:
         """Send one call; 2xx and statuses in `allow` are returned, everything else raised.
 
-        `write=True` marks a call that changes state at the agency: a timeout after sending it
-        raises `OutcomeUnknown` (reconcile before resending) instead of being retried here.
+        `write=True` marks a call that changes state at the agency. It is sent at most once
+        here: a failure after it may have reached the agency raises `OutcomeUnknown`
+        (reconcile before resending), one before sending raises `AgencyUnavailable` /
+        `AgencyRateLimited`. Reads are retried on connection errors, timeouts, 5xx and 429.
+        Raises only `canonical.problems` errors.
         """
-        body = msgspec.json.encode(json) if json is not None else None
-        send_headers = dict(headers or {})
-        if body is not None:
+        send_headers = dict(headers) if headers else {}
+        body = None
+        if json is not None:
+            body = msgspec.json.encode(json)
             send_headers["Content-Type"] = "application/json"
-        for attempt in (1, 2):
-            if auth is not None:
-                send_headers["Authorization"] = f"Bearer {await self._token(auth, fresh=attempt > 1)}"
-            try:
-                response = await self._http.request(
-                    method, path, params=params, content=body, headers=send_headers
-                )
-            except httpx.ConnectError as exc:
-                raise AgencyUnavailable(f"{self.agency}: cannot connect", agency=self.agency) from exc
-            except httpx.TransportError as exc:
-                if write:
-                    raise OutcomeUnknown(f"{self.agency}: no answer to a write", agency=self.agency) from exc
-                raise AgencyUnavailable(f"{self.agency}: {type(exc).__name__}", agency=self.agency) from exc
-            if response.status_code == 401 and attempt == 1 and isinstance(auth, OAuth2ClientCredentials):
-                continue  # one transparent retry with a fresh token
-            break
-        status = response.status_code
-        if 200 <= status < 300 or status in allow:
-            return UpstreamResponse(status=status, headers=dict(response.headers), content=response.content)
-        raise self._error(response, write=write)
-
-    def _error(self, response: httpx.Response, *, write: bool) -> Exception:
-        status = response.status_code
-        message = _agency_message(response.content) or f"HTTP {status}"
-        request_id = response.headers.get("x-request-id")
-        kwargs: dict[str, Any] = {"agency": self.agency, "agency_request_id": request_id}
-        if status in (401, 403):
-            return AgencyAuthFailed(f"{self.agency}: {message}", **kwargs)
-        if status == 429:
-            return AgencyRateLimited(
-                f"{self.agency}: rate limited", retry_after=_retry_after(response.headers), **kwargs
-            )
-        if status >= 500 or status == 408:
-            if write:
-                return OutcomeUnknown(f"{self.agency}: HTTP {status} to a write", **kwargs)
-            return AgencyUnavailable(
-                f"{self.agency}: HTTP {status}", retry_after=_retry_after(response.headers), **kwargs
-            )
-        return AgencyRejected(message, **kwargs)
-
-    async def _token(self, auth: BearerAuth | OAuth2ClientCredentials, *, fresh: bool) -> str:
-        if isinstance(auth, BearerAuth):
-            return auth.token
-        key = f"{auth.token_url}|{auth.client_id}"
-        lock = self._token_locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            token = self._tokens.get(key)
-            if token is None or fresh or token.expires_at - 30 < time.time():
-                token = await self._fetch_token(auth)
-                self._tokens[key] = token
-            return token.access_token
-
-    async def _fetch_token(self, auth: OAuth2ClientCredentials) -> _Token:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": auth.client_id,
-            "client_secret": auth.client_secret,
-        }
-        if auth.audience:
-            form["audience"] = auth.audience
-        if auth.scope:
-            form["scope"] = auth.scope
+        now = time.monotonic()
+        call = _Call(
+            method,
+            path,
+            params,
+            body,
+            send_headers,
+            credential,
+            auth,
+            write,
+            allow,
+            now + (self._write_wait if write else self._read_budget),
+            now + self._retry_deadline,
+        )
         try:
-            response = await self._http.post(auth.token_url, data=form)
-        except httpx.TransportError as exc:
-            raise AgencyUnavailable(f"{self.agency}: token endpoint unreachable", agency=self.agency) from exc
-        if response.status_code in (400, 401, 403):
-            raise AgencyAuthFailed(f"{self.agency}: token refused", agency=self.agency)
-        if response.status_code != 200:
-            raise AgencyUnavailable(
-                f"{self.agency}: token endpoint HTTP {response.status_code}", agency=self.agency
+            if write or self._attempts <= 1:
+                return await self._attempt(call)
+            async for attempt in self._retrying():
+                with attempt:
+                    return await self._attempt(call)
+        except _Retry as retry:  # attempts or deadline used up: the last failure is the answer
+            raise retry.error from retry.error.__cause__
+        raise AssertionError("unreachable: stamina re-raises the last failure")
+
+    async def _attempt(self, call: _Call) -> UpstreamResponse:
+        probe = self.breaker.admit()
+        recorded = False
+        try:
+            try:
+                response = await self._exchange(call)
+            except AgencyRateLimited:  # refused before sending: says nothing about the agency's health
+                raise
+            except AgencyUnavailable as error:  # no answer from the agency (or its token endpoint)
+                self.breaker.failed(probe)
+                recorded = True
+                raise self._retryable(call, error) from error.__cause__
+            status = response.status_code
+            if status >= 500 or status == 408:
+                self.breaker.failed(probe)
+            else:
+                self.breaker.succeeded(probe)
+            recorded = True
+            headers = response.headers
+            if status == 429 or "x-ratelimit-remaining" in headers:
+                await self._observe(call, status, headers)
+            if 200 <= status < 300 or status in call.allow:
+                return UpstreamResponse(status=status, headers=dict(headers), content=response.content)
+            raise self._retryable(
+                call, error_for_status(self.agency, status, response.content, headers, write=call.write)
             )
-        answer = msgspec.json.decode(response.content, type=_TokenAnswer)
-        return _Token(answer.access_token, time.time() + answer.expires_in)
+        finally:
+            if not recorded:
+                self.breaker.released(probe)
 
+    async def _exchange(self, call: _Call) -> httpx.Response:
+        await self._guard(self._limiter.acquire(call.rate_key, call.rate_deadline))
+        auth = call.auth
+        token = None
+        if isinstance(auth, OAuth2ClientCredentials):
+            token = await self._guard(self._tokens.token(auth, call.credential))
+        elif isinstance(auth, BearerAuth):
+            token = auth.token
+        response = await self._send(call, token)
+        if response.status_code == 401 and isinstance(auth, OAuth2ClientCredentials) and token is not None:
+            # A token can be revoked or expire early at the agency (Intrum: 401 "Access denied" for
+            # "expired token", "Errors"): one fresh token, one resend. A 401 was not processed, so
+            # resending a write is safe.
+            token = await self._guard(self._tokens.refresh_rejected(auth, call.credential, token))
+            await self._guard(self._limiter.acquire(call.rate_key, call.rate_deadline))
+            response = await self._send(call, token)
+        return response
 
-class _Message(msgspec.Struct):
-    message: str | None = None
-    detail: str | None = None
-    title: str | None = None
-    error_description: str | None = None
-    error: Any = None
+    async def _send(self, call: _Call, token: str | None) -> httpx.Response:
+        headers = call.headers if token is None else {**call.headers, "Authorization": f"Bearer {token}"}
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self._timeout):
+                response = await self._http.request(
+                    call.method, call.path, params=call.params, content=call.body, headers=headers
+                )
+        except (
+            httpx.HTTPError,
+            httpx.InvalidURL,
+            httpx.StreamError,
+            aiohttp.ClientError,
+            OSError,
+            TimeoutError,
+        ) as exc:
+            self._count("timeout" if isinstance(exc, TimeoutError | httpx.TimeoutException) else "no_answer")
+            raise error_for_exception(self.agency, exc, write=call.write) from exc
+        self._latency.observe(time.perf_counter() - started)
+        self._count(response.status_code)
+        return response
 
+    def _retryable(self, call: _Call, error: AgencyError) -> Exception:
+        """`error` as it leaves this attempt: wrapped in _Retry when a read should try again."""
+        if call.write or not isinstance(error, AgencyUnavailable) or isinstance(error, OutcomeUnknown):
+            return error
+        if isinstance(error, AgencyRateLimited):
+            return _Retry(error, 0.0)  # the next attempt's rate slot waits out the agency's pause
+        if error.retry_after is not None:
+            if time.monotonic() + error.retry_after > call.retry_deadline:
+                return error
+            return _Retry(error, error.retry_after)
+        return _Retry(error, None)
 
-def _agency_message(content: bytes) -> str | None:
-    try:
-        m = msgspec.json.decode(content, type=_Message)
-    except msgspec.DecodeError:
-        text = content.decode(errors="replace").strip()
-        return text[:500] or None
-    for value in (m.message, m.detail, m.error_description, m.title, m.error):
-        if value:
-            return str(value)[:500]
-    return None
+    async def _observe(self, call: _Call, status: int, headers: Mapping[str, str]) -> None:
+        try:
+            await self._limiter.observe(call.rate_key, status, headers)
+        except Exception:  # the answer stands even if the pause could not be shared
+            log.warning("%s: could not record the agency's rate-limit pause", self.agency, exc_info=True)
 
+    async def _guard(self, step: Awaitable[T]) -> T:
+        """Run a step that uses the shared store; its failure means nothing was sent."""
+        try:
+            return await step
+        except GatewayError:
+            raise
+        except Exception as exc:
+            raise ServiceUnavailable(
+                f"{self.agency}: shared state unavailable ({type(exc).__name__})"
+            ) from exc
 
-def _retry_after(headers: httpx.Headers) -> float | None:
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+    def _count(self, status: int | str) -> None:
+        counter = self._counters.get(status)
+        if counter is None:
+            counter = self._counters[status] = metrics.REQUESTS.labels(self.agency, str(status))
+        counter.inc()
