@@ -1,0 +1,388 @@
+"""The Intrum adapter: the gateway's operations and reads in terms of CPS-API V1.
+
+Every write is asynchronous at Intrum (202 + `trackingId`) and returns `Submitted`; the outcome
+comes from `poll_outcomes`, which reads `/tracking` until COMPLETED or FAILED. The operation's
+idempotency token is the `Idempotency-Key` Intrum sees on every attempt; Intrum answers a repeat
+with its first answer for 7 days, so a write whose outcome is unknown (`maybe_sent`) is simply
+sent again, with no look-up first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from adapters.base import (
+    AdapterContext,
+    AdapterPage,
+    AgencyClaim,
+    Capabilities,
+    ClaimRef,
+    Credential,
+    Failed,
+    OperationContext,
+    Outcome,
+    PendingOutcome,
+    ResolvedOutcome,
+    Submitted,
+    Succeeded,
+)
+from adapters.intrum.client import MAX_LIMIT, IntrumClient
+from adapters.intrum.mapping import (
+    AGENCY,
+    CLAIM_TYPES,
+    allocate_oldest_due_first,
+    from_wire_case,
+    from_wire_invoice,
+    from_wire_payment_record,
+    to_wire_credit_note,
+    to_wire_payment,
+    to_wire_registration,
+    to_wire_reversal,
+    to_wire_withdrawal,
+    tracking_outcome,
+    withdrawal_key,
+)
+from adapters.intrum.wire import IntrumAccepted, IntrumCase, IntrumInvoice, IntrumPaymentRecord
+from canonical import (
+    Allocation,
+    ClaimCreate,
+    CreditNoteCreate,
+    Money,
+    MoneyError,
+    PaymentReport,
+    PaymentReversal,
+    Withdrawal,
+    from_major,
+)
+from canonical.problems import AgencyRejected, AgencyUnavailable, BadRequest, NotFound, UnsupportedByAgency
+
+__all__ = ["CAPABILITIES", "IntrumAdapter", "create"]
+
+#: Everything Intrum does (CPS-API V1, "API Capabilities"). Currencies: any ISO 4217 code
+#: ("currency: ISO-4217 currency code", registration). Claim types: those with an Intrum
+#: `claimType`; `loan` has none (agency-api-notes.md).
+CAPABILITIES = Capabilities(
+    supported=frozenset(
+        {
+            "claim.create",
+            "claim.read",
+            "invoices.list",
+            "payments.list",
+            "payment.report",
+            "payment.reverse",
+            "credit_note.create",
+            "claim.withdraw",
+            "claim.withdraw_partial",
+        }
+    ),
+    currencies=None,
+    claim_types=frozenset(CLAIM_TYPES),
+    max_page_size=MAX_LIMIT,
+)
+
+#: "Maximum allowed window: 100 days" (/portfolio/payments): from..to inclusive spans 100 days.
+PAYMENT_WINDOW = dt.timedelta(days=99)
+#: Agency calls one page of payments may take before it answers with what it has (a position
+#: lets the next page go on), so that a sparse feed never holds a request for long.
+_MAX_FEED_CALLS = 20
+#: Invoice look-ups in flight at once for one claim (the upstream rate limiter queues the rest).
+_INVOICE_FANOUT = 8
+
+
+class Checkpoints(Protocol):
+    """The adapter's small durable key/value (`AdapterContext.checkpoints`)."""
+
+    async def cache_get(self, key: str) -> bytes | None: ...
+
+    async def cache_set(self, key: str, value: bytes, ttl_seconds: float | None) -> None: ...
+
+
+def _utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+class IntrumAdapter:
+    name = AGENCY
+    capabilities = CAPABILITIES
+
+    def __init__(self, context: AdapterContext, *, today: Callable[[], dt.date] = _utc_today) -> None:
+        self._client = IntrumClient(context.http, token_url=str(context.config["token_url"]))
+        self._checkpoints: Checkpoints | None = context.checkpoints
+        self._today = today
+
+    async def aclose(self) -> None:
+        """Nothing to close: the upstream client belongs to the gateway."""
+
+    # --- writes ---
+
+    async def submit_claim(self, credential: Credential, op: OperationContext, claim: ClaimCreate) -> Outcome:
+        try:
+            body = to_wire_registration(claim)
+        except UnsupportedByAgency as exc:
+            return Failed(problem=exc.problem())
+        return await self._submit(self._client.register(credential, op.idempotency_token, body))
+
+    async def report_payment(
+        self, credential: Credential, op: OperationContext, ref: ClaimRef, report: PaymentReport
+    ) -> Outcome:
+        allocations = report.allocations
+        if allocations is None:
+            allocations = await self._allocate(credential, ref, report.amount)
+        body = to_wire_payment(report, allocations)
+        # Noted before sending: a payment the creditor reported reads back as theirs in the
+        # payments feed, even when the answer to this call is lost.
+        await self._remember_reported(credential, report.payment_id)
+        return await self._submit(self._client.report_payment(credential, op.idempotency_token, body))
+
+    async def reverse_payment(
+        self,
+        credential: Credential,
+        op: OperationContext,
+        ref: ClaimRef,
+        payment_id: str,
+        reversal: PaymentReversal,
+    ) -> Outcome:
+        # Reversals are always of the full payment ("Partial reversals are not supported");
+        # Intrum takes no reason, only the date of the reversal.
+        body = to_wire_reversal(payment_id, self._today())
+        return await self._submit(self._client.reverse_payment(credential, op.idempotency_token, body))
+
+    async def add_credit_note(
+        self, credential: Credential, op: OperationContext, ref: ClaimRef, note: CreditNoteCreate
+    ) -> Outcome:
+        body = to_wire_credit_note(note)
+        return await self._submit(self._client.add_credit_note(credential, op.idempotency_token, body))
+
+    async def withdraw(
+        self, credential: Credential, op: OperationContext, ref: ClaimRef, withdrawal: Withdrawal
+    ) -> Outcome:
+        """One `/invoices/withdrawal` per invoice; the whole claim = every invoice still open.
+
+        Each invoice's request has its own Idempotency-Key derived from the operation's token, so
+        a retry after a partial failure resends only duplicates Intrum recognises.
+        """
+        if withdrawal.invoice_numbers:
+            numbers = list(dict.fromkeys(withdrawal.invoice_numbers))
+        else:
+            case = await self._case(credential, ref)
+            invoices = await self._invoices(credential, sorted(case.invoice_numbers))
+            # A closed invoice (paid, already withdrawn) cannot be withdrawn again; when every
+            # invoice is closed the case has "closed automatically" and there is nothing to send.
+            numbers = [invoice.invoice_number for invoice in invoices if invoice.closing_code is None]
+            if not numbers:
+                return Succeeded(agency_reference=ref.agency_reference)
+        trackings: list[str] = []
+        for number in numbers:
+            key = withdrawal_key(op.idempotency_token, number)
+            try:
+                accepted = await self._client.withdraw(
+                    credential, key, to_wire_withdrawal(number, withdrawal.reason)
+                )
+            except AgencyRejected as exc:
+                detail = f"invoice {number}: {exc.detail or exc}"
+                return Failed(problem=AgencyRejected(detail, agency=AGENCY).problem())
+            trackings.append(str(accepted.tracking_id))
+        return Submitted(tracking=",".join(trackings))
+
+    async def _submit(self, call: Any) -> Outcome:
+        try:
+            accepted: IntrumAccepted = await call
+        except AgencyRejected as exc:  # 422: Intrum refused the content, for good
+            return Failed(problem=exc.problem())
+        return Submitted(tracking=str(accepted.tracking_id))
+
+    async def _allocate(self, credential: Credential, ref: ClaimRef, amount: Money) -> list[Allocation]:
+        case = await self._case(credential, ref)
+        invoices = await self._invoices(credential, sorted(case.invoice_numbers))
+        currency = amount.currency
+        open_amounts = [
+            (
+                invoice.invoice_number,
+                invoice.due_date,
+                _minor(invoice.invoice_remaining_amount, currency)
+                + _minor(invoice.invoice_remaining_client_costs or 0, currency),
+            )
+            for invoice in invoices
+            if invoice.closing_code is None
+        ] or [(invoice.invoice_number, invoice.due_date, 0) for invoice in invoices]
+        return [
+            Allocation(invoice_number=number, amount=Money(amount=part, currency=currency))
+            for number, part in allocate_oldest_due_first(amount.amount, open_amounts)
+        ]
+
+    # --- outcomes ---
+
+    async def poll_outcomes(
+        self, credential: Credential, pending: Sequence[PendingOutcome]
+    ) -> Sequence[ResolvedOutcome]:
+        """Read `/tracking` for each submitted operation; those still in progress are left out."""
+        resolved: list[ResolvedOutcome] = []
+        for item in pending:
+            try:
+                ids = [int(part) for part in item.tracking.split(",")]
+                trackings = [await self._client.tracking(credential, tracking_id) for tracking_id in ids]
+            except ValueError:
+                problem = AgencyRejected(
+                    f"not an Intrum trackingId: {item.tracking!r}", agency=AGENCY
+                ).problem()
+                resolved.append(
+                    ResolvedOutcome(operation_id=item.operation_id, outcome=Failed(problem=problem))
+                )
+                continue
+            except AgencyRejected as exc:
+                # Intrum does not know the trackingId (kept 90 days): nothing more will come of it.
+                resolved.append(
+                    ResolvedOutcome(operation_id=item.operation_id, outcome=Failed(problem=exc.problem()))
+                )
+                continue
+            except AgencyUnavailable:
+                if resolved:
+                    break  # hand over what is known; the rest is asked again at the next poll
+                raise
+            outcome = tracking_outcome(trackings)
+            if outcome is None:
+                continue
+            if isinstance(outcome, Succeeded) and outcome.agency_reference is None and item.agency_reference:
+                outcome = Succeeded(agency_reference=item.agency_reference)
+            resolved.append(ResolvedOutcome(operation_id=item.operation_id, outcome=outcome))
+        return resolved
+
+    # --- reads ---
+
+    async def get_claim(self, credential: Credential, ref: ClaimRef) -> AgencyClaim:
+        case = await self._case(credential, ref)
+        invoices = await self._invoices(credential, sorted(case.invoice_numbers))
+        try:
+            return from_wire_case(case, invoices, ref.currency)
+        except MoneyError as exc:
+            raise _unreadable(exc) from exc
+
+    async def list_invoices(
+        self, credential: Credential, ref: ClaimRef, position: str | None, limit: int
+    ) -> AdapterPage:
+        """Invoices in invoice-number order (Intrum's own `sortBy` for invoices); position = the
+        last invoice number served, like Intrum's `startingAfter`."""
+        case = await self._case(credential, ref)
+        numbers = sorted(case.invoice_numbers)
+        if position is not None:
+            numbers = [number for number in numbers if number > position]
+        page = numbers[: max(1, min(limit, MAX_LIMIT))]
+        invoices = await self._invoices(credential, page)
+        try:
+            items = [from_wire_invoice(invoice) for invoice in invoices]
+        except MoneyError as exc:
+            raise _unreadable(exc) from exc
+        return AdapterPage(items=items, next_position=page[-1] if len(numbers) > len(page) else None)
+
+    async def list_payments(
+        self, credential: Credential, ref: ClaimRef, position: str | None, limit: int
+    ) -> AdapterPage:
+        """The claim's records of the portfolio-wide `/portfolio/payments` feed.
+
+        The feed takes windows of at most 100 days, paged by `recordId`; the position is
+        "<window start>|<last recordId>" and the first window starts on the case's opening date.
+        """
+        limit = max(1, min(limit, MAX_LIMIT))
+        today = self._today()
+        if position is None:
+            case = await self._case(credential, ref)
+            start, cursor = case.case_opening_date or today - PAYMENT_WINDOW, None
+        else:
+            start, cursor = _open_position(position)
+        records: list[IntrumPaymentRecord] = []
+        calls = 0
+        while start <= today and calls < _MAX_FEED_CALLS:
+            end = min(start + PAYMENT_WINDOW, today)
+            page = await self._client.payments(
+                credential, journalized_from=start, journalized_to=end, starting_after=cursor
+            )
+            calls += 1
+            for index, record in enumerate(page.payments):
+                cursor = str(record.record_id)
+                if str(record.case_number) != ref.agency_reference:
+                    continue
+                records.append(record)
+                if len(records) == limit:
+                    last = index == len(page.payments) - 1 and not page.has_more and end == today
+                    return await self._payments_page(
+                        credential, records, None if last else f"{start}|{cursor}"
+                    )
+            if page.has_more and page.payments:
+                continue
+            start, cursor = end + dt.timedelta(days=1), None
+        position = f"{start}|{cursor or ''}" if start <= today else None
+        return await self._payments_page(credential, records, position)
+
+    async def _payments_page(
+        self, credential: Credential, records: list[IntrumPaymentRecord], position: str | None
+    ) -> AdapterPage:
+        items = []
+        for record in records:
+            reported = bool(record.int_payment_id) and await self._was_reported(
+                credential, record.int_payment_id or ""
+            )
+            try:
+                items.append(from_wire_payment_record(record, reported_by_creditor=reported))
+            except MoneyError as exc:
+                raise _unreadable(exc) from exc
+        return AdapterPage(items=items, next_position=position)
+
+    # --- helpers ---
+
+    async def _case(self, credential: Credential, ref: ClaimRef) -> IntrumCase:
+        try:
+            case_number = int(ref.agency_reference)
+        except ValueError:
+            raise NotFound(f"{ref.agency_reference!r} is not an Intrum case number") from None
+        page = await self._client.query_cases(credential, case_number=case_number, limit=1)
+        for case in page.matching_results:
+            if case.case_number == case_number:
+                return case
+        raise NotFound(f"Intrum has no case {case_number}")
+
+    async def _invoices(self, credential: Credential, numbers: Sequence[str]) -> list[IntrumInvoice]:
+        gate = asyncio.Semaphore(_INVOICE_FANOUT)
+
+        async def one(number: str) -> IntrumInvoice:
+            async with gate:
+                return await self._client.query_invoice(credential, number)
+
+        return list(await asyncio.gather(*(one(number) for number in numbers)))
+
+    def _reported_key(self, credential: Credential, payment_id: str) -> str:
+        return f"intrum:reported-payment:{credential.key}:{payment_id}"
+
+    async def _remember_reported(self, credential: Credential, payment_id: str) -> None:
+        if self._checkpoints is not None:
+            await self._checkpoints.cache_set(self._reported_key(credential, payment_id), b"1", None)
+
+    async def _was_reported(self, credential: Credential, payment_id: str) -> bool:
+        if self._checkpoints is None:
+            return False
+        return await self._checkpoints.cache_get(self._reported_key(credential, payment_id)) is not None
+
+
+def create(context: AdapterContext) -> IntrumAdapter:
+    return IntrumAdapter(context)
+
+
+def _minor(value: Any, currency: str) -> int:
+    try:
+        return from_major(value, currency)
+    except MoneyError as exc:
+        raise _unreadable(exc) from exc
+
+
+def _open_position(position: str) -> tuple[dt.date, str | None]:
+    start, _, cursor = position.partition("|")
+    try:
+        return dt.date.fromisoformat(start), cursor or None
+    except ValueError:
+        raise BadRequest(f"not a payments position: {position!r}", code="invalid_cursor") from None
+
+
+def _unreadable(exc: MoneyError) -> AgencyUnavailable:
+    return AgencyUnavailable(f"intrum: an amount that is not exact in its currency: {exc}", agency=AGENCY)
