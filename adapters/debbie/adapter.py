@@ -92,7 +92,8 @@ CAPABILITIES = Capabilities(
 )
 
 
-def _unsupported(capability: str, detail: str | None = None) -> Failed:
+def _unsupported(capability: str, why: str | None = None) -> Failed:
+    detail = f"{NAME} does not support {capability}" + (f": {why}" if why else "")
     return Failed(problem=UnsupportedByAgency(NAME, capability, detail).problem())
 
 
@@ -129,7 +130,7 @@ class DebbieAdapter:
 
     async def submit_claim(self, credential: Credential, op: OperationContext, claim: ClaimCreate) -> Outcome:
         if claim.currency not in DEBBIE_CURRENCIES:
-            return _unsupported("claim.create", f"debbie does not take {claim.currency}")
+            return _unsupported("claim.create", f"it does not take {claim.currency}")
         reference = case_reference(op.idempotency_token)
         if op.maybe_sent:
             found = await self._client.find_case(credential, reference)
@@ -163,7 +164,7 @@ class DebbieAdapter:
         self, credential: Credential, op: OperationContext, ref: ClaimRef, report: PaymentReport
     ) -> Outcome:
         if report.amount.currency not in DEBBIE_CURRENCIES:
-            return _unsupported("payment.report", f"debbie does not take {report.amount.currency}")
+            return _unsupported("payment.report", f"it does not take {report.amount.currency}")
         try:
             vouchers = payment_vouchers(report, self._types)
         except MoneyError as exc:
@@ -180,7 +181,7 @@ class DebbieAdapter:
         self, credential: Credential, op: OperationContext, ref: ClaimRef, note: CreditNoteCreate
     ) -> Outcome:
         if note.amount.currency not in DEBBIE_CURRENCIES:
-            return _unsupported("credit_note.create", f"debbie does not take {note.amount.currency}")
+            return _unsupported("credit_note.create", f"it does not take {note.amount.currency}")
         try:
             voucher = credit_note_voucher(note, self._types)
         except MoneyError as exc:
@@ -238,7 +239,7 @@ class DebbieAdapter:
         self, credential: Credential, op: OperationContext, ref: ClaimRef, withdrawal: Withdrawal
     ) -> Outcome:
         if withdrawal.invoice_numbers:
-            return _unsupported("claim.withdraw_partial", "debbie withdraws whole cases only")
+            return _unsupported("claim.withdraw_partial", "it withdraws whole cases only")
         if op.maybe_sent:
             case, _ = await self._client.get_case(credential, ref.agency_reference)
             if case.status == "ENDED" and case.exit_reason == "WITHDRAWN":

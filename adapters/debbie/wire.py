@@ -57,7 +57,8 @@ DebbieUuid = Annotated[
     msgspec.Meta(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"),
 ]
 DebbieDate = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
-DebbieReference = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+#: reading: no published limit; ours stay under 320 (a quoted payment_id plus a quoted invoice number).
+DebbieReference = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 
 
 class _DebbieRequest(
