@@ -1,0 +1,522 @@
+"""The Riverty adapter: the Adapter protocol on top of `client.py` and `mapping.py`.
+
+Riverty is asynchronous for every write: `POST` answers `202 {requestId}` and the outcome (with
+a new claim's `claimNumber`) appears only in the `GET /transactions` feed as CONFIRMATION or
+REJECTION (agency-api-notes, Riverty). So writes return `Submitted(tracking=requestId)` and
+`poll_outcomes` reads the feed **once per call for all pending operations of a credential**,
+from a checkpoint kept in the shared checkpoint store:
+
+- The checkpoint is `{since, seen}`: the feed is read from `since` (inclusive), `seen` holds the
+  ids of the transactions at or after `since` that were already handled. After a read `since`
+  moves to the newest transaction's timestamp minus a small overlap (late commits on Riverty's
+  side), and `seen` to the ids within that overlap. Two transactions that share a timestamp are
+  therefore never skipped: the next read starts at that timestamp again and drops what it saw.
+  The page asked for is `len(seen) + batch`, so every read can make progress.
+- An outcome read before its operation is known as pending (the worker had not yet recorded
+  `submitted` when the poller read) is kept under its requestId for a week and found there.
+
+Pagination: the adapter's position is an item offset. Any gateway limit is served from Riverty's
+1-based pages with the fewest calls (`_paging.plan_page`); a Riverty that serves another page
+size than asked is followed (its `pagination` says where the items sit), and remembered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import msgspec
+
+from adapters._upstream import MemorySharedState, UpstreamClient
+from adapters.base import (
+    AdapterContext,
+    AdapterPage,
+    AgencyClaim,
+    Capabilities,
+    ClaimRef,
+    Credential,
+    Failed,
+    OperationContext,
+    Outcome,
+    PendingOutcome,
+    ResolvedOutcome,
+    Submitted,
+    Succeeded,
+)
+from adapters.riverty._paging import plan_page
+from adapters.riverty.client import RivertyClient, RivertyItems, WriteAnswer
+from adapters.riverty.mapping import (
+    claim_status,
+    from_wire_accounting_document,
+    from_wire_invoice,
+    rejection_detail,
+    to_wire_cancellation,
+    to_wire_claim,
+    to_wire_credit_waiver,
+    to_wire_payment,
+    to_wire_recall,
+)
+from adapters.riverty.wire import (
+    RivertyAccountingDocument,
+    RivertyClaimSummary,
+    RivertyInvoice,
+    RivertyTransaction,
+)
+from canonical import (
+    ClaimCreate,
+    CreditNoteCreate,
+    MoneyError,
+    PaymentReport,
+    PaymentReversal,
+    Withdrawal,
+)
+from canonical.problems import AgencyRejected, AgencyUnavailable, BadRequest, NotFound, UnsupportedByAgency
+
+__all__ = ["CAPABILITIES", "RivertyAdapter"]
+
+CAPABILITIES = Capabilities(
+    supported=frozenset(
+        {
+            "claim.create",
+            "claim.read",
+            "invoices.list",
+            "payments.list",
+            "payment.report",
+            "payment.reverse",
+            "credit_note.create",
+            "claim.withdraw",
+            "claim.withdraw_partial",
+        }
+    ),
+    # The invoice document: "currency — This reflects all relevant currencies in ISO-4217".
+    currencies=None,
+    # Riverty's claimType is principal vs. compensation, not the business type: all are sent.
+    claim_types=None,
+    max_page_size=100,
+)
+
+#: A claim found again after a lost answer while still IN_CREATION is tracked by its number.
+_CLAIM_TRACKING = "claim:"
+#: How far before the oldest pending operation the very first read of the feed starts
+#: (covers a worker that records `submitted` a while after Riverty's 202, and clock skew).
+_FIRST_READ_MARGIN = dt.timedelta(minutes=15)
+#: Outcomes read before their operation was pending are kept this long.
+_STASH_TTL_SECONDS = 7 * 24 * 3600
+_UTC = dt.UTC
+
+
+class _Checkpoint(msgspec.Struct, kw_only=True):
+    since: dt.datetime
+    #: transaction id → its timestamp, for every handled transaction at or after `since`.
+    seen: dict[str, dt.datetime] = {}
+
+
+def _option(config: Any, name: str, default: Any) -> Any:
+    """An adapter option, top level or under `options` (the config file's escape hatch)."""
+    if name in config:
+        return config[name]
+    options = config.get("options") or {}
+    return options.get(name, default)
+
+
+class RivertyAdapter:
+    name = "riverty"
+    capabilities = CAPABILITIES
+
+    def __init__(self, context: AdapterContext) -> None:
+        config = context.config
+        http: UpstreamClient = context.http
+        self._client = RivertyClient(
+            http, token_url=str(config["token_url"]), audience=config.get("audience")
+        )
+        self._checkpoints = context.checkpoints if context.checkpoints is not None else MemorySharedState()
+        #: Riverty's largest page (not documented: 100 unless configured or learnt from an answer).
+        self._max_page_size = int(_option(config, "max_page_size", CAPABILITIES.max_page_size))
+        self._overlap = dt.timedelta(seconds=float(_option(config, "transactions_overlap_seconds", 2.0)))
+        self._batch = int(_option(config, "transactions_batch", 500))
+        self._poll_locks: dict[str, asyncio.Lock] = {}
+        #: Learnt from Riverty's answers, per list: a smaller largest page than configured, or a
+        #: page size it serves whatever we ask for.
+        self._page_cap: dict[str, int] = {}
+        self._fixed_page_size: dict[str, int] = {}
+
+    async def aclose(self) -> None:
+        """Nothing of its own to close: the upstream client belongs to the gateway."""
+
+    # --- claim creation ----------------------------------------------------------------------
+
+    async def submit_claim(self, credential: Credential, op: OperationContext, claim: ClaimCreate) -> Outcome:
+        # The gateway's claim id is the contract number: the one key Riverty keeps that lets us
+        # find the claim again, since POST /claims takes no idempotency key.
+        claim_id = op.claim_id or op.idempotency_token
+        try:
+            body = to_wire_claim(claim, claim_id)
+        except MoneyError as exc:
+            return _unsupported(str(exc))
+        if op.maybe_sent:
+            found = await self._find_claim(credential, claim_id)
+            if found is not None:
+                return found
+        request_id = await self._client.submit_claim(credential, body, (claim_id, op.id))
+        return Submitted(tracking=request_id)
+
+    async def _find_claim(self, credential: Credential, claim_id: str) -> Outcome | None:
+        """The outcome of a claim an earlier attempt may have created, or None if Riverty has none."""
+        summaries = await self._client.search_claims(credential, (claim_id,), contractNumber=claim_id)
+        for summary in summaries:
+            if not summary.contract_numbers or claim_id in summary.contract_numbers:
+                return _claim_outcome(summary)
+        return None
+
+    # --- reads -------------------------------------------------------------------------------
+
+    async def get_claim(self, credential: Credential, ref: ClaimRef) -> AgencyClaim:
+        summary = await self._claim_summary(credential, ref)
+        documents: list[RivertyInvoice] = []
+        offset = 0
+        while True:  # every invoice: pages of the largest size, as few calls as that allows
+            page, total = await self._window(
+                "invoices",
+                lambda p, s: self._client.invoices(credential, ref.agency_reference, p, s, (ref.claim_id,)),
+                offset,
+                self._max_page_size,
+            )
+            documents += page
+            offset += len(page)
+            if not page or total is None or offset >= total:
+                break
+        invoices = [_mapped(from_wire_invoice, item) for item in documents]
+        balance = sum(i.remaining.amount + (i.costs.amount if i.costs else 0) for i in invoices)
+        return AgencyClaim(
+            status=claim_status(summary.status, summary.closing_reason),
+            invoices=invoices,
+            balance_amount=balance,
+            agency_data={"claim": msgspec.to_builtins(summary)},
+        )
+
+    async def _claim_summary(self, credential: Credential, ref: ClaimRef) -> RivertyClaimSummary:
+        summaries = await self._client.search_claims(
+            credential, (ref.claim_id,), claimNumber=ref.agency_reference
+        )
+        for summary in summaries:
+            if summary.claim_number == ref.agency_reference:
+                return summary
+        raise NotFound(f"riverty does not know claim {ref.agency_reference}")
+
+    async def list_invoices(
+        self, credential: Credential, ref: ClaimRef, position: str | None, limit: int
+    ) -> AdapterPage:
+        offset = _offset(position)
+        items, total = await self._window(
+            "invoices",
+            lambda p, s: self._client.invoices(credential, ref.agency_reference, p, s, (ref.claim_id,)),
+            offset,
+            limit,
+        )
+        invoices = [_mapped(from_wire_invoice, item) for item in items]
+        return AdapterPage(items=invoices, next_position=_next(offset, len(items), limit, total))
+
+    async def list_payments(
+        self, credential: Credential, ref: ClaimRef, position: str | None, limit: int
+    ) -> AdapterPage:
+        """Payments and their cancellations from the claim's accounting documents. Credit waivers
+        are documents too but no payments: they are left out, so a page may hold fewer items
+        than `limit` — the position still moves over Riverty's document list exactly."""
+        offset = _offset(position)
+        docs, total = await self._window(
+            "accountingDocuments",
+            lambda p, s: self._client.accounting_documents(
+                credential, ref.agency_reference, p, s, (ref.claim_id,)
+            ),
+            offset,
+            limit,
+        )
+        payments = []
+        for doc in docs:
+            payment = _mapped(lambda d: from_wire_accounting_document(d, ref.agency_reference), doc)
+            if payment is not None:
+                payments.append(payment)
+        return AdapterPage(items=payments, next_position=_next(offset, len(docs), limit, total))
+
+    async def _window(
+        self,
+        list_name: str,
+        fetch: Callable[[int, int], Awaitable[RivertyItems]],
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Any], int | None]:
+        """Items [offset, offset+limit) of a 1-based paged list, and the list's total if known.
+
+        Each call fetches the page that holds the first missing item and as much of the rest as
+        one page can (`plan_page`). Items are placed by where Riverty says its page starts
+        (`(currentPage-1) * pageSize`), so a page size other than the one asked for can never
+        shift, skip or repeat an item.
+        """
+        collected: dict[int, Any] = {}
+        total: int | None = None
+        end = offset + limit
+        for _ in range(limit + 3):  # every call adds an item; the bound only guards a broken peer
+            stop = end if total is None else min(end, total)
+            first = next((i for i in range(offset, stop) if i not in collected), None)
+            if first is None:
+                return [collected[i] for i in range(offset, stop)], total
+            fixed = self._fixed_page_size.get(list_name)
+            if fixed is not None:
+                page, size = first // fixed + 1, fixed
+            else:
+                page, size = plan_page(first, stop, self._page_cap.get(list_name, self._max_page_size))
+            result = await fetch(page, size)
+            pagination = result.pagination
+            actual_size = pagination.page_size or size
+            actual_page = pagination.current_page or page
+            if actual_size < size:  # Riverty caps the page size: plan within its cap from now on
+                self._page_cap[list_name] = actual_size
+            elif actual_size > size:  # Riverty ignores the page size asked for: follow its own
+                self._fixed_page_size[list_name] = actual_size
+            start = (actual_page - 1) * actual_size
+            for index, item in enumerate(result.items):
+                collected[start + index] = item
+            if pagination.total_items is not None:
+                total = pagination.total_items
+            elif len(result.items) < actual_size:  # no totals: a short page is the last one
+                total = start + len(result.items)
+        raise AgencyUnavailable("riverty: pages do not line up; gave up listing", agency="riverty")
+
+    # --- follow-up writes --------------------------------------------------------------------
+
+    async def report_payment(
+        self, credential: Credential, op: OperationContext, ref: ClaimRef, report: PaymentReport
+    ) -> Outcome:
+        try:
+            body = to_wire_payment(report)
+        except MoneyError as exc:
+            return _unsupported(str(exc))
+        answer = await self._client.report_payment(
+            credential, ref.agency_reference, body, (ref.claim_id, op.id)
+        )
+        return _write_outcome(answer, op, agency_reference=report.payment_id)
+
+    async def add_credit_note(
+        self, credential: Credential, op: OperationContext, ref: ClaimRef, note: CreditNoteCreate
+    ) -> Outcome:
+        try:
+            body = to_wire_credit_waiver(note)
+        except MoneyError as exc:
+            return _unsupported(str(exc))
+        answer = await self._client.add_credit_waiver(
+            credential, ref.agency_reference, body, (ref.claim_id, op.id)
+        )
+        return _write_outcome(answer, op, agency_reference=note.number)
+
+    async def withdraw(
+        self, credential: Credential, op: OperationContext, ref: ClaimRef, withdrawal: Withdrawal
+    ) -> Outcome:
+        # A recall has no client key. Recalling what is already recalled changes nothing at
+        # Riverty (the sandbox confirms it again), so after a lost answer a whole-claim recall is
+        # looked up first and a partial one is simply sent again.
+        if op.maybe_sent and not withdrawal.invoice_numbers:
+            summary = await self._claim_summary(credential, ref)
+            if claim_status(summary.status, summary.closing_reason) == "withdrawn":
+                return Succeeded(agency_reference=ref.agency_reference)
+        answer = await self._client.recall(
+            credential, ref.agency_reference, to_wire_recall(withdrawal), (ref.claim_id, op.id)
+        )
+        return _write_outcome(answer, op, agency_reference=ref.agency_reference)
+
+    async def reverse_payment(
+        self,
+        credential: Credential,
+        op: OperationContext,
+        ref: ClaimRef,
+        payment_id: str,
+        reversal: PaymentReversal,
+    ) -> Outcome:
+        # Cancelling a document twice is refused; after a lost answer see whether it is done.
+        if op.maybe_sent and await self._is_cancelled(credential, ref, payment_id):
+            return Succeeded(agency_reference=payment_id)
+        answer = await self._client.cancel_document(
+            credential,
+            ref.agency_reference,
+            to_wire_cancellation(payment_id, reversal),
+            (ref.claim_id, op.id),
+        )
+        return _write_outcome(answer, op, agency_reference=payment_id)
+
+    async def _is_cancelled(self, credential: Credential, ref: ClaimRef, payment_id: str) -> bool:
+        offset: int | None = 0
+        while offset is not None:
+            docs, total = await self._window(
+                "accountingDocuments",
+                lambda p, s: self._client.accounting_documents(
+                    credential, ref.agency_reference, p, s, (ref.claim_id,)
+                ),
+                offset,
+                self._max_page_size,
+            )
+            for doc in docs:
+                assert isinstance(doc, RivertyAccountingDocument)
+                if doc.document_type == "PAYMENT" and doc.document_number == payment_id and doc.cancelled:
+                    return True
+            next_position = _next(offset, len(docs), self._max_page_size, total)
+            offset = None if next_position is None else int(next_position)
+        return False
+
+    # --- outcomes ----------------------------------------------------------------------------
+
+    async def poll_outcomes(
+        self, credential: Credential, pending: Sequence[PendingOutcome]
+    ) -> Sequence[ResolvedOutcome]:
+        if not pending:
+            return []
+        lock = self._poll_locks.setdefault(credential.key, asyncio.Lock())
+        async with lock:
+            return await self._poll(credential, pending)
+
+    async def _poll(self, credential: Credential, pending: Sequence[PendingOutcome]) -> list[ResolvedOutcome]:
+        checkpoint_key = f"riverty:transactions:{credential.key}"
+        raw = await self._checkpoints.cache_get(checkpoint_key)
+        if raw is None:
+            oldest = min(_aware(p.submitted_at) for p in pending)
+            checkpoint = _Checkpoint(since=oldest - _FIRST_READ_MARGIN)
+        else:
+            checkpoint = msgspec.json.decode(raw, type=_Checkpoint)
+
+        # The one read of the feed for every pending operation of this credential.
+        feed = await self._client.transactions(
+            credential, checkpoint.since, page_size=len(checkpoint.seen) + self._batch
+        )
+        by_tracking = {p.tracking: p for p in pending}
+        resolved: dict[str, ResolvedOutcome] = {}
+        seen = dict(checkpoint.seen)
+        for tx in feed.items:
+            assert isinstance(tx, RivertyTransaction)
+            if tx.transaction_id in seen:
+                continue
+            seen[tx.transaction_id] = _aware(tx.created_at)
+            if tx.type not in ("CONFIRMATION", "REJECTION"):
+                continue
+            op = by_tracking.get(tx.request_id or "") or by_tracking.get(
+                f"{_CLAIM_TRACKING}{tx.claim_number}"
+            )
+            if op is not None:
+                resolved[op.operation_id] = ResolvedOutcome(
+                    operation_id=op.operation_id, outcome=_tx_outcome(tx, op)
+                )
+            elif tx.request_id:  # not pending (yet): keep it for the poll that knows the operation
+                await self._checkpoints.cache_set(
+                    self._stash_key(credential, tx.request_id), msgspec.json.encode(tx), _STASH_TTL_SECONDS
+                )
+
+        for op in pending:
+            if op.operation_id in resolved:
+                continue
+            if op.tracking.startswith(_CLAIM_TRACKING):
+                outcome = await self._claim_tracking_outcome(credential, op)
+            else:
+                stashed = await self._checkpoints.cache_get(self._stash_key(credential, op.tracking))
+                outcome = None
+                if stashed is not None:
+                    outcome = _tx_outcome(msgspec.json.decode(stashed, type=RivertyTransaction), op)
+            if outcome is not None:
+                resolved[op.operation_id] = ResolvedOutcome(operation_id=op.operation_id, outcome=outcome)
+
+        await self._checkpoints.cache_set(
+            checkpoint_key, msgspec.json.encode(self._advance(checkpoint, seen)), None
+        )
+        return list(resolved.values())
+
+    def _advance(self, checkpoint: _Checkpoint, seen: dict[str, dt.datetime]) -> _Checkpoint:
+        """Move `since` to the newest timestamp read minus the overlap, never backwards; keep the
+        ids at or after it so the overlapping read drops them."""
+        if not seen:
+            return checkpoint
+        newest = max(seen.values())
+        since = max(checkpoint.since, newest - self._overlap)
+        kept = {tx_id: at for tx_id, at in seen.items() if at >= since}
+        if len(kept) > 10 * self._batch:  # a burst within the overlap: keep only the newest second
+            since = newest
+            kept = {tx_id: at for tx_id, at in seen.items() if at >= since}
+        return _Checkpoint(since=since, seen=kept)
+
+    def _stash_key(self, credential: Credential, request_id: str) -> str:
+        return f"riverty:outcome:{credential.key}:{request_id}"
+
+    async def _claim_tracking_outcome(
+        self, credential: Credential, op: PendingOutcome
+    ) -> Succeeded | Failed | None:
+        """A claim found again after a lost answer is tracked by its number (its requestId is
+        unknown): rare, so asking /claims/search for it is fine."""
+        number = op.tracking.removeprefix(_CLAIM_TRACKING)
+        summaries = await self._client.search_claims(credential, (op.claim_id,), claimNumber=number)
+        for summary in summaries:
+            if summary.claim_number == number:
+                outcome = _claim_outcome(summary)
+                return None if isinstance(outcome, Submitted) else outcome
+        return None
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _claim_outcome(summary: RivertyClaimSummary) -> Outcome:
+    match claim_status(summary.status, summary.closing_reason):
+        case "pending":
+            return Submitted(tracking=f"{_CLAIM_TRACKING}{summary.claim_number}")
+        case "rejected":
+            detail = f"Riverty rejected the claim (claim number {summary.claim_number})"
+            return Failed(problem=AgencyRejected(detail, agency="riverty").problem())
+        case _:
+            return Succeeded(agency_reference=summary.claim_number)
+
+
+def _tx_outcome(tx: RivertyTransaction, op: PendingOutcome) -> Succeeded | Failed:
+    if tx.type == "REJECTION":
+        return Failed(problem=AgencyRejected(rejection_detail(tx.reasons), agency="riverty").problem())
+    if op.kind == "claim.create":
+        return Succeeded(agency_reference=tx.claim_number)
+    return Succeeded(agency_reference=op.agency_reference or tx.claim_number)
+
+
+def _write_outcome(answer: WriteAnswer, op: OperationContext, *, agency_reference: str) -> Outcome:
+    if answer.request_id is not None:
+        return Submitted(tracking=answer.request_id)
+    # Riverty refused the client number as a duplicate. After an attempt whose answer was lost
+    # that duplicate is our own first attempt: the write is there, which is success.
+    if op.maybe_sent:
+        return Succeeded(agency_reference=agency_reference)
+    detail = f"Riverty refused the request as a duplicate: {answer.message}"
+    return Failed(problem=AgencyRejected(detail, agency="riverty").problem())
+
+
+def _unsupported(detail: str) -> Failed:
+    return Failed(problem=UnsupportedByAgency("riverty", "amount", detail).problem())
+
+
+def _mapped(convert: Callable[[Any], Any], item: Any) -> Any:
+    try:
+        return convert(item)
+    except MoneyError as exc:
+        raise AgencyUnavailable(
+            f"riverty sent an amount we cannot read exactly: {exc}", agency="riverty"
+        ) from exc
+
+
+def _offset(position: str | None) -> int:
+    if position is None:
+        return 0
+    if position.isdigit():
+        return int(position)
+    raise BadRequest(f"not a Riverty list position: {position!r}", code="invalid_cursor")
+
+
+def _next(offset: int, count: int, limit: int, total: int | None) -> str | None:
+    end = offset + count
+    if total is not None:
+        return str(end) if end < total else None
+    return str(end) if count == limit else None
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=_UTC)
