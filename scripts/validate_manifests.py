@@ -68,10 +68,16 @@ def _path(parts: Iterable[Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("sources", nargs="+", help="manifest files, or - for stdin")
     parser.add_argument(
-        "-k", "--kubernetes-version", action="append", dest="versions", help="repeatable (default: oldest, newest)"
+        "-k",
+        "--kubernetes-version",
+        action="append",
+        dest="versions",
+        help="repeatable (default: oldest, newest)",
     )
     args = parser.parse_args(argv)
     versions = args.versions or [OLDEST_SUPPORTED, all_versions()[-1]]

@@ -69,7 +69,8 @@ app.kubernetes.io/component: {{ .component }}
 Helm's own toToml writes every number as a float (values.yaml numbers reach templates as
 float64), so `client_global_id = 4711` would come out as `4711.0` and the gateway would reject it.
 These templates write integral numbers as TOML integers, strings as JSON-escaped basic strings
-(JSON's escapes are a subset of TOML's), maps as [tables], lists of maps as [[arrays of tables]],
+(JSON's escapes are a subset of TOML's; DEL, which JSON leaves raw and TOML forbids raw, is
+escaped on top, although helm refuses DEL in values before it gets here), maps as [tables], lists of maps as [[arrays of tables]],
 and leave out nulls (TOML has none).
 */}}
 
@@ -88,7 +89,7 @@ and leave out nulls (TOML has none).
 
 {{- define "cg.toml.value" -}}
 {{- $v := . }}
-{{- if kindIs "string" $v }}{{ toJson $v }}
+{{- if kindIs "string" $v }}{{ toJson $v | replace "\u007f" "\\u007f" }}
 {{- else if kindIs "bool" $v }}{{ ternary "true" "false" $v }}
 {{- else if or (kindIs "int" $v) (kindIs "int64" $v) }}{{ printf "%d" $v }}
 {{- else if kindIs "float64" $v }}
