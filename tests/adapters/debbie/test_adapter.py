@@ -25,7 +25,7 @@ from canonical import (
     Withdrawal,
     claim_total,
 )
-from canonical.problems import OutcomeUnknown
+from canonical.problems import NotFound, OutcomeUnknown
 from tests.adapters.debbie._strategies import claims
 from tests.adapters.debbie._support import SandboxControl, make_claim, op, sek
 
@@ -331,3 +331,11 @@ def test_any_valid_claim_reads_back_from_the_sandbox_with_every_amount(
         ]
 
     asyncio.run(round_trip())
+
+
+async def test_a_case_debbie_does_not_know_is_not_found(adapter: DebbieAdapter, credential: Credential) -> None:
+    ref = ClaimRef(claim_id="clm_x", agency_reference="00000000-0000-4000-8000-000000000000", currency="SEK")
+    with pytest.raises(NotFound):
+        await adapter.get_claim(credential, ref)
+    with pytest.raises(NotFound):
+        await adapter.list_invoices(credential, ref, None, 10)
