@@ -1,0 +1,110 @@
+"""`create_app(settings)`: the gateway as a Litestar app. No module-level app, settings or clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme, Tag
+
+from adapters.base import AdapterSpec
+from gateway.problems import exception_handlers
+from gateway.routes._shared import Services, provide_principal, provide_services
+from gateway.routes.admin import AdminController
+from gateway.routes.claims import ClaimController
+from gateway.routes.operations import OperationController
+from gateway.routes.system import agencies, live, metrics, openapi_document, ready
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+from gateway.stores import Store
+from gateway.worker import Worker
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("gateway")
+
+DESCRIPTION = """One API for every debt-collection agency. Money is `{"amount": <integer minor units>,
+"currency": "<ISO 4217>"}`; every write needs `Idempotency-Key` and is answered with an Operation;
+errors are `application/problem+json` (RFC 9457) with a stable `code`."""
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    specs: Mapping[str, AdapterSpec] | None = None,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    debug: bool = False,
+) -> Litestar:
+    """The gateway. `store`, `specs` and `transports` are injectable for tests and embedding."""
+    runtime = Runtime(settings, store=store, specs=specs, transports=transports)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await runtime.start()
+        app.state.services = Services(runtime)
+        stop = asyncio.Event()
+        worker_task = None
+        if settings.run_worker:
+            worker_task = asyncio.create_task(Worker(runtime).run(stop), name="delivery-worker")
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker_task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(worker_task, 10)
+            await runtime.stop()
+
+    app = Litestar(
+        route_handlers=[
+            ClaimController,
+            OperationController,
+            AdminController,
+            agencies,
+            live,
+            ready,
+            metrics,
+            openapi_document,
+        ],
+        dependencies={
+            "principal": Provide(provide_principal),
+            "services": Provide(provide_services, sync_to_thread=False),
+        },
+        exception_handlers=exception_handlers,
+        middleware=[_request_id],
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="collection-gateway",
+            version="1.0.0",
+            description=DESCRIPTION,
+            path="/docs",
+            render_plugins=[ScalarRenderPlugin(path="/"), SwaggerRenderPlugin(path="/swagger")],
+            components=Components(
+                security_schemes={
+                    "apiKey": SecurityScheme(type="http", scheme="bearer", description="API key")
+                }
+            ),
+            security=[{"apiKey": []}],
+            tags=[Tag(name="claims"), Tag(name="operations"), Tag(name="agencies"), Tag(name="admin")],
+        ),
+        request_max_body_size=settings.max_body_bytes,
+        debug=debug,
+    )
+    app.state.runtime = runtime
+    app.state.services = Services(runtime)
+    return app
+
+
+def _request_id(app: Any) -> Any:
+    from gateway.middleware import request_id_middleware
+
+    return request_id_middleware(app)

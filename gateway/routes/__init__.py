@@ -1,0 +1,1 @@
+"""Thin controllers: one per resource, each handler one service call."""

@@ -1,0 +1,140 @@
+"""What every controller needs: dependencies, problem response docs, write plumbing."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from litestar import Request, Response
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
+
+from canonical import Problem
+from gateway.auth import Principal, authenticate
+from gateway.runtime import Runtime
+from gateway.services.reads import ReadService
+from gateway.services.writes import Idempotency, WriteService
+from gateway.stores import StoredResponse
+
+__all__ = [
+    "READ_PROBLEMS",
+    "WRITE_PROBLEMS",
+    "PrincipalDep",
+    "Services",
+    "ServicesDep",
+    "answer_write",
+    "provide_principal",
+    "provide_services",
+]
+
+
+class Services:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.reads = ReadService(runtime)
+        self.writes = WriteService(runtime)
+
+
+PrincipalDep = NamedDependency[Principal]
+ServicesDep = NamedDependency[Services]
+
+
+def _problem(description: str) -> ResponseSpec:
+    return ResponseSpec(
+        data_container=Problem, description=description, media_type="application/problem+json"
+    )
+
+
+READ_PROBLEMS: dict[int, ResponseSpec] = {
+    400: _problem("invalid_parameter or invalid_cursor"),
+    401: _problem("unauthorized"),
+    403: _problem("forbidden: the key lacks the scope"),
+    404: _problem("not_found: no such resource for this key"),
+    503: _problem("agency_unavailable, agency_rate_limited (Retry-After) or store_unavailable"),
+}
+WRITE_PROBLEMS: dict[int, ResponseSpec] = {
+    **READ_PROBLEMS,
+    400: _problem("malformed_json, idempotency_key_missing, idempotency_key_invalid"),
+    409: _problem("idempotency_in_progress or duplicate_client_reference"),
+    413: _problem("request_too_large"),
+    422: _problem("validation_failed (errors[].pointer), unsupported_by_agency, idempotency_key_reused"),
+}
+
+
+async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    services: Services = request.app.state.services
+    return await authenticate(services.runtime.store, request.headers.get("authorization"))
+
+
+def provide_services(request: Request[Any, Any, Any]) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
+
+
+async def answer_write(
+    request: Request[Any, Any, Any],
+    services: Services,
+    tenant: str,
+    execute: Callable[[Idempotency], Awaitable[StoredResponse]],
+) -> Response[bytes]:
+    """Idempotency, `Prefer: wait=N`, and the stored answer sent byte for byte."""
+    match = _WAIT.search(request.headers.get("prefer", ""))
+    wait = min(int(match.group(1)), 30) if match else 0
+    response, replayed = await services.writes.idempotent(
+        tenant=tenant,
+        key=request.headers.get("idempotency-key"),
+        method=request.method,
+        path=request.url.path,
+        body=await request.body(),
+        execute=execute,
+        wait_seconds=wait,
+    )
+    headers = {k: v for k, v in response.headers.items() if k != "content-type"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    elif wait:
+        headers["Preference-Applied"] = f"wait={wait}"
+    return Response(
+        content=response.body,
+        status_code=response.status,
+        media_type=response.headers.get("content-type", "application/json"),
+        headers=headers,
+    )
+
+
+EXAMPLE_CLAIM = Example(
+    summary="A claim with one invoice",
+    value={
+        "client_reference": "ORD-2026-0001",
+        "type": "invoice",
+        "currency": "EUR",
+        "debtor": {
+            "kind": "person",
+            "reference": "CUST-42",
+            "first_name": "Anna",
+            "last_name": "Muster",
+            "email": "anna@example.com",
+            "language": "de",
+            "address": {
+                "street": "Bahnhofstrasse",
+                "house_number": "1",
+                "postal_code": "8001",
+                "city": "Zürich",
+                "country": "CH",
+            },
+        },
+        "invoices": [
+            {
+                "number": "INV-1",
+                "issued_on": "2026-10-01",
+                "due_on": "2026-10-31",
+                "amount": {"amount": 12000, "currency": "EUR"},
+                "costs": {"amount": 500, "currency": "EUR"},
+            }
+        ],
+    },
+)

@@ -1,0 +1,256 @@
+"""Claims and their follow-up writes: `/v1/tenants/{tenant}/claims…`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import Body, FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+
+from canonical import (
+    Claim,
+    ClaimCreate,
+    ClaimStatus,
+    CreditNoteCreate,
+    Invoice,
+    Operation,
+    Page,
+    Payment,
+    PaymentReport,
+    PaymentReversal,
+    Withdrawal,
+)
+from gateway.auth import require_tenant
+from gateway.routes._shared import (
+    EXAMPLE_CLAIM,
+    READ_PROBLEMS,
+    WRITE_PROBLEMS,
+    PrincipalDep,
+    ServicesDep,
+    answer_write,
+)
+
+__all__ = ["ClaimController"]
+
+Limit = Annotated[int, QueryParameter(ge=1, le=100, description="page size, 1-100")]
+Cursor = Annotated[str | None, QueryParameter(description="next_cursor of the previous page")]
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(name="Idempotency-Key", description="required: 1-255 characters", required=False),
+]
+Prefer = Annotated[
+    str | None, HeaderParameter(name="Prefer", description="wait=N (N <= 30 s)", required=False)
+]
+_ACCEPTED = "202: the Operation (Location names it); 201/200 with Prefer: wait when it ended in time"
+
+
+class ClaimController(Controller):
+    path = "/v1/tenants/{tenant:str}/claims"
+    tags = ["claims"]
+
+    @post(
+        "/",
+        operation_id="submitClaim",
+        status_code=202,
+        summary="Submit a claim",
+        description=_ACCEPTED,
+        responses=WRITE_PROBLEMS,
+    )
+    async def submit_claim(
+        self,
+        tenant: FromPath[str],
+        data: Annotated[ClaimCreate, Body(examples=[EXAMPLE_CLAIM])],
+        request: Request[Any, Any, Any],
+        principal: PrincipalDep,
+        services: ServicesDep,
+        idempotency_key: IdempotencyKey = None,
+        prefer: Prefer = None,
+    ) -> Response[Operation]:
+        require_tenant(principal, tenant, "claims:write")
+        return await answer_write(  # type: ignore[return-value]
+            request, services, tenant, lambda idem: services.writes.submit_claim(tenant, data, idem)
+        )
+
+    @get("/", operation_id="listClaims", summary="List the tenant's claims", responses=READ_PROBLEMS)
+    async def list_claims(
+        self,
+        tenant: FromPath[str],
+        principal: PrincipalDep,
+        services: ServicesDep,
+        status: FromQuery[ClaimStatus | None] = None,
+        agency: FromQuery[str | None] = None,
+        client_reference: FromQuery[str | None] = None,
+        created_after: FromQuery[dt.datetime | None] = None,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> Page[Claim]:
+        require_tenant(principal, tenant, "claims:read")
+        filters = {"status": status, "agency": agency, "client_reference": client_reference}
+        filters["created_after"] = created_after
+        return await services.reads.list_claims(tenant, filters, cursor, limit)
+
+    @get(
+        "/{claim_id:str}",
+        operation_id="getClaim",
+        summary="One claim, fresh from its agency",
+        responses=READ_PROBLEMS,
+    )
+    async def get_claim(
+        self,
+        tenant: FromPath[str],
+        claim_id: FromPath[str],
+        principal: PrincipalDep,
+        services: ServicesDep,
+        expand: Annotated[str | None, QueryParameter(description="agency_data")] = None,
+    ) -> Claim:
+        require_tenant(principal, tenant, "claims:read")
+        return await services.reads.get_claim(tenant, claim_id, expand_agency_data=expand == "agency_data")
+
+    @get(
+        "/{claim_id:str}/invoices",
+        operation_id="listInvoices",
+        summary="The claim's invoices",
+        responses=READ_PROBLEMS,
+    )
+    async def list_invoices(
+        self,
+        tenant: FromPath[str],
+        claim_id: FromPath[str],
+        principal: PrincipalDep,
+        services: ServicesDep,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> Page[Invoice]:
+        require_tenant(principal, tenant, "claims:read")
+        return await services.reads.list_invoices(tenant, claim_id, cursor, limit)
+
+    @get(
+        "/{claim_id:str}/payments",
+        operation_id="listPayments",
+        summary="Payments on the claim",
+        responses=READ_PROBLEMS,
+    )
+    async def list_payments(
+        self,
+        tenant: FromPath[str],
+        claim_id: FromPath[str],
+        principal: PrincipalDep,
+        services: ServicesDep,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> Page[Payment]:
+        require_tenant(principal, tenant, "claims:read")
+        return await services.reads.list_payments(tenant, claim_id, cursor, limit)
+
+    @post(
+        "/{claim_id:str}/payments",
+        operation_id="reportPayment",
+        status_code=202,
+        summary="Report a payment the creditor received",
+        description=_ACCEPTED,
+        responses=WRITE_PROBLEMS,
+    )
+    async def report_payment(
+        self,
+        tenant: FromPath[str],
+        claim_id: FromPath[str],
+        data: JSONBody[PaymentReport],
+        request: Request[Any, Any, Any],
+        principal: PrincipalDep,
+        services: ServicesDep,
+        idempotency_key: IdempotencyKey = None,
+        prefer: Prefer = None,
+    ) -> Response[Operation]:
+        require_tenant(principal, tenant, "claims:write")
+        return await answer_write(  # type: ignore[return-value]
+            request,
+            services,
+            tenant,
+            lambda idem: services.writes.follow_up(tenant, claim_id, "payment.report", data, idem),
+        )
+
+    @post(
+        "/{claim_id:str}/payments/{payment_id:str}/reversal",
+        operation_id="reversePayment",
+        status_code=202,
+        summary="Reverse a reported payment in full",
+        description=_ACCEPTED,
+        responses=WRITE_PROBLEMS,
+    )
+    async def reverse_payment(
+        self,
+        tenant: FromPath[str],
+        claim_id: FromPath[str],
+        payment_id: FromPath[str],
+        request: Request[Any, Any, Any],
+        principal: PrincipalDep,
+        services: ServicesDep,
+        data: JSONBody[PaymentReversal | None] = None,
+        idempotency_key: IdempotencyKey = None,
+        prefer: Prefer = None,
+    ) -> Response[Operation]:
+        require_tenant(principal, tenant, "claims:write")
+        body = data or PaymentReversal()
+        return await answer_write(  # type: ignore[return-value]
+            request,
+            services,
+            tenant,
+            lambda idem: services.writes.follow_up(
+                tenant, claim_id, "payment.reverse", body, idem, target=payment_id
+            ),
+        )
+
+    @post(
+        "/{claim_id:str}/credit-notes",
+        operation_id="createCreditNote",
+        status_code=202,
+        summary="Credit an invoice",
+        description=_ACCEPTED,
+        responses=WRITE_PROBLEMS,
+    )
+    async def create_credit_note(
+        self,
+        tenant: FromPath[str],
+        claim_id: FromPath[str],
+        data: JSONBody[CreditNoteCreate],
+        request: Request[Any, Any, Any],
+        principal: PrincipalDep,
+        services: ServicesDep,
+        idempotency_key: IdempotencyKey = None,
+        prefer: Prefer = None,
+    ) -> Response[Operation]:
+        require_tenant(principal, tenant, "claims:write")
+        return await answer_write(  # type: ignore[return-value]
+            request,
+            services,
+            tenant,
+            lambda idem: services.writes.follow_up(tenant, claim_id, "credit_note.create", data, idem),
+        )
+
+    @post(
+        "/{claim_id:str}/withdrawal",
+        operation_id="withdrawClaim",
+        status_code=202,
+        summary="Withdraw the claim or some of its invoices",
+        description=_ACCEPTED,
+        responses=WRITE_PROBLEMS,
+    )
+    async def withdraw(
+        self,
+        tenant: FromPath[str],
+        claim_id: FromPath[str],
+        data: JSONBody[Withdrawal],
+        request: Request[Any, Any, Any],
+        principal: PrincipalDep,
+        services: ServicesDep,
+        idempotency_key: IdempotencyKey = None,
+        prefer: Prefer = None,
+    ) -> Response[Operation]:
+        require_tenant(principal, tenant, "claims:write")
+        return await answer_write(  # type: ignore[return-value]
+            request,
+            services,
+            tenant,
+            lambda idem: services.writes.follow_up(tenant, claim_id, "claim.withdraw", data, idem),
+        )

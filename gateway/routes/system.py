@@ -1,0 +1,65 @@
+"""Outside tenants: agencies, health, metrics, the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from gateway.routes._shared import READ_PROBLEMS, PrincipalDep, ServicesDep
+
+__all__ = ["agencies", "live", "metrics", "openapi_document", "ready"]
+
+
+class AgencyInfo(msgspec.Struct, kw_only=True):
+    name: str
+    configured: bool
+    capabilities: dict[str, bool]
+    currencies: list[str] | None
+    claim_types: list[str] | None
+
+
+class AgencyList(msgspec.Struct, kw_only=True):
+    data: list[AgencyInfo]
+
+
+class Health(msgspec.Struct, kw_only=True):
+    status: str
+
+
+@get("/v1/agencies", operation_id="listAgencies", tags=["agencies"], responses=READ_PROBLEMS)
+async def agencies(principal: PrincipalDep, services: ServicesDep) -> AgencyList:
+    """Every installed agency adapter, its capabilities, and whether this gateway is configured for it."""
+    runtime = services.runtime
+    return AgencyList(
+        data=[
+            AgencyInfo(name=name, configured=name in runtime.settings.agencies, **spec.capabilities.as_json())
+            for name, spec in runtime.specs.items()
+        ]
+    )
+
+
+@get("/health/live", operation_id="live", tags=["health"], include_in_schema=True)
+async def live() -> Health:
+    return Health(status="ok")
+
+
+@get("/health/ready", operation_id="ready", tags=["health"], responses={503: READ_PROBLEMS[503]})
+async def ready(services: ServicesDep) -> Health:
+    """Ready when the store answers."""
+    await services.runtime.store.ping()
+    await services.runtime.ensure_ready()
+    return Health(status="ok")
+
+
+@get("/metrics", operation_id="metrics", tags=["health"], include_in_schema=False)
+async def metrics() -> Response[bytes]:
+    return Response(content=generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+@get("/v1/openapi.json", include_in_schema=False)
+async def openapi_document(request: Request[Any, Any, Any]) -> Response[bytes]:
+    schema = request.app.openapi_schema.to_schema()
+    return Response(content=msgspec.json.encode(schema), media_type="application/vnd.oai.openapi+json")

@@ -1,0 +1,125 @@
+"""The composition root: settings, store, adapters and their upstream clients, built once.
+
+`Runtime.start()` opens everything (in the app's lifespan or the standalone worker) and
+`Runtime.stop()` closes it. Nothing here is module-level: tests build as many as they like.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from adapters._upstream import UpstreamClient
+from adapters.base import Adapter, AdapterContext, AdapterSpec, Credential
+from adapters.registry import discover
+from canonical.problems import NotFound, UnsupportedByAgency
+from gateway.settings import Settings
+from gateway.stores import ApiKeyRecord, Store, create_store, utcnow
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        specs: Mapping[str, AdapterSpec] | None = None,
+        transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store: Store = store or create_store(settings.store_url, settings.store_prefix)
+        self.specs: dict[str, AdapterSpec] = dict(specs) if specs is not None else discover()
+        self._transports = dict(transports or {})
+        self.adapters: dict[str, Adapter] = {}
+        self._clients: list[UpstreamClient] = []
+        self.cursor_key = b""
+        self.started = False
+
+    async def start(self) -> None:
+        if self.started:
+            return
+        for name, agency in self.settings.agencies.items():
+            spec = self.specs[name]
+            per_minute = agency.rate_limit_per_minute or spec.rate_limit_per_minute
+            per_day = agency.rate_limit_per_day or spec.rate_limit_per_day
+            limits = [(n, p) for n, p in ((per_minute, 60.0), (per_day, 86400.0)) if n]
+            client = UpstreamClient(
+                name,
+                agency.base_url,
+                transport=self._transports.get(name),
+                timeout=agency.timeout_seconds,
+                shared=self.store.shared,
+                rate_limits=limits,
+            )
+            self._clients.append(client)
+            config: dict[str, Any] = {
+                **agency.options,
+                **{k: v for k, v in _fields(agency).items() if v is not None},
+            }
+            adapter = spec.create(
+                AdapterContext(agency=name, config=config, http=client, checkpoints=self.store.shared)
+            )
+            self.adapters[name] = await adapter if inspect.isawaitable(adapter) else adapter
+        try:
+            self.cursor_key = await self.store.cursor_key()
+            await self._seed_keys()
+        except Exception:
+            log.warning("store not reachable at start; keys will be seeded when it is", exc_info=True)
+        self.started = True
+
+    async def ensure_ready(self) -> None:
+        """Seed what start() could not (store down at start)."""
+        if not self.cursor_key:
+            self.cursor_key = await self.store.cursor_key()
+            await self._seed_keys()
+
+    async def _seed_keys(self) -> None:
+        for index, (key, digest) in enumerate(
+            zip(self.settings.api_keys, self.settings.key_hashes, strict=True)
+        ):
+            await self.store.put_api_key(
+                ApiKeyRecord(
+                    id=f"key_config_{index}",
+                    name=key.name or f"config key {index}",
+                    tenant=key.tenant,
+                    scopes=list(key.scopes),
+                    key_sha256=digest,
+                    source="config",
+                    created_at=utcnow(),
+                )
+            )
+
+    async def stop(self) -> None:
+        for adapter in self.adapters.values():
+            try:
+                await adapter.aclose()
+            except Exception:
+                log.warning("closing an adapter failed", exc_info=True)
+        for client in self._clients:
+            await client.aclose()
+        await self.store.aclose()
+        self.started = False
+
+    def adapter(self, agency: str) -> Adapter:
+        adapter = self.adapters.get(agency)
+        if adapter is None:
+            raise UnsupportedByAgency(agency, "any", f"agency {agency!r} is not configured on this gateway")
+        return adapter
+
+    def credential(self, tenant: str, agency: str) -> Credential:
+        credential = self.settings.credential(tenant, agency)
+        if credential is None:
+            raise NotFound(f"tenant {tenant!r} has no credentials for {agency}")
+        return credential
+
+
+def _fields(agency: Any) -> dict[str, Any]:
+    return {name: getattr(agency, name) for name in agency.__struct_fields__ if name != "options"}

@@ -1,0 +1,1 @@
+"""Use cases: claims, operations, routing, events. Controllers call these; these call ports."""

@@ -1,0 +1,292 @@
+"""Accepting writes: idempotency, validation, routing or pinning, capability check, one atomic step.
+
+    request → Idempotency-Key (400) → begin (replay / 409 / 422 reused) → rules (422) → agency:
+    routing for a new claim, the claim's pinned agency for follow-ups → capability (422
+    unsupported_by_agency) → store.accept(operation + claim + idempotency record + outbox) → 202
+
+Idempotency follows api.md and Stripe: a request that got as far as executing has its answer
+stored (202, 409 duplicate, 422 rule broken, 422 unsupported) and replayed byte for byte;
+401/403/429 and our own 5xx are never stored, and neither is a body that failed to decode (the
+client fixes it and retries with the same key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from adapters.base import required_capability
+from canonical import (
+    FINAL_STATUSES,
+    ClaimCreate,
+    CreditNoteCreate,
+    FieldError,
+    OperationKind,
+    PaymentReport,
+    PaymentReversal,
+    Withdrawal,
+    validate_claim_create,
+    validate_credit_note,
+    validate_payment_report,
+    validate_withdrawal,
+)
+from canonical.problems import (
+    BadRequest,
+    Conflict,
+    GatewayError,
+    NotFound,
+    UnsupportedByAgency,
+    ValidationFailed,
+)
+from gateway.problems import problem_bytes
+from gateway.runtime import Runtime
+from gateway.services.routing import choose_agency
+from gateway.stores import (
+    ClaimRecord,
+    IdempotencyWrite,
+    OperationRecord,
+    StoredResponse,
+    new_id,
+    utcnow,
+)
+
+__all__ = ["Idempotency", "WriteService", "operation_token"]
+
+#: How long an unfinished request holds its key (a crashed request frees it after this).
+LOCK_SECONDS = 60
+_json = msgspec.json.Encoder()
+
+
+def operation_token(operation_id: str) -> str:
+    """The agency-side idempotency key of an operation: a UUID (Intrum asks for UUIDv4 format)
+    derived from the operation id, so every attempt and every replica sends the same one."""
+    return str(uuid.UUID(bytes=hashlib.sha256(operation_id.encode()).digest()[:16], version=4))
+
+
+class Idempotency(msgspec.Struct, frozen=True, kw_only=True):
+    tenant: str
+    key: str
+    fingerprint: str
+    ttl_seconds: int
+
+    #: The request will wait this long for the outcome (Prefer: wait): hold the key meanwhile.
+    hold_seconds: float = 0
+
+    def write(self, response: StoredResponse, *, held: bool = False) -> IdempotencyWrite:
+        return IdempotencyWrite(
+            tenant=self.tenant,
+            key=self.key,
+            fingerprint=self.fingerprint,
+            response=response,
+            ttl_seconds=self.ttl_seconds,
+            held_until=time.time() + self.hold_seconds + 1 if held and self.hold_seconds else None,
+        )
+
+
+class WriteService:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.store = runtime.store
+
+    async def idempotent(
+        self,
+        *,
+        tenant: str,
+        key: str | None,
+        method: str,
+        path: str,
+        body: bytes,
+        execute: Callable[[Idempotency], Awaitable[StoredResponse]],
+        wait_seconds: float = 0,
+    ) -> tuple[StoredResponse, bool]:
+        """Run `execute` once per (tenant, key); (response, replayed).
+
+        With `wait_seconds` (Prefer: wait=N), an accepted operation is waited for; if it ends in
+        time the final answer (201/200) is what the key replays from then on.
+        """
+        if key is None:
+            raise BadRequest("writes need an Idempotency-Key header", code="idempotency_key_missing")
+        if not 1 <= len(key) <= 255:
+            raise BadRequest("Idempotency-Key must be 1-255 characters", code="idempotency_key_invalid")
+        fingerprint = hashlib.sha256(b"\0".join((method.encode(), path.encode(), body))).hexdigest()
+        begun = await self.store.idempotency_begin(tenant, key, fingerprint, LOCK_SECONDS)
+        if begun.record is not None:
+            if begun.record.fingerprint != fingerprint:
+                raise ValidationFailed(
+                    [
+                        FieldError(
+                            pointer="", detail="this Idempotency-Key was used with another body or path"
+                        )
+                    ],
+                    detail="the Idempotency-Key was already used with another body or path",
+                    code="idempotency_key_reused",
+                )
+            held = begun.record.held_until is not None and begun.record.held_until > time.time()
+            if begun.record.state == "in_progress" or begun.record.response is None or held:
+                raise Conflict(
+                    "the first request with this Idempotency-Key is still running", "idempotency_in_progress"
+                )
+            return begun.record.response, True
+        context = Idempotency(
+            tenant=tenant,
+            key=key,
+            fingerprint=fingerprint,
+            ttl_seconds=self.runtime.settings.idempotency_ttl_seconds,
+            hold_seconds=wait_seconds,
+        )
+        try:
+            response = await execute(context)
+        except GatewayError as exc:
+            if exc.status in (401, 403, 429) or exc.status >= 500:
+                await self.store.idempotency_release(tenant, key)
+                raise
+            response = StoredResponse(
+                status=exc.status,
+                headers={"content-type": "application/problem+json"},
+                body=problem_bytes(exc.problem(instance=path)),
+            )
+            await self.store.idempotency_finish(context.write(response))
+            return response, False
+        except BaseException:
+            await self.store.idempotency_release(tenant, key)
+            raise
+        operation_id = response.headers.get("location", "").rpartition("/")[2]
+        if wait_seconds > 0 and response.status == 202 and operation_id:
+            operation = await self.store.wait_final(operation_id, wait_seconds)
+            if operation is not None and operation.status in FINAL_STATUSES:
+                response = final_response(operation)
+            await self.store.idempotency_finish(context.write(response))  # releases the hold
+        return response, False
+
+    # the writes
+    async def submit_claim(self, tenant: str, body: ClaimCreate, idempotency: Idempotency) -> StoredResponse:
+        errors = validate_claim_create(body)
+        if errors:
+            raise ValidationFailed(errors)
+        tenant_settings = self.runtime.settings.tenants.get(tenant)
+        if tenant_settings is None:
+            raise NotFound(f"no tenant {tenant!r}")
+        agency, rule = choose_agency(tenant_settings, body)
+        self._check_capability(agency, "claim.create", body, body.currency, body.type)
+        now = utcnow()
+        claim_id, op_id = new_id("clm"), new_id("op")
+        claim = ClaimRecord(
+            id=claim_id,
+            tenant=tenant,
+            client_reference=body.client_reference,
+            agency=agency,
+            routing_rule=rule,
+            type=body.type,
+            currency=body.currency,
+            debtor=body.debtor,
+            invoices=body.invoices,
+            create_operation_id=op_id,
+            created_at=now,
+            updated_at=now,
+        )
+        operation = OperationRecord(
+            id=op_id,
+            tenant=tenant,
+            kind="claim.create",
+            claim_id=claim_id,
+            agency=agency,
+            payload=msgspec.to_builtins(body),
+            created_at=now,
+            updated_at=now,
+        )
+        return await self._accept(operation, claim, idempotency)
+
+    async def follow_up(
+        self,
+        tenant: str,
+        claim_id: str,
+        kind: OperationKind,
+        body: PaymentReport | PaymentReversal | CreditNoteCreate | Withdrawal,
+        idempotency: Idempotency,
+        target: str | None = None,
+    ) -> StoredResponse:
+        claim = await self.store.get_claim(claim_id)
+        if claim is None or claim.tenant != tenant:
+            raise NotFound(f"no claim {claim_id}")
+        numbers = [invoice.number for invoice in claim.invoices]
+        errors: list[FieldError] = []
+        match body:
+            case PaymentReport():
+                errors = validate_payment_report(body, claim.currency, numbers)
+            case CreditNoteCreate():
+                errors = validate_credit_note(body, claim.currency, numbers)
+            case Withdrawal():
+                errors = validate_withdrawal(body, numbers)
+            case PaymentReversal():
+                errors = []
+        if errors:
+            raise ValidationFailed(errors)
+        # Pinned: a claim's follow-ups go to the agency it was sent to, whatever routing says now.
+        self._check_capability(
+            claim.agency, required_capability(kind, body), body, claim.currency, claim.type
+        )
+        now = utcnow()
+        operation = OperationRecord(
+            id=new_id("op"),
+            tenant=tenant,
+            kind=kind,
+            claim_id=claim_id,
+            agency=claim.agency,
+            payload=msgspec.to_builtins(body),
+            target=target,
+            created_at=now,
+            updated_at=now,
+        )
+        return await self._accept(operation, None, idempotency)
+
+    def _check_capability(
+        self, agency: str, capability: str, body: Any, currency: str, claim_type: str
+    ) -> None:
+        spec = self.runtime.specs.get(agency)
+        if spec is None or agency not in self.runtime.settings.agencies:
+            raise UnsupportedByAgency(
+                agency, capability, f"agency {agency!r} is not configured on this gateway"
+            )
+        caps = spec.capabilities
+        if capability not in caps.supported:
+            raise UnsupportedByAgency(agency, capability)
+        if caps.currencies is not None and currency not in caps.currencies:
+            raise UnsupportedByAgency(agency, f"currency {currency}", f"{agency} does not take {currency}")
+        if caps.claim_types is not None and claim_type not in caps.claim_types:
+            raise UnsupportedByAgency(
+                agency, f"claim type {claim_type}", f"{agency} has no {claim_type} claims"
+            )
+
+    async def _accept(
+        self, operation: OperationRecord, claim: ClaimRecord | None, idempotency: Idempotency
+    ) -> StoredResponse:
+        response = accepted_response(operation)
+        await self.store.accept(operation, claim, idempotency.write(response, held=True))
+        return response
+
+
+def accepted_response(operation: OperationRecord) -> StoredResponse:
+    return StoredResponse(
+        status=202,
+        headers={
+            "content-type": "application/json",
+            "location": f"/v1/tenants/{operation.tenant}/operations/{operation.id}",
+        },
+        body=_json.encode(operation.public()),
+    )
+
+
+def final_response(operation: OperationRecord) -> StoredResponse:
+    """The answer to `Prefer: wait` when the outcome came in time: 201 for a created claim."""
+    status = 201 if operation.kind == "claim.create" and operation.status == "succeeded" else 200
+    location = f"/v1/tenants/{operation.tenant}/operations/{operation.id}"
+    return StoredResponse(
+        status=status,
+        headers={"content-type": "application/json", "location": location},
+        body=_json.encode(operation.public()),
+    )

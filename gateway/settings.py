@@ -1,0 +1,271 @@
+"""Settings: one TOML file (config.md) plus `CG_*` environment variables, read once at start.
+
+A wrong config stops the process with a message naming the key — never a half-working gateway:
+unknown keys, an agency that is not installed, a rule naming an agency the tenant has no
+credentials for, a credential missing a field its adapter needs, a secret whose variable is unset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import msgspec
+
+from adapters.base import AdapterSpec, Credential, SecretMissing, credential_from_section
+from canonical import CLAIM_TYPES, is_currency
+
+__all__ = [
+    "AgencySettings",
+    "ApiKeySettings",
+    "ConfigError",
+    "RoutingRule",
+    "RuleMatch",
+    "Settings",
+    "TenantSettings",
+    "load_settings",
+    "settings_from_mapping",
+]
+
+Scope = Literal["claims:read", "claims:write", "admin"]
+
+
+class ConfigError(ValueError):
+    """The configuration is wrong; the message names the key."""
+
+
+class _Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Config sections: unknown keys are typos, and typos are errors."""
+
+
+class AgencySettings(_Config, kw_only=True):
+    base_url: str
+    token_url: str | None = None
+    audience: str | None = None
+    poll_interval_seconds: float = 5.0
+    rate_limit_per_minute: int | None = None
+    rate_limit_per_day: int | None = None
+    timeout_seconds: float = 10.0
+    #: Debbie: the voucherTypeId per kind of voucher.
+    voucher_types: dict[str, str] | None = None
+    #: Anything else an adapter documents (kept as written).
+    options: dict[str, Any] = {}
+
+
+class RuleMatch(_Config, kw_only=True):
+    currency: list[str] | None = None
+    country: list[str] | None = None
+    type: list[str] | None = None
+    amount_min: int | None = None
+    amount_max: int | None = None
+
+
+class RoutingRule(_Config, kw_only=True):
+    when: RuleMatch
+    agency: str
+
+
+class _Routing(_Config, kw_only=True):
+    rules: list[RoutingRule] = []
+
+
+class TenantSettings(_Config, kw_only=True):
+    default_agency: str
+    credentials: dict[str, dict[str, Any]] = {}
+    routing: _Routing = msgspec.field(default_factory=_Routing)
+
+
+class ApiKeySettings(_Config, kw_only=True):
+    name: str | None = None
+    tenant: str | None = None
+    scopes: list[Scope]
+    key_sha256: str | None = None
+    key_env: str | None = None
+
+
+class Settings(_Config, kw_only=True):
+    store_url: str = "memory://"
+    idempotency_ttl_seconds: int = 86400
+    run_worker: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    #: Largest request body accepted (413 above it).
+    max_body_bytes: int = 1024 * 1024
+    #: Log level of the gateway's own loggers.
+    log_level: str = "INFO"
+    #: Redis key prefix (several gateways may share one Redis).
+    store_prefix: str = "cg"
+    #: Delivery: attempts before an operation fails with agency_unavailable, and backoff bounds.
+    max_attempts: int = 8
+    retry_base_seconds: float = 1.0
+    retry_max_seconds: float = 300.0
+    #: A worker that holds an outbox entry this long without acknowledging it is presumed dead.
+    reclaim_idle_seconds: float = 60.0
+    #: How long a claim read from its agency may be served from cache.
+    claim_cache_seconds: float = 2.0
+    agencies: dict[str, AgencySettings] = {}
+    tenants: dict[str, TenantSettings] = {}
+    api_keys: list[ApiKeySettings] = []
+    #: Resolved at load: (tenant, agency) → credential with secrets. Not part of the file.
+    credentials: dict[str, Credential] = {}
+    #: Resolved at load: sha256 hex of each configured key.
+    key_hashes: list[str] = []
+
+    def credential(self, tenant: str, agency: str) -> Credential | None:
+        return self.credentials.get(f"{tenant}/{agency}")
+
+
+_SCALARS = {
+    name: field.type
+    for name, field in zip(Settings.__struct_fields__, msgspec.structs.fields(Settings), strict=True)
+    if field.type in (str, int, float, bool)
+}
+
+
+def load_settings(
+    path: str | None, env: Mapping[str, str], specs: Mapping[str, AdapterSpec] | None = None
+) -> Settings:
+    """Read the TOML file at `path` (or `CG_CONFIG`), apply `CG_*` overrides, validate."""
+    path = path or env.get("CG_CONFIG")
+    document: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, "rb") as handle:
+                document = tomllib.load(handle)
+        except OSError as exc:
+            raise ConfigError(f"config file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from exc
+    return settings_from_mapping(document, env, specs)
+
+
+def settings_from_mapping(
+    document: Mapping[str, Any], env: Mapping[str, str], specs: Mapping[str, AdapterSpec] | None = None
+) -> Settings:
+    document = dict(document)
+    for name, kind in _SCALARS.items():
+        value = env.get(f"CG_{name.upper()}")
+        if value is not None:
+            document[name] = _parse_scalar(f"CG_{name.upper()}", value, kind)
+    for computed in ("credentials", "key_hashes"):
+        if computed in document:
+            raise ConfigError(f"{computed}: not a config key")
+    # Named sections are converted one by one so that an error names the agency or tenant.
+    agencies = {
+        name: _convert(f"agencies.{name}", section, AgencySettings)
+        for name, section in _table("agencies", document.pop("agencies", {})).items()
+    }
+    tenants = {
+        name: _convert(f"tenants.{name}", section, TenantSettings)
+        for name, section in _table("tenants", document.pop("tenants", {})).items()
+    }
+    settings = msgspec.structs.replace(_convert("", document, Settings), agencies=agencies, tenants=tenants)
+    if specs is None:
+        from adapters.registry import discover
+
+        specs = discover()
+    return _validated(settings, env, specs)
+
+
+def _table(key: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: expected a table")
+    return value
+
+
+def _convert(at: str, value: Any, kind: type[Any]) -> Any:
+    try:
+        return msgspec.convert(value, kind, strict=False)
+    except msgspec.ValidationError as exc:
+        text, _, where = str(exc).partition(" - at `$")
+        key = ".".join(part for part in (at, where.rstrip("`").lstrip(".")) if part)
+        raise ConfigError(f"{key}: {text}" if key else text) from exc
+
+
+def _parse_scalar(name: str, value: str, kind: Any) -> Any:
+    try:
+        if kind is bool:
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        return kind(value)
+    except ValueError:
+        raise ConfigError(f"{name}: {value!r} is not a valid {kind.__name__}") from None
+
+
+def _validated(settings: Settings, env: Mapping[str, str], specs: Mapping[str, AdapterSpec]) -> Settings:
+    if settings.max_body_bytes <= 0:
+        raise ConfigError("max_body_bytes: must be positive")
+    if settings.idempotency_ttl_seconds <= 0:
+        raise ConfigError("idempotency_ttl_seconds: must be positive")
+    if settings.max_attempts < 1:
+        raise ConfigError("max_attempts: must be at least 1")
+    if not settings.store_url.startswith(("memory://", "redis://", "rediss://", "unix://")):
+        raise ConfigError(f"store_url: {settings.store_url!r} is neither memory:// nor redis://")
+    for name, agency in settings.agencies.items():
+        spec = specs.get(name)
+        if spec is None:
+            raise ConfigError(
+                f"agencies.{name}: no adapter named {name!r} is installed (have: {', '.join(specs)})"
+            )
+        for field in spec.config_fields:
+            if getattr(agency, field, None) in (None, "") and field not in agency.options:
+                raise ConfigError(f"agencies.{name}.{field}: required by the {name} adapter")
+    credentials: dict[str, Credential] = {}
+    for tenant_name, tenant in settings.tenants.items():
+        at = f"tenants.{tenant_name}"
+        for agency_name, section in tenant.credentials.items():
+            if agency_name not in settings.agencies:
+                raise ConfigError(f"{at}.credentials.{agency_name}: no [agencies.{agency_name}] section")
+            try:
+                credential = credential_from_section(agency_name, tenant_name, section, env)
+            except SecretMissing as exc:
+                raise ConfigError(f"{at}.{exc}") from None
+            for field in specs[agency_name].credential_fields:
+                if field not in credential.fields:
+                    hint = f" (or {field}_env / {field}_file)"
+                    raise ConfigError(f"{at}.credentials.{agency_name}.{field}: required{hint}")
+            credentials[f"{tenant_name}/{agency_name}"] = credential
+        if tenant.default_agency not in tenant.credentials:
+            raise ConfigError(
+                f"{at}.default_agency: {tenant.default_agency!r} has no credentials for this tenant"
+            )
+        for index, rule in enumerate(tenant.routing.rules):
+            rule_at = f"{at}.routing.rules[{index}]"
+            if rule.agency not in tenant.credentials:
+                raise ConfigError(f"{rule_at}.agency: {rule.agency!r} has no credentials for this tenant")
+            _check_rule(rule_at, rule.when)
+    key_hashes = []
+    for index, key in enumerate(settings.api_keys):
+        at = f"api_keys[{index}]"
+        if key.tenant is not None and key.tenant not in settings.tenants:
+            raise ConfigError(f"{at}.tenant: no tenant {key.tenant!r}")
+        if key.key_sha256:
+            digest = key.key_sha256.lower()
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise ConfigError(f"{at}.key_sha256: not a SHA-256 hex digest")
+        elif key.key_env:
+            secret = env.get(key.key_env)
+            if not secret:
+                raise ConfigError(f"{at}.key_env: environment variable {key.key_env} is not set")
+            digest = hashlib.sha256(secret.encode()).hexdigest()
+        else:
+            raise ConfigError(f"{at}: needs key_sha256 or key_env")
+        key_hashes.append(digest)
+    return msgspec.structs.replace(settings, credentials=credentials, key_hashes=key_hashes)
+
+
+def _check_rule(at: str, when: RuleMatch) -> None:
+    for currency in when.currency or ():
+        if not is_currency(currency):
+            raise ConfigError(f"{at}.when.currency: {currency!r} is not an ISO 4217 code")
+    for claim_type in when.type or ():
+        if claim_type not in CLAIM_TYPES:
+            raise ConfigError(f"{at}.when.type: {claim_type!r} is not a claim type")
+    if when.amount_min is not None and when.amount_max is not None and when.amount_min > when.amount_max:
+        raise ConfigError(f"{at}.when: amount_min is greater than amount_max")

@@ -1,0 +1,162 @@
+"""The Store port: one protocol, two implementations (memory for the embedded default, Redis).
+
+Both pass one contract suite (tests/contract). The invariants that matter for money:
+- `accept` is one atomic step: claim index entry (unique client_reference per tenant), operation,
+  final idempotency record and outbox entry are all stored, or none is.
+- An outbox entry stays pending until acknowledged; a consumer that stops acknowledging loses it
+  to another after `reclaim_idle_seconds` (Redis Streams consumer groups + XAUTOCLAIM).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import msgspec
+
+from adapters._upstream import SharedState
+from canonical import Event
+from canonical.problems import Conflict, ServiceUnavailable
+from gateway.stores.records import (
+    ApiKeyRecord,
+    AuditEntry,
+    ClaimRecord,
+    IdempotencyRecord,
+    OperationRecord,
+    OutboxEntry,
+    StoredResponse,
+)
+
+__all__ = [
+    "Begun",
+    "DuplicateClientReference",
+    "IdempotencyWrite",
+    "Store",
+    "StoreUnavailable",
+]
+
+
+class StoreUnavailable(ServiceUnavailable):
+    """The store cannot be reached: nothing was stored."""
+
+
+class DuplicateClientReference(Conflict):
+    def __init__(self, client_reference: str, claim_id: str) -> None:
+        super().__init__(
+            f"the tenant already has claim {claim_id} with client_reference {client_reference!r}",
+            code="duplicate_client_reference",
+        )
+        self.claim_id = claim_id
+
+
+class IdempotencyWrite(msgspec.Struct, frozen=True, kw_only=True):
+    tenant: str
+    key: str
+    fingerprint: str
+    response: StoredResponse
+    ttl_seconds: int
+    held_until: float | None = None
+
+    def record(self) -> IdempotencyRecord:
+        return IdempotencyRecord(
+            fingerprint=self.fingerprint, state="done", response=self.response, held_until=self.held_until
+        )
+
+
+class Begun(msgspec.Struct, frozen=True, kw_only=True):
+    """Result of `idempotency_begin`: `record` is None when this request now holds the key."""
+
+    record: IdempotencyRecord | None
+
+
+Predicate = Callable[[object], bool]
+
+
+class Store(Protocol):
+    #: Token cache, rate limits and adapter checkpoints, shared like the store itself.
+    shared: SharedState
+
+    async def ping(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    async def cursor_key(self) -> bytes:
+        """The secret cursors are sealed with, created once and shared by every replica."""
+        ...
+
+    # API keys
+    async def put_api_key(self, record: ApiKeyRecord) -> None: ...
+
+    async def find_api_key(self, key_sha256: str) -> ApiKeyRecord | None: ...
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]: ...
+
+    # idempotency
+    async def idempotency_begin(
+        self, tenant: str, key: str, fingerprint: str, lock_seconds: int
+    ) -> Begun: ...
+
+    async def idempotency_finish(self, write: IdempotencyWrite) -> None: ...
+
+    async def idempotency_release(self, tenant: str, key: str) -> None: ...
+
+    # operations and claims
+    async def accept(
+        self, operation: OperationRecord, claim: ClaimRecord | None, idempotency: IdempotencyWrite | None
+    ) -> None:
+        """Atomically store claim (if new), operation, idempotency record and outbox entry."""
+        ...
+
+    async def get_claim(self, claim_id: str) -> ClaimRecord | None: ...
+
+    async def find_claim(self, tenant: str, client_reference: str) -> ClaimRecord | None: ...
+
+    async def list_claims(
+        self, tenant: str, after: str | None, limit: int, keep: Callable[[ClaimRecord], bool]
+    ) -> tuple[list[ClaimRecord], str | None]: ...
+
+    async def save_claim(self, claim: ClaimRecord, events: Sequence[Event] = ()) -> None: ...
+
+    async def get_operation(self, operation_id: str) -> OperationRecord | None: ...
+
+    async def list_operations(
+        self, tenant: str, after: str | None, limit: int, keep: Callable[[OperationRecord], bool]
+    ) -> tuple[list[OperationRecord], str | None]: ...
+
+    async def save_operation(
+        self, operation: OperationRecord, claim: ClaimRecord | None = None, events: Sequence[Event] = ()
+    ) -> None:
+        """Store an operation's new state with its claim change and events, atomically."""
+        ...
+
+    async def submitted_operations(self, agency: str) -> list[OperationRecord]: ...
+
+    async def wait_final(self, operation_id: str, timeout: float) -> OperationRecord | None:
+        """Wait until the operation is succeeded/failed (or the timeout); its latest state."""
+        ...
+
+    # outbox
+    async def outbox_take(
+        self, consumer: str, count: int, block_seconds: float, reclaim_idle_seconds: float
+    ) -> list[OutboxEntry]: ...
+
+    async def outbox_ack(self, entry: OutboxEntry) -> None: ...
+
+    async def outbox_retry_at(self, entry: OutboxEntry, due: float) -> None:
+        """Acknowledge `entry` and enqueue its operation again at `due` (epoch seconds)."""
+        ...
+
+    async def outbox_promote_due(self, now: float) -> int: ...
+
+    # events and audit
+    async def list_events(
+        self, tenant: str, after: str | None, limit: int
+    ) -> tuple[list[Event], str | None]: ...
+
+    async def append_audit(self, entry: AuditEntry) -> None: ...
+
+    async def list_audit(self, after: str | None, limit: int) -> tuple[list[AuditEntry], str | None]: ...
+
+    async def try_lock(self, name: str, seconds: float) -> bool:
+        """Hold `name` for `seconds` unless someone else holds it (poller coordination)."""
+        ...

@@ -1,0 +1,270 @@
+"""The embedded store: everything in this process's memory (make run, service-layer tests).
+
+Same contract as the Redis store, including pending outbox entries that another consumer reclaims
+after `reclaim_idle_seconds`. No persistence: a restart forgets everything, which is what a demo
+and a test want and what production must not use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import msgspec
+
+from adapters._upstream import MemorySharedState
+from canonical import FINAL_STATUSES, Event
+from gateway.stores.base import Begun, DuplicateClientReference, IdempotencyWrite
+from gateway.stores.records import (
+    ApiKeyRecord,
+    AuditEntry,
+    ClaimRecord,
+    IdempotencyRecord,
+    OperationRecord,
+    OutboxEntry,
+)
+
+__all__ = ["MemoryStore"]
+
+T = TypeVar("T")
+
+
+class _Pending(msgspec.Struct):
+    operation_id: str
+    owner: str | None = None
+    delivered_at: float = 0.0
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.shared = MemorySharedState()
+        self._key = os.urandom(32)
+        self._api_keys: dict[str, ApiKeyRecord] = {}
+        self._idempotency: dict[tuple[str, str], tuple[IdempotencyRecord, float]] = {}
+        self._claims: dict[str, ClaimRecord] = {}
+        self._claim_refs: dict[tuple[str, str], str] = {}
+        self._claim_order: dict[str, list[str]] = {}
+        self._operations: dict[str, OperationRecord] = {}
+        self._operation_order: dict[str, list[str]] = {}
+        self._events: dict[str, list[tuple[str, Event]]] = {}
+        self._audit: list[tuple[str, AuditEntry]] = []
+        self._outbox: dict[str, _Pending] = {}
+        self._outbox_seq = 0
+        self._delayed: list[tuple[float, str]] = []
+        self._seq = 0
+        self._locks: dict[str, float] = {}
+        self._changed = asyncio.Condition()
+
+    async def ping(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+    async def cursor_key(self) -> bytes:
+        return self._key
+
+    # API keys
+    async def put_api_key(self, record: ApiKeyRecord) -> None:
+        self._api_keys[record.key_sha256] = record
+
+    async def find_api_key(self, key_sha256: str) -> ApiKeyRecord | None:
+        return self._api_keys.get(key_sha256)
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        return sorted(self._api_keys.values(), key=lambda k: k.id)
+
+    # idempotency
+    async def idempotency_begin(self, tenant: str, key: str, fingerprint: str, lock_seconds: int) -> Begun:
+        now = time.monotonic()
+        entry = self._idempotency.get((tenant, key))
+        if entry is not None and entry[1] > now:
+            return Begun(record=entry[0])
+        self._idempotency[(tenant, key)] = (
+            IdempotencyRecord(fingerprint=fingerprint, state="in_progress"),
+            now + lock_seconds,
+        )
+        return Begun(record=None)
+
+    async def idempotency_finish(self, write: IdempotencyWrite) -> None:
+
+        self._idempotency[(write.tenant, write.key)] = (write.record(), time.monotonic() + write.ttl_seconds)
+
+    async def idempotency_release(self, tenant: str, key: str) -> None:
+        self._idempotency.pop((tenant, key), None)
+
+    # operations and claims
+    async def accept(
+        self, operation: OperationRecord, claim: ClaimRecord | None, idempotency: IdempotencyWrite | None
+    ) -> None:
+        if claim is not None:
+            existing = self._claim_refs.get((claim.tenant, claim.client_reference))
+            if existing is not None:
+                raise DuplicateClientReference(claim.client_reference, existing)
+            self._claim_refs[(claim.tenant, claim.client_reference)] = claim.id
+            self._claims[claim.id] = claim
+            self._claim_order.setdefault(claim.tenant, []).append(claim.id)
+        self._operations[operation.id] = operation
+        self._operation_order.setdefault(operation.tenant, []).append(operation.id)
+        if idempotency is not None:
+            await self.idempotency_finish(idempotency)
+        self._enqueue(operation.id)
+        await self._notify()
+
+    async def get_claim(self, claim_id: str) -> ClaimRecord | None:
+        return self._claims.get(claim_id)
+
+    async def find_claim(self, tenant: str, client_reference: str) -> ClaimRecord | None:
+        claim_id = self._claim_refs.get((tenant, client_reference))
+        return self._claims.get(claim_id) if claim_id else None
+
+    async def list_claims(
+        self, tenant: str, after: str | None, limit: int, keep: Callable[[ClaimRecord], bool]
+    ) -> tuple[list[ClaimRecord], str | None]:
+        return _page(self._claim_order.get(tenant, []), self._claims, after, limit, keep)
+
+    async def save_claim(self, claim: ClaimRecord, events: Sequence[Event] = ()) -> None:
+        self._claims[claim.id] = claim
+        self._append_events(claim.tenant, events)
+
+    async def get_operation(self, operation_id: str) -> OperationRecord | None:
+        return self._operations.get(operation_id)
+
+    async def list_operations(
+        self, tenant: str, after: str | None, limit: int, keep: Callable[[OperationRecord], bool]
+    ) -> tuple[list[OperationRecord], str | None]:
+        return _page(self._operation_order.get(tenant, []), self._operations, after, limit, keep)
+
+    async def save_operation(
+        self, operation: OperationRecord, claim: ClaimRecord | None = None, events: Sequence[Event] = ()
+    ) -> None:
+        self._operations[operation.id] = operation
+        if claim is not None:
+            self._claims[claim.id] = claim
+        self._append_events(operation.tenant, events)
+        await self._notify()
+
+    async def submitted_operations(self, agency: str) -> list[OperationRecord]:
+        return [op for op in self._operations.values() if op.status == "submitted" and op.agency == agency]
+
+    async def wait_final(self, operation_id: str, timeout: float) -> OperationRecord | None:
+        def final() -> bool:
+            op = self._operations.get(operation_id)
+            return op is None or op.status in FINAL_STATUSES
+
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait_for(final), timeout)
+            except TimeoutError:
+                pass
+        return self._operations.get(operation_id)
+
+    # outbox
+    def _enqueue(self, operation_id: str) -> None:
+        self._outbox_seq += 1
+        self._outbox[f"{self._outbox_seq:020d}"] = _Pending(operation_id)
+
+    async def outbox_take(
+        self, consumer: str, count: int, block_seconds: float, reclaim_idle_seconds: float
+    ) -> list[OutboxEntry]:
+        deadline = time.monotonic() + block_seconds
+        while True:
+            await self.outbox_promote_due(time.time())
+            now = time.monotonic()
+            taken = []
+            for entry_id, pending in self._outbox.items():
+                if len(taken) == count:
+                    break
+                idle = now - pending.delivered_at
+                if pending.owner is None or (pending.owner != consumer and idle >= reclaim_idle_seconds):
+                    pending.owner, pending.delivered_at = consumer, now
+                    taken.append(OutboxEntry(entry_id=entry_id, operation_id=pending.operation_id))
+            remaining = deadline - time.monotonic()
+            if taken or remaining <= 0:
+                return taken
+            wake = min(remaining, self._next_due() - time.time(), 0.25 if self._outbox else remaining)
+            async with self._changed:
+                try:
+                    await asyncio.wait_for(self._changed.wait(), max(wake, 0.001))
+                except TimeoutError:
+                    pass
+
+    async def outbox_ack(self, entry: OutboxEntry) -> None:
+        self._outbox.pop(entry.entry_id, None)
+
+    async def outbox_retry_at(self, entry: OutboxEntry, due: float) -> None:
+        self._outbox.pop(entry.entry_id, None)
+        bisect.insort(self._delayed, (due, entry.operation_id))
+        await self._notify()
+
+    async def outbox_promote_due(self, now: float) -> int:
+        moved = 0
+        while self._delayed and self._delayed[0][0] <= now:
+            _, operation_id = self._delayed.pop(0)
+            self._enqueue(operation_id)
+            moved += 1
+        return moved
+
+    def _next_due(self) -> float:
+        return self._delayed[0][0] if self._delayed else float("inf")
+
+    # events and audit
+    def _append_events(self, tenant: str, events: Sequence[Event]) -> None:
+        feed = self._events.setdefault(tenant, [])
+        for event in events:
+            self._seq += 1
+            feed.append((f"{self._seq:020d}", event))
+
+    async def list_events(self, tenant: str, after: str | None, limit: int) -> tuple[list[Event], str | None]:
+        return _after(self._events.get(tenant, []), after, limit)
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        self._seq += 1
+        self._audit.append((f"{self._seq:020d}", entry))
+
+    async def list_audit(self, after: str | None, limit: int) -> tuple[list[AuditEntry], str | None]:
+        return _after(self._audit, after, limit)
+
+    async def try_lock(self, name: str, seconds: float) -> bool:
+        now = time.monotonic()
+        if self._locks.get(name, 0.0) > now:
+            return False
+        self._locks[name] = now + seconds
+        return True
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+
+def _page(
+    order: list[str], records: dict[str, T], after: str | None, limit: int, keep: Callable[[T], bool]
+) -> tuple[list[T], str | None]:
+    """Newest first; `after` is the id of the last item of the previous page."""
+    start = len(order) - 1
+    if after is not None:
+        try:
+            start = order.index(after) - 1
+        except ValueError:
+            return [], None
+    found: list[T] = []
+    for index in range(start, -1, -1):
+        record = records[order[index]]
+        if keep(record):
+            if len(found) == limit:
+                return found, order[last_index]
+            found.append(record)
+            last_index = index
+    return found, None
+
+
+def _after(feed: list[tuple[str, T]], after: str | None, limit: int) -> tuple[list[T], str | None]:
+    """Oldest first; positions are the feed's sequence ids."""
+    start = 0 if after is None else bisect.bisect_right([seq for seq, _ in feed], after)
+    chunk = feed[start : start + limit]
+    more = start + limit < len(feed)
+    return [item for _, item in chunk], (chunk[-1][0] if more and chunk else None)

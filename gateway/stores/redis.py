@@ -1,0 +1,404 @@
+"""The production store on Redis (redis-py asyncio).
+
+Layout under `<prefix>:` — claim:<id>, claims:<tenant> (zset by creation), claimref:<tenant>
+(hash client_reference → id), op:<id>, ops:<tenant>, idem:<tenant>:<key>, outbox (stream with
+consumer group `workers`), delayed (zset of operation ids by due time), polling:<agency> (set of
+submitted operations), events:<tenant> (stream), audit (stream), keys (hash sha256 → key),
+done:<op> (list a waiter BLPOPs), lock:<name>, cursor_key.
+
+`accept` and `save_operation` are single Lua scripts: all or nothing, even if this process dies
+halfway. Any connection failure becomes StoreUnavailable (503, nothing stored).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import msgspec
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from canonical import FINAL_STATUSES, Event
+from gateway.stores.base import Begun, DuplicateClientReference, IdempotencyWrite, StoreUnavailable
+from gateway.stores.records import (
+    ApiKeyRecord,
+    AuditEntry,
+    ClaimRecord,
+    IdempotencyRecord,
+    OperationRecord,
+    OutboxEntry,
+)
+
+__all__ = ["RedisStore"]
+
+T = TypeVar("T")
+_GROUP = "workers"
+_enc = msgspec.json.Encoder()
+
+_ACCEPT = """
+-- KEYS: claimref, claim, claims, op, ops, idem, outbox
+-- ARGV: claim_json, client_reference, claim_id, score, op_json, op_id, idem_json, idem_ttl
+if ARGV[1] ~= '' then
+  local existing = redis.call('HGET', KEYS[1], ARGV[2])
+  if existing then return {'duplicate', existing} end
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+  redis.call('SET', KEYS[2], ARGV[1])
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+end
+redis.call('SET', KEYS[4], ARGV[5])
+redis.call('ZADD', KEYS[5], ARGV[4], ARGV[6])
+if ARGV[7] ~= '' then redis.call('SET', KEYS[6], ARGV[7], 'EX', ARGV[8]) end
+redis.call('XADD', KEYS[7], '*', 'op', ARGV[6])
+return {'ok'}
+"""
+
+_SAVE_OPERATION = """
+-- KEYS: op, polling, claim, events, done
+-- ARGV: op_json, op_id, submitted(0/1), final(0/1), claim_json, event_json...
+redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[3] == '1' then redis.call('SADD', KEYS[2], ARGV[2]) else redis.call('SREM', KEYS[2], ARGV[2]) end
+if ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[5]) end
+for i = 6, #ARGV do redis.call('XADD', KEYS[4], '*', 'event', ARGV[i]) end
+if ARGV[4] == '1' then
+  redis.call('RPUSH', KEYS[5], '1')
+  redis.call('EXPIRE', KEYS[5], 120)
+end
+return 1
+"""
+
+_PROMOTE = """
+-- KEYS: delayed, outbox; ARGV: now
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+for _, op in ipairs(due) do
+  redis.call('ZREM', KEYS[1], op)
+  redis.call('XADD', KEYS[2], '*', 'op', op)
+end
+return #due
+"""
+
+_RETRY_AT = """
+-- KEYS: outbox, delayed; ARGV: entry_id, due, op_id
+redis.call('XACK', KEYS[1], 'workers', ARGV[1])
+redis.call('XDEL', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+return 1
+"""
+
+
+def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Every Redis failure becomes StoreUnavailable (a 503 problem), never a 500."""
+
+    async def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(*args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable("the store cannot be reached; nothing was stored") from exc
+
+    guarded.__name__ = method.__name__
+    guarded.__doc__ = method.__doc__
+    return guarded
+
+
+class RedisStore:
+    def __init__(self, url: str, prefix: str = "cg", *, client: aioredis.Redis | None = None) -> None:
+        self.redis: aioredis.Redis = client or aioredis.Redis.from_url(
+            url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
+        )
+        self.prefix = prefix
+        try:
+            from adapters._upstream.shared import RedisSharedState  # type: ignore[attr-defined]
+
+            self.shared = RedisSharedState(self.redis, f"{prefix}:shared")
+        except ImportError:  # until the shared Redis limiter lands
+            from adapters._upstream import MemorySharedState
+
+            self.shared = MemorySharedState()
+        self._accept = self.redis.register_script(_ACCEPT)
+        self._save_operation = self.redis.register_script(_SAVE_OPERATION)
+        self._promote = self.redis.register_script(_PROMOTE)
+        self._retry_at = self.redis.register_script(_RETRY_AT)
+        self._group_ready = False
+
+    def _k(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    @_guard
+    async def ping(self) -> None:
+        await self.redis.ping()
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()
+
+    @_guard
+    async def cursor_key(self) -> bytes:
+        key = self._k("cursor_key")
+        await self.redis.set(key, os.urandom(32), nx=True)
+        value = await self.redis.get(key)
+        assert value is not None
+        return bytes(value)
+
+    # API keys
+    @_guard
+    async def put_api_key(self, record: ApiKeyRecord) -> None:
+        await self.redis.hset(self._k("keys"), record.key_sha256, _enc.encode(record))
+
+    @_guard
+    async def find_api_key(self, key_sha256: str) -> ApiKeyRecord | None:
+        raw = await self.redis.hget(self._k("keys"), key_sha256)
+        return None if raw is None else msgspec.json.decode(raw, type=ApiKeyRecord)
+
+    @_guard
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        raw = await self.redis.hvals(self._k("keys"))
+        return sorted((msgspec.json.decode(r, type=ApiKeyRecord) for r in raw), key=lambda k: k.id)
+
+    # idempotency
+    @_guard
+    async def idempotency_begin(self, tenant: str, key: str, fingerprint: str, lock_seconds: int) -> Begun:
+        name = self._k("idem", tenant, key)
+        marker = _enc.encode(IdempotencyRecord(fingerprint=fingerprint, state="in_progress"))
+        if await self.redis.set(name, marker, nx=True, ex=lock_seconds):
+            return Begun(record=None)
+        raw = await self.redis.get(name)
+        if raw is None:  # expired between the two calls: take it
+            await self.redis.set(name, marker, ex=lock_seconds)
+            return Begun(record=None)
+        return Begun(record=msgspec.json.decode(raw, type=IdempotencyRecord))
+
+    @_guard
+    async def idempotency_finish(self, write: IdempotencyWrite) -> None:
+        await self.redis.set(
+            self._k("idem", write.tenant, write.key), _enc.encode(write.record()), ex=write.ttl_seconds
+        )
+
+    @_guard
+    async def idempotency_release(self, tenant: str, key: str) -> None:
+        await self.redis.delete(self._k("idem", tenant, key))
+
+    # operations and claims
+    @_guard
+    async def accept(
+        self, operation: OperationRecord, claim: ClaimRecord | None, idempotency: IdempotencyWrite | None
+    ) -> None:
+        tenant = operation.tenant
+        idem_json = b""
+        if idempotency is not None:
+            idem_json = _enc.encode(idempotency.record())
+        result = await self._accept(
+            keys=[
+                self._k("claimref", tenant),
+                self._k("claim", claim.id if claim else "-"),
+                self._k("claims", tenant),
+                self._k("op", operation.id),
+                self._k("ops", tenant),
+                self._k("idem", tenant, idempotency.key if idempotency else "-"),
+                self._k("outbox"),
+            ],
+            args=[
+                _enc.encode(claim) if claim else b"",
+                claim.client_reference if claim else "",
+                claim.id if claim else "",
+                int(operation.created_at.timestamp() * 1000),
+                _enc.encode(operation),
+                operation.id,
+                idem_json,
+                idempotency.ttl_seconds if idempotency else 0,
+            ],
+        )
+        if result[0] == b"duplicate":
+            assert claim is not None
+            raise DuplicateClientReference(claim.client_reference, result[1].decode())
+
+    @_guard
+    async def get_claim(self, claim_id: str) -> ClaimRecord | None:
+        raw = await self.redis.get(self._k("claim", claim_id))
+        return None if raw is None else msgspec.json.decode(raw, type=ClaimRecord)
+
+    @_guard
+    async def find_claim(self, tenant: str, client_reference: str) -> ClaimRecord | None:
+        claim_id = await self.redis.hget(self._k("claimref", tenant), client_reference)
+        return None if claim_id is None else await self.get_claim(claim_id.decode())
+
+    @_guard
+    async def list_claims(
+        self, tenant: str, after: str | None, limit: int, keep: Callable[[ClaimRecord], bool]
+    ) -> tuple[list[ClaimRecord], str | None]:
+        return await self._scan(self._k("claims", tenant), "claim", ClaimRecord, after, limit, keep)
+
+    @_guard
+    async def save_claim(self, claim: ClaimRecord, events: Sequence[Event] = ()) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._k("claim", claim.id), _enc.encode(claim))
+            for event in events:
+                pipe.xadd(self._k("events", claim.tenant), {"event": _enc.encode(event)})
+            await pipe.execute()
+
+    @_guard
+    async def get_operation(self, operation_id: str) -> OperationRecord | None:
+        raw = await self.redis.get(self._k("op", operation_id))
+        return None if raw is None else msgspec.json.decode(raw, type=OperationRecord)
+
+    @_guard
+    async def list_operations(
+        self, tenant: str, after: str | None, limit: int, keep: Callable[[OperationRecord], bool]
+    ) -> tuple[list[OperationRecord], str | None]:
+        return await self._scan(self._k("ops", tenant), "op", OperationRecord, after, limit, keep)
+
+    async def _scan(
+        self, index: str, kind: str, type_: type[T], after: str | None, limit: int, keep: Callable[[T], bool]
+    ) -> tuple[list[T], str | None]:
+        """Newest first over a creation-ordered zset, filtering in chunks until a page is full."""
+        start = 0
+        if after is not None:
+            rank = await self.redis.zrevrank(index, after)
+            if rank is None:
+                return [], None
+            start = rank + 1
+        found: list[T] = []
+        last_id: str | None = None
+        chunk = max(limit * 2, 50)
+        while True:
+            ids = await self.redis.zrevrange(index, start, start + chunk - 1)
+            if not ids:
+                return found, None
+            raws = await self.redis.mget([self._k(kind, i.decode()) for i in ids])
+            for raw_id, raw in zip(ids, raws, strict=True):
+                if raw is None:
+                    continue
+                record = msgspec.json.decode(raw, type=type_)
+                if keep(record):
+                    if len(found) == limit:
+                        return found, last_id
+                    found.append(record)
+                    last_id = raw_id.decode()
+            start += chunk
+
+    @_guard
+    async def save_operation(
+        self, operation: OperationRecord, claim: ClaimRecord | None = None, events: Sequence[Event] = ()
+    ) -> None:
+        await self._save_operation(
+            keys=[
+                self._k("op", operation.id),
+                self._k("polling", operation.agency),
+                self._k("claim", claim.id if claim else "-"),
+                self._k("events", operation.tenant),
+                self._k("done", operation.id),
+            ],
+            args=[
+                _enc.encode(operation),
+                operation.id,
+                "1" if operation.status == "submitted" else "0",
+                "1" if operation.status in FINAL_STATUSES else "0",
+                _enc.encode(claim) if claim else b"",
+                *(_enc.encode(event) for event in events),
+            ],
+        )
+
+    @_guard
+    async def submitted_operations(self, agency: str) -> list[OperationRecord]:
+        ids = await self.redis.smembers(self._k("polling", agency))
+        if not ids:
+            return []
+        raws = await self.redis.mget([self._k("op", i.decode()) for i in sorted(ids)])
+        ops = [msgspec.json.decode(raw, type=OperationRecord) for raw in raws if raw is not None]
+        return [op for op in ops if op.status == "submitted"]
+
+    @_guard
+    async def wait_final(self, operation_id: str, timeout: float) -> OperationRecord | None:
+        op = await self.get_operation(operation_id)
+        if op is None or op.status in FINAL_STATUSES or timeout <= 0:
+            return op
+        done = self._k("done", operation_id)
+        if await self.redis.blpop([done], timeout=timeout):
+            await self.redis.rpush(done, "1")  # leave the signal for any other waiter
+            await self.redis.expire(done, 120)
+        return await self.get_operation(operation_id)
+
+    # outbox
+    async def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            await self.redis.xgroup_create(self._k("outbox"), _GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    @_guard
+    async def outbox_take(
+        self, consumer: str, count: int, block_seconds: float, reclaim_idle_seconds: float
+    ) -> list[OutboxEntry]:
+        await self._ensure_group()
+        stream = self._k("outbox")
+        await self.outbox_promote_due(time.time())
+        _, claimed, _ = await self.redis.xautoclaim(
+            stream,
+            _GROUP,
+            consumer,
+            min_idle_time=int(reclaim_idle_seconds * 1000),
+            start_id="0-0",
+            count=count,
+        )
+        entries = [_entry(entry_id, fields) for entry_id, fields in claimed if fields]
+        if entries:
+            return entries
+        block = max(1, int(block_seconds * 1000)) if block_seconds > 0 else None
+        answer = await self.redis.xreadgroup(_GROUP, consumer, {stream: ">"}, count=count, block=block)
+        return [_entry(entry_id, fields) for _, messages in answer or [] for entry_id, fields in messages]
+
+    @_guard
+    async def outbox_ack(self, entry: OutboxEntry) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self._k("outbox"), _GROUP, entry.entry_id)
+            pipe.xdel(self._k("outbox"), entry.entry_id)
+            await pipe.execute()
+
+    @_guard
+    async def outbox_retry_at(self, entry: OutboxEntry, due: float) -> None:
+        await self._retry_at(
+            keys=[self._k("outbox"), self._k("delayed")], args=[entry.entry_id, due, entry.operation_id]
+        )
+
+    @_guard
+    async def outbox_promote_due(self, now: float) -> int:
+        return int(await self._promote(keys=[self._k("delayed"), self._k("outbox")], args=[now]))
+
+    # events and audit
+    @_guard
+    async def list_events(self, tenant: str, after: str | None, limit: int) -> tuple[list[Event], str | None]:
+        return await self._feed(self._k("events", tenant), "event", Event, after, limit)
+
+    @_guard
+    async def append_audit(self, entry: AuditEntry) -> None:
+        await self.redis.xadd(self._k("audit"), {"entry": _enc.encode(entry)})
+
+    @_guard
+    async def list_audit(self, after: str | None, limit: int) -> tuple[list[AuditEntry], str | None]:
+        return await self._feed(self._k("audit"), "entry", AuditEntry, after, limit)
+
+    async def _feed(
+        self, stream: str, field: str, type_: type[T], after: str | None, limit: int
+    ) -> tuple[list[T], str | None]:
+        start = "-" if after is None else f"({after}"
+        try:
+            rows = await self.redis.xrange(stream, min=start, max="+", count=limit + 1)
+        except ResponseError:  # a position that is not a stream id
+            return [], None
+        items = [msgspec.json.decode(fields[field.encode()], type=type_) for _, fields in rows[:limit]]
+        more = len(rows) > limit
+        return items, (rows[limit - 1][0].decode() if more else None)
+
+    @_guard
+    async def try_lock(self, name: str, seconds: float) -> bool:
+        return bool(await self.redis.set(self._k("lock", name), "1", nx=True, px=max(1, int(seconds * 1000))))
+
+
+def _entry(entry_id: bytes, fields: dict[bytes, bytes]) -> OutboxEntry:
+    return OutboxEntry(entry_id=entry_id.decode(), operation_id=fields[b"op"].decode())

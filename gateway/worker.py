@@ -1,0 +1,330 @@
+"""Delivers queued operations to their agency exactly once, and polls outcomes of submitted ones.
+
+Delivery of one outbox entry:
+1. Load the operation; final or already submitted → acknowledge (a duplicate entry is harmless).
+2. A follow-up whose claim the agency has not confirmed yet waits (re-queued, no attempt spent);
+   one on a rejected claim fails.
+3. Mark the attempt `in_flight` in the store *before* calling the agency. A worker that finds
+   `in_flight` already set knows its predecessor died mid-call, so it sets `maybe_sent` and the
+   adapter reconciles (looks the write up at the agency) before resending.
+4. Call the adapter with the operation's agency-side idempotency token (same on every attempt).
+5. Store the outcome (operation, claim, events: one atomic step), then acknowledge the entry.
+   Transient faults re-queue the entry with exponential backoff + jitter (honouring
+   Retry-After) until `max_attempts`, then the operation fails with `agency_unavailable`.
+
+A worker killed anywhere before step 5's acknowledgement leaves the entry pending in the stream;
+another worker reclaims it after `reclaim_idle_seconds` (XAUTOCLAIM).
+
+The poller asks each agency about submitted operations, once per credential per interval, for all
+of them at once (adapters batch: Riverty reads /transactions once, Intrum asks /tracking per id).
+A store lock per agency keeps replicas from polling the same agency in the same interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import time
+from collections import defaultdict
+from typing import Any
+
+import msgspec
+
+from adapters.base import (
+    ClaimRef,
+    Failed,
+    OperationContext,
+    Outcome,
+    PendingOutcome,
+    Submitted,
+    Succeeded,
+)
+from canonical import (
+    FINAL_STATUSES,
+    ClaimCreate,
+    CreditNoteCreate,
+    Event,
+    PaymentReport,
+    PaymentReversal,
+    Problem,
+    Withdrawal,
+)
+from canonical.problems import AgencyUnavailable, GatewayError, OutcomeUnknown
+from gateway.runtime import Runtime
+from gateway.services.reads import status_event
+from gateway.services.writes import operation_token
+from gateway.stores import ClaimRecord, OperationRecord, OutboxEntry, new_id, utcnow
+
+__all__ = ["Worker"]
+
+log = logging.getLogger(__name__)
+_PROBLEM_BASE = "https://collection-gateway.dev/problems/"
+
+
+class Worker:
+    def __init__(self, runtime: Runtime, consumer: str | None = None, *, batch: int = 16) -> None:
+        self.runtime = runtime
+        self.store = runtime.store
+        self.settings = runtime.settings
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
+        self.batch = batch
+        self._next_poll: dict[str, float] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver and poll until `stop` is set."""
+        await asyncio.gather(self._deliver_loop(stop), self._poll_loop(stop))
+
+    async def _deliver_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.deliver_once(block_seconds=0.5)
+            except GatewayError as exc:  # store down: wait and try again
+                log.warning("delivery paused: %s", exc)
+                await _wait(stop, 1.0)
+
+    async def _poll_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.poll_once()
+            except GatewayError as exc:
+                log.warning("outcome polling paused: %s", exc)
+            due = min(self._next_poll.values(), default=time.monotonic() + 1.0)
+            await _wait(stop, max(0.01, min(1.0, due - time.monotonic())))
+
+    # delivery
+    async def deliver_once(self, block_seconds: float = 0.0) -> int:
+        entries = await self.store.outbox_take(
+            self.consumer, self.batch, block_seconds, self.settings.reclaim_idle_seconds
+        )
+        await asyncio.gather(*(self._deliver(entry) for entry in entries))
+        return len(entries)
+
+    async def _deliver(self, entry: OutboxEntry) -> None:
+        operation = await self.store.get_operation(entry.operation_id)
+        if operation is None or operation.status in FINAL_STATUSES or operation.status == "submitted":
+            await self.store.outbox_ack(entry)
+            return
+        claim = await self.store.get_claim(operation.claim_id)
+        if claim is None:  # cannot happen: accepted together; never lose the entry silently
+            log.error("operation %s has no claim %s", operation.id, operation.claim_id)
+            await self.store.outbox_ack(entry)
+            return
+        if operation.kind != "claim.create":
+            if claim.status == "rejected":
+                problem = _problem("agency_rejected", 422, "the claim was rejected by its agency")
+                await self._finish(operation, claim, Failed(problem=problem))
+                await self.store.outbox_ack(entry)
+                return
+            if claim.agency_reference is None:  # the agency has not confirmed the claim yet
+                interval = self._poll_interval(claim.agency)
+                await self.store.outbox_retry_at(entry, time.time() + interval)
+                return
+        operation.maybe_sent = operation.maybe_sent or operation.in_flight
+        operation.in_flight = True
+        operation.attempts += 1
+        operation.updated_at = utcnow()
+        await self.store.save_operation(operation)
+        try:
+            outcome = await self._call(operation, claim)
+        except AgencyUnavailable as exc:  # transient: 5xx, timeout, rate limit, breaker open
+            operation.in_flight = False
+            operation.maybe_sent = operation.maybe_sent or isinstance(exc, OutcomeUnknown)
+            if operation.attempts >= self.settings.max_attempts:
+                detail = f"{exc} (gave up after {operation.attempts} attempts)"
+                await self._finish(
+                    operation, claim, Failed(problem=_problem("agency_unavailable", 503, detail))
+                )
+                await self.store.outbox_ack(entry)
+                return
+            await self.store.save_operation(operation)
+            await self.store.outbox_retry_at(
+                entry, time.time() + self._backoff(operation.attempts, exc.retry_after)
+            )
+            return
+        except GatewayError as exc:  # final: rejected, auth failed, unsupported
+            outcome = Failed(problem=exc.problem())
+        except Exception:
+            log.exception("delivering %s failed unexpectedly", operation.id)
+            operation.in_flight = False
+            operation.maybe_sent = True
+            if operation.attempts >= self.settings.max_attempts:
+                problem = _problem("internal_error", 500, "delivery failed in the gateway; see its logs")
+                await self._finish(operation, claim, Failed(problem=problem))
+                await self.store.outbox_ack(entry)
+                return
+            await self.store.save_operation(operation)
+            await self.store.outbox_retry_at(entry, time.time() + self._backoff(operation.attempts, None))
+            return
+        operation.in_flight = False
+        await self._finish(operation, claim, outcome)
+        await self.store.outbox_ack(entry)
+
+    async def _call(self, operation: OperationRecord, claim: ClaimRecord) -> Outcome:
+        adapter = self.runtime.adapter(operation.agency)
+        credential = self.runtime.credential(operation.tenant, operation.agency)
+        context = OperationContext(
+            id=operation.id,
+            kind=operation.kind,
+            idempotency_token=operation_token(operation.id),
+            attempt=operation.attempts,
+            maybe_sent=operation.maybe_sent,
+            claim_id=claim.id,
+        )
+        payload = operation.payload
+        if operation.kind == "claim.create":
+            return await adapter.submit_claim(credential, context, _decode(payload, ClaimCreate))
+        assert claim.agency_reference is not None
+        ref = ClaimRef(
+            claim_id=claim.id,
+            agency_reference=claim.agency_reference,
+            currency=claim.currency,
+            client_reference=claim.client_reference,
+        )
+        match operation.kind:
+            case "payment.report":
+                return await adapter.report_payment(credential, context, ref, _decode(payload, PaymentReport))
+            case "payment.reverse":
+                reversal = _decode(payload, PaymentReversal)
+                return await adapter.reverse_payment(
+                    credential, context, ref, operation.target or "", reversal
+                )
+            case "credit_note.create":
+                return await adapter.add_credit_note(
+                    credential, context, ref, _decode(payload, CreditNoteCreate)
+                )
+            case "claim.withdraw":
+                return await adapter.withdraw(credential, context, ref, _decode(payload, Withdrawal))
+        raise AssertionError(f"unknown operation kind {operation.kind}")
+
+    async def _finish(self, operation: OperationRecord, claim: ClaimRecord, outcome: Outcome) -> None:
+        """Record an outcome: operation, claim and events in one atomic store step."""
+        now = utcnow()
+        operation.updated_at = now
+        events: list[Event] = []
+        changed_claim: ClaimRecord | None = None
+        match outcome:
+            case Submitted(tracking=tracking):
+                operation.status = "submitted"
+                operation.tracking = tracking
+                operation.submitted_at = now
+            case Succeeded(agency_reference=reference):
+                operation.status = "succeeded"
+                operation.error = None
+                if operation.kind == "claim.create":
+                    operation.agency_reference = reference
+                    changed_claim = _claim_moved(claim, "active", now, reference)
+                else:
+                    operation.agency_reference = reference or claim.agency_reference
+                    if operation.kind == "claim.withdraw" and not _payload_partial(operation.payload):
+                        changed_claim = _claim_moved(claim, "withdrawn", now, None)
+            case Failed(problem=problem):
+                operation.status = "failed"
+                operation.error = problem
+                if operation.kind == "claim.create":
+                    changed_claim = _claim_moved(claim, "rejected", now, None)
+        if operation.status in FINAL_STATUSES:
+            events.append(
+                Event(
+                    id=new_id("evt"),
+                    type="operation.succeeded" if operation.status == "succeeded" else "operation.failed",
+                    created_at=now,
+                    claim_id=operation.claim_id,
+                    data=msgspec.to_builtins(operation.public()),
+                )
+            )
+        if changed_claim is not None and changed_claim.status != claim.status:
+            events.append(status_event(claim, changed_claim.status))
+        await self.store.save_operation(operation, changed_claim, events)
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        base = self.settings.retry_base_seconds * 2 ** (attempt - 1)
+        delay = min(self.settings.retry_max_seconds, base) * random.uniform(0.5, 1.0)
+        return max(delay, retry_after or 0.0)
+
+    def _poll_interval(self, agency: str) -> float:
+        settings = self.settings.agencies.get(agency)
+        return settings.poll_interval_seconds if settings else 5.0
+
+    # polling
+    async def poll_once(self, force: bool = False) -> int:
+        """Ask every due agency about its submitted operations; the number resolved."""
+        resolved = 0
+        now = time.monotonic()
+        for agency, adapter in self.runtime.adapters.items():
+            interval = self._poll_interval(agency)
+            if not force and self._next_poll.get(agency, 0.0) > now:
+                continue
+            self._next_poll[agency] = now + interval
+            if not force and not await self.store.try_lock(f"poll:{agency}", interval * 0.9):
+                continue
+            pending = await self.store.submitted_operations(agency)
+            by_tenant: dict[str, list[OperationRecord]] = defaultdict(list)
+            for operation in pending:
+                by_tenant[operation.tenant].append(operation)
+            for tenant, operations in by_tenant.items():
+                resolved += await self._poll_tenant(adapter, agency, tenant, operations)
+        return resolved
+
+    async def _poll_tenant(
+        self, adapter: Any, agency: str, tenant: str, operations: list[OperationRecord]
+    ) -> int:
+        by_id = {op.id: op for op in operations}
+        pending = [
+            PendingOutcome(
+                operation_id=op.id,
+                kind=op.kind,
+                tracking=op.tracking or "",
+                claim_id=op.claim_id,
+                submitted_at=op.submitted_at or op.updated_at,
+                agency_reference=op.agency_reference,
+            )
+            for op in operations
+        ]
+        try:
+            results = await adapter.poll_outcomes(self.runtime.credential(tenant, agency), pending)
+        except GatewayError as exc:
+            log.warning("polling %s for %s failed: %s", agency, tenant, exc)
+            return 0
+        for result in results:
+            operation = by_id.get(result.operation_id)
+            if operation is None:
+                continue
+            claim = await self.store.get_claim(operation.claim_id)
+            if claim is not None:
+                await self._finish(operation, claim, result.outcome)
+        return len(results)
+
+
+def _claim_moved(claim: ClaimRecord, status: Any, now: Any, reference: str | None) -> ClaimRecord:
+    return msgspec.structs.replace(
+        claim, status=status, updated_at=now, agency_reference=reference or claim.agency_reference
+    )
+
+
+def _payload_partial(payload: dict[str, Any]) -> bool:
+    return bool(payload.get("invoice_numbers"))
+
+
+def _decode(payload: dict[str, Any], kind: type[Any]) -> Any:
+    return msgspec.convert(payload, kind, strict=False)
+
+
+def _problem(code: str, status: int, detail: str) -> Problem:
+    titles = {"agency_rejected": "Rejected by agency", "agency_unavailable": "Agency unavailable"}
+    return Problem(
+        type=_PROBLEM_BASE + code,
+        title=titles.get(code, "Internal error"),
+        status=status,
+        code=code,
+        detail=detail,
+    )
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass

@@ -1,0 +1,190 @@
+"""A small fake agency for pipeline tests (not shipped): a real class with state, no HTTP.
+
+It keeps a ledger keyed by the agency-side idempotency token, like a real agency that dedupes on
+it, and lets a test script faults per call: transient failures, a commit followed by a lost
+answer, a final rejection, asynchronous acceptance, or a call that hangs until released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from adapters.base import (
+    AdapterContext,
+    AdapterPage,
+    AdapterSpec,
+    AgencyClaim,
+    Capabilities,
+    ClaimRef,
+    Credential,
+    Failed,
+    OperationContext,
+    Outcome,
+    PendingOutcome,
+    ResolvedOutcome,
+    Submitted,
+    Succeeded,
+)
+from canonical import (
+    ClaimCreate,
+    CreditNoteCreate,
+    Invoice,
+    PaymentReport,
+    PaymentReversal,
+    Problem,
+    Withdrawal,
+)
+from canonical.problems import AgencyRejected, AgencyUnavailable, OutcomeUnknown
+
+FAKE_CAPABILITIES = Capabilities(
+    supported=frozenset(
+        {"claim.create", "claim.read", "invoices.list", "payments.list", "payment.report", "claim.withdraw"}
+    ),
+    currencies=frozenset({"EUR", "CHF", "SEK", "JPY", "KWD"}),
+)
+
+
+class FakeAgency:
+    """The agency's side: what it has received, and the faults it will produce next."""
+
+    def __init__(self) -> None:
+        self.ledger: dict[str, tuple[str, Any]] = {}  # idempotency token → (kind, body)
+        self.calls: list[tuple[str, str, bool]] = []  # (kind, token, maybe_sent)
+        self.fail_next = 0  # transient failures before success
+        self.lose_answer_next = 0  # commit, then raise OutcomeUnknown
+        self.reject_next: str | None = None
+        self.asynchronous = False
+        # Thread-safe: the test client runs the app on its own event loop in another thread.
+        self.hang: threading.Event | None = None  # calls wait here until set
+        self.entered = threading.Event()  # set when a call has reached the agency
+        self.resolved: dict[str, Outcome] = {}
+
+    def receive(self, kind: str, op: OperationContext, body: Any) -> str:
+        self.calls.append((kind, op.idempotency_token, op.maybe_sent))
+        if op.idempotency_token not in self.ledger:  # dedupe on the agency-side key
+            self.ledger[op.idempotency_token] = (kind, body)
+        return f"AG-{list(self.ledger).index(op.idempotency_token) + 1}"
+
+
+class FakeAdapter:
+    name = "fake"
+    capabilities = FAKE_CAPABILITIES
+
+    def __init__(self, agency: FakeAgency) -> None:
+        self.agency = agency
+
+    async def _write(self, kind: str, op: OperationContext, body: Any) -> Outcome:
+        agency = self.agency
+        agency.entered.set()
+        while agency.hang is not None and not agency.hang.is_set():
+            await asyncio.sleep(0.005)  # the fake agency holds the call open until the test releases it
+        if agency.fail_next > 0:
+            agency.fail_next -= 1
+            raise AgencyUnavailable("fake: 503", agency="fake")
+        if agency.reject_next is not None:
+            message, agency.reject_next = agency.reject_next, None
+            raise AgencyRejected(message, agency="fake")
+        reference = agency.receive(kind, op, body)
+        if agency.lose_answer_next > 0:
+            agency.lose_answer_next -= 1
+            raise OutcomeUnknown("fake: timeout after commit", agency="fake")
+        if agency.asynchronous:
+            return Submitted(tracking=f"T-{reference}")
+        return Succeeded(agency_reference=reference)
+
+    async def submit_claim(self, credential: Credential, op: OperationContext, claim: ClaimCreate) -> Outcome:
+        return await self._write("claim.create", op, claim)
+
+    async def get_claim(self, credential: Credential, ref: ClaimRef) -> AgencyClaim:
+        for kind, body in self.agency.ledger.values():
+            if kind == "claim.create" and isinstance(body, ClaimCreate):
+                invoices = [
+                    Invoice(
+                        number=i.number,
+                        issued_on=i.issued_on,
+                        due_on=i.due_on,
+                        amount=i.amount,
+                        costs=i.costs,
+                        remaining=i.amount,
+                    )
+                    for i in body.invoices
+                ]
+                return AgencyClaim(
+                    status="active",
+                    invoices=invoices,
+                    balance_amount=sum(i.amount.amount for i in body.invoices),
+                )
+        raise AgencyRejected("fake: no such claim", agency="fake")
+
+    async def list_invoices(
+        self, credential: Credential, ref: ClaimRef, position: str | None, limit: int
+    ) -> AdapterPage:
+        claim = await self.get_claim(credential, ref)
+        start = int(position or 0)
+        end = start + limit
+        return AdapterPage(
+            items=claim.invoices[start:end], next_position=str(end) if end < len(claim.invoices) else None
+        )
+
+    async def list_payments(
+        self, credential: Credential, ref: ClaimRef, position: str | None, limit: int
+    ) -> AdapterPage:
+        return AdapterPage(items=[], next_position=None)
+
+    async def report_payment(
+        self, credential: Credential, op: OperationContext, ref: ClaimRef, report: PaymentReport
+    ) -> Outcome:
+        return await self._write("payment.report", op, report)
+
+    async def reverse_payment(
+        self,
+        credential: Credential,
+        op: OperationContext,
+        ref: ClaimRef,
+        payment_id: str,
+        reversal: PaymentReversal,
+    ) -> Outcome:
+        return await self._write("payment.reverse", op, reversal)
+
+    async def add_credit_note(
+        self, credential: Credential, op: OperationContext, ref: ClaimRef, note: CreditNoteCreate
+    ) -> Outcome:
+        return await self._write("credit_note.create", op, note)
+
+    async def withdraw(
+        self, credential: Credential, op: OperationContext, ref: ClaimRef, withdrawal: Withdrawal
+    ) -> Outcome:
+        return await self._write("claim.withdraw", op, withdrawal)
+
+    async def poll_outcomes(
+        self, credential: Credential, pending: Sequence[PendingOutcome]
+    ) -> Sequence[ResolvedOutcome]:
+        resolved = []
+        for item in pending:
+            if item.tracking.startswith("T-"):
+                outcome: Succeeded | Failed = Succeeded(agency_reference=item.tracking.removeprefix("T-"))
+                if self.agency.reject_next is not None:
+                    problem = Problem(
+                        title="Rejected by agency",
+                        status=422,
+                        code="agency_rejected",
+                        detail=self.agency.reject_next,
+                    )
+                    outcome = Failed(problem=problem)
+                resolved.append(ResolvedOutcome(operation_id=item.operation_id, outcome=outcome))
+        return resolved
+
+    async def aclose(self) -> None:
+        return None
+
+
+def fake_spec(agency: FakeAgency) -> AdapterSpec:
+    def create(context: AdapterContext) -> FakeAdapter:
+        return FakeAdapter(agency)
+
+    return AdapterSpec(
+        name="fake", capabilities=FAKE_CAPABILITIES, create=create, credential_fields=("account_id",)
+    )
