@@ -1,11 +1,8 @@
-"""Hypothesis strategies for valid canonical claims in Debbie's currencies, and Debbie's echo of a write.
-
-(Written here because tests/conformance/strategies.py did not exist yet when these tests were.)
-"""
+"""Hypothesis strategies for Debbie's tests (claims come from the shared conformance strategies),
+and Debbie's echo of a written voucher."""
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 
 import msgspec
@@ -13,23 +10,14 @@ from hypothesis import strategies as st
 
 from adapters.debbie.sandbox import DEMO_VOUCHER_TYPES
 from adapters.debbie.wire import DEBBIE_CURRENCIES, DebbieCaseVoucher, DebbieCaseVoucherCreate
-from canonical import (
-    MAX_AMOUNT,
-    Address,
-    ClaimCreate,
-    Debtor,
-    InvoiceCreate,
-    Money,
-    validate_claim_create,
-)
+from canonical import MAX_AMOUNT, ClaimCreate
+from tests.conformance.strategies import claim_creates
 
 #: Printable ASCII, including the characters referenceId links must escape ("|", "%", "/", " ").
 _NUMBER_CHARS = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
 invoice_numbers = st.text(_NUMBER_CHARS, min_size=1, max_size=40)
 references = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=64)
-currencies = st.sampled_from(sorted(DEBBIE_CURRENCIES))
 amounts = st.integers(min_value=1, max_value=MAX_AMOUNT)
-dates = st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2040, 12, 31))
 
 TYPES_BY_ID = {type_id: kind for kind, type_id in DEMO_VOUCHER_TYPES.items()}
 _CATEGORY = {
@@ -41,45 +29,9 @@ _CATEGORY = {
 }
 
 
-@st.composite
-def debtors(draw: st.DrawFn) -> Debtor:
-    address = Address(
-        street="Storgatan", house_number="1", postal_code="11122", city="Stockholm", country="SE"
-    )
-    if draw(st.booleans()):
-        return Debtor(
-            kind="person", reference=draw(references), first_name="Anna", last_name="Berg", address=address
-        )
-    return Debtor(kind="company", reference=draw(references), company_name="Berg AB", address=address)
-
-
-@st.composite
-def invoices(draw: st.DrawFn, currency: str, number: str) -> InvoiceCreate:
-    issued = draw(dates)
-    due = issued + dt.timedelta(days=draw(st.integers(0, 120)))
-    costs = draw(st.none() | st.integers(0, 10**9))
-    return InvoiceCreate(
-        number=number,
-        issued_on=issued,
-        due_on=due,
-        amount=Money(amount=draw(amounts), currency=currency),
-        costs=None if costs is None else Money(amount=costs, currency=currency),
-    )
-
-
-@st.composite
-def claims(draw: st.DrawFn, max_invoices: int = 8) -> ClaimCreate:
-    """A claim the gateway accepts (validate_claim_create finds nothing) in a Debbie currency."""
-    currency = draw(currencies)
-    numbers = draw(st.lists(invoice_numbers, min_size=1, max_size=max_invoices, unique=True))
-    claim = ClaimCreate(
-        client_reference=draw(references),
-        currency=currency,
-        debtor=draw(debtors()),
-        invoices=[draw(invoices(currency, number)) for number in numbers],
-    )
-    assert validate_claim_create(claim) == []
-    return claim
+def claims(max_invoices: int = 4) -> st.SearchStrategy[ClaimCreate]:
+    """Every valid claim Debbie can carry: the shared conformance strategy, in Debbie's currencies."""
+    return claim_creates(currencies=sorted(DEBBIE_CURRENCIES), max_invoices=max_invoices)
 
 
 _ids = itertools.count(1)

@@ -333,7 +333,9 @@ def test_any_valid_claim_reads_back_from_the_sandbox_with_every_amount(
     asyncio.run(round_trip())
 
 
-async def test_a_case_debbie_does_not_know_is_not_found(adapter: DebbieAdapter, credential: Credential) -> None:
+async def test_a_case_debbie_does_not_know_is_not_found(
+    adapter: DebbieAdapter, credential: Credential
+) -> None:
     ref = ClaimRef(claim_id="clm_x", agency_reference="00000000-0000-4000-8000-000000000000", currency="SEK")
     with pytest.raises(NotFound):
         await adapter.get_claim(credential, ref)

@@ -79,7 +79,7 @@ def test_debts_are_negative_and_credits_positive() -> None:
     }
 
 
-@given(claims())
+@given(claims(max_invoices=8))
 def test_every_voucher_of_a_claim_is_a_debt_and_they_sum_to_minus_the_claim_total(claim: object) -> None:
     case = to_wire_case(claim, "cust-1", TYPES, "op_1")  # type: ignore[arg-type]
     assert all(v.amount < 0 for v in case.case_vouchers)
@@ -87,7 +87,7 @@ def test_every_voucher_of_a_claim_is_a_debt_and_they_sum_to_minus_the_claim_tota
     assert all(v.source == "CREDITOR" and v.currency == case.currency for v in case.case_vouchers)
 
 
-@given(claims())
+@given(claims(max_invoices=8))
 def test_a_claim_mapped_to_vouchers_and_back_keeps_every_amount(claim: object) -> None:
     case = to_wire_case(claim, "cust-1", TYPES, "op_1")  # type: ignore[arg-type]
     read = live_vouchers([as_read(v) for v in case.case_vouchers], case.currency)
