@@ -9,7 +9,9 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from litestar.testing import TestClient
 
+from gateway.app import create_app
 from gateway.settings import load_settings
 from tests.deploy.chart import gateway_config, gateway_toml, one, render, secret_env
 
@@ -117,3 +119,14 @@ def test_numbers_and_booleans_set_on_the_command_line_keep_their_types() -> None
     assert config["max_attempts"] == 3 and isinstance(config["max_attempts"], int)
     assert config["retry_base_seconds"] == 0.5
     assert config["x_flag"] is True
+
+
+def test_probe_and_scrape_paths_answer_on_the_real_app(production: Manifests) -> None:
+    (api,) = one(production, "Deployment", "api")["spec"]["template"]["spec"]["containers"]
+    paths = {api[probe]["httpGet"]["path"] for probe in ("livenessProbe", "readinessProbe", "startupProbe")}
+    paths |= {endpoint["path"] for endpoint in one(production, "ServiceMonitor")["spec"]["endpoints"]}
+    assert paths == {"/health/live", "/health/ready", "/metrics"}
+    # The embedded store: what is checked here is the routes, not Redis.
+    with TestClient(app=create_app(load_settings(None, {}))) as client:
+        answers = {path: client.get(path).status_code for path in sorted(paths)}
+    assert answers == dict.fromkeys(sorted(paths), 200)
