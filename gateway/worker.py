@@ -23,6 +23,7 @@ A store lock per agency keeps replicas from polling the same agency in the same 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -324,7 +325,5 @@ def _problem(code: str, status: int, detail: str) -> Problem:
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass

@@ -16,7 +16,7 @@ wait before asking again.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 import redis.asyncio
@@ -52,7 +52,8 @@ class RatePausing(SharedState, Protocol):
 class MemorySharedState:
     """Token cache, checkpoints and a GCRA rate limiter in this process's memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock  # tests drive the limiter on a simulated clock
         self._values: dict[str, tuple[bytes, float | None]] = {}
         self._tat: dict[str, float] = {}  # GCRA theoretical arrival time per key and limit
         self._paused: dict[str, float] = {}
@@ -62,17 +63,17 @@ class MemorySharedState:
         if entry is None:
             return None
         value, expires_at = entry
-        if expires_at is not None and expires_at <= time.monotonic():
+        if expires_at is not None and expires_at <= self._clock():
             del self._values[key]
             return None
         return value
 
     async def cache_set(self, key: str, value: bytes, ttl_seconds: float | None) -> None:
-        self._values[key] = (value, None if ttl_seconds is None else time.monotonic() + ttl_seconds)
+        self._values[key] = (value, None if ttl_seconds is None else self._clock() + ttl_seconds)
 
     async def acquire_rate(self, key: str, limits: Sequence[tuple[int, float]]) -> float:
         """GCRA over every (count, period) limit: take a slot in all of them, or none."""
-        now = time.monotonic()
+        now = self._clock()
         paused = self._paused.get(key, 0.0)
         if paused > now:
             return paused - now
@@ -92,7 +93,7 @@ class MemorySharedState:
         return 0.0
 
     async def pause_rate(self, key: str, seconds: float) -> None:
-        until = time.monotonic() + seconds
+        until = self._clock() + seconds
         self._paused[key] = max(until, self._paused.get(key, 0.0))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -157,10 +158,8 @@ class MemoryStore:
             return op is None or op.status in FINAL_STATUSES
 
         async with self._changed:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait_for(final), timeout)
-            except TimeoutError:
-                pass
         return self._operations.get(operation_id)
 
     # outbox
@@ -188,10 +187,8 @@ class MemoryStore:
                 return taken
             wake = min(remaining, self._next_due() - time.time(), 0.25 if self._outbox else remaining)
             async with self._changed:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), max(wake, 0.001))
-                except TimeoutError:
-                    pass
 
     async def outbox_ack(self, entry: OutboxEntry) -> None:
         self._outbox.pop(entry.entry_id, None)
@@ -252,6 +249,7 @@ def _page(
         except ValueError:
             return [], None
     found: list[T] = []
+    last_index = start
     for index in range(start, -1, -1):
         record = records[order[index]]
         if keep(record):

@@ -80,7 +80,8 @@ class FakeAdapter:
         agency = self.agency
         agency.entered.set()
         while agency.hang is not None and not agency.hang.is_set():
-            await asyncio.sleep(0.005)  # the fake agency holds the call open until the test releases it
+            # The test releases a threading.Event from another thread, so an asyncio.Event cannot carry it.
+            await asyncio.sleep(0.005)  # noqa: ASYNC110
         if agency.fail_next > 0:
             agency.fail_next -= 1
             raise AgencyUnavailable("fake: 503", agency="fake")
