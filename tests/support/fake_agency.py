@@ -79,9 +79,9 @@ class FakeAdapter:
     async def _write(self, kind: str, op: OperationContext, body: Any) -> Outcome:
         agency = self.agency
         agency.entered.set()
-        while agency.hang is not None and not agency.hang.is_set():
-            # The test releases a threading.Event from another thread, so an asyncio.Event cannot carry it.
-            await asyncio.sleep(0.005)  # noqa: ASYNC110
+        # The test releases a threading.Event from another thread, so an asyncio.Event cannot carry it.
+        while agency.hang is not None and not agency.hang.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
         if agency.fail_next > 0:
             agency.fail_next -= 1
             raise AgencyUnavailable("fake: 503", agency="fake")
