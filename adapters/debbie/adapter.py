@@ -53,6 +53,7 @@ from adapters.debbie.mapping import (
 )
 from adapters.debbie.wire import (
     DEBBIE_CURRENCIES,
+    DebbieCase,
     DebbieCaseVoucher,
     DebbieCaseVoucherCreate,
     DebbieCustomer,
@@ -73,6 +74,8 @@ from canonical.problems import AgencyError, AgencyRejected, BadRequest, Unsuppor
 __all__ = ["CAPABILITIES", "DebbieAdapter", "create"]
 
 NAME = "debbie"
+#: How many customer references one adapter remembers (oldest forgotten first).
+_CUSTOMER_CACHE_SIZE = 10_000
 
 CAPABILITIES = Capabilities(
     supported=frozenset(
@@ -122,6 +125,27 @@ class DebbieAdapter:
     def __init__(self, client: DebbieClient, voucher_types: VoucherTypes) -> None:
         self._client = client
         self._types = voucher_types
+        # customer id → the creditor's reference for it. The reference is the key we created or
+        # found the customer by and never change, so it is safe to remember; it saves a claim
+        # read the extra `GET /customers/{id}` that would otherwise follow the case's.
+        self._customer_references: dict[str, str] = {}
+
+    def _remember_customer(self, credential: Credential, customer: DebbieCustomer) -> None:
+        if customer.reference_id is None:
+            return
+        if len(self._customer_references) >= _CUSTOMER_CACHE_SIZE:
+            del self._customer_references[next(iter(self._customer_references))]  # oldest first
+        self._customer_references[f"{credential.key}|{customer.id}"] = customer.reference_id
+
+    async def _customer_reference(self, credential: Credential, customer_id: str | None) -> str | None:
+        if not customer_id:
+            return None
+        known = self._customer_references.get(f"{credential.key}|{customer_id}")
+        if known is not None:
+            return known
+        customer = await self._client.get_customer(credential, customer_id)
+        self._remember_customer(credential, customer)
+        return customer.reference_id
 
     async def aclose(self) -> None:
         """Nothing to close: the upstream client belongs to whoever built the AdapterContext."""
@@ -155,10 +179,11 @@ class DebbieAdapter:
         Two claims for one new debtor submitted at the same instant could each create it (Debbie
         has no unique constraint we know of); both cases still read correctly.
         """
-        found = await self._client.find_customer(credential, debtor.reference)
-        if found is not None:
-            return found
-        return await self._client.create_customer(credential, to_wire_customer(debtor))
+        customer = await self._client.find_customer(credential, debtor.reference)
+        if customer is None:
+            customer = await self._client.create_customer(credential, to_wire_customer(debtor))
+        self._remember_customer(credential, customer)
+        return customer
 
     async def report_payment(
         self, credential: Credential, op: OperationContext, ref: ClaimRef, report: PaymentReport
@@ -261,9 +286,14 @@ class DebbieAdapter:
     async def _vouchers(self, credential: Credential, ref: ClaimRef) -> list[DebbieCaseVoucher]:
         return live_vouchers(await self._client.case_vouchers(credential, ref.agency_reference), ref.currency)
 
+    async def _case(self, credential: Credential, case_id: str) -> tuple[DebbieCase, bytes, str | None]:
+        case, raw = await self._client.get_case(credential, case_id)
+        return case, raw, await self._customer_reference(credential, case.customer_id)
+
     async def get_claim(self, credential: Credential, ref: ClaimRef) -> AgencyClaim:
-        (case, raw_case), vouchers = await asyncio.gather(
-            self._client.get_case(credential, ref.agency_reference), self._vouchers(credential, ref)
+        """The case (and its customer's reference) and its vouchers, fetched side by side."""
+        (case, raw_case, customer_reference), vouchers = await asyncio.gather(
+            self._case(credential, ref.agency_reference), self._vouchers(credential, ref)
         )
         try:
             invoices = from_wire_invoices(vouchers, self._types, ref.currency)
@@ -276,6 +306,7 @@ class DebbieAdapter:
             balance_amount=from_wire_balance(vouchers),
             agency_data={
                 "case": raw_json(raw_case),
+                "customer": {"id": case.customer_id, "referenceId": customer_reference},
                 "live_vouchers": len(vouchers),
                 "unclassified_vouchers": unread,
             },

@@ -101,6 +101,18 @@ class DebbieClient:
         )
         return _CUSTOMER.decode(response.content)
 
+    async def get_customer(self, credential: Credential, customer_id: str) -> DebbieCustomer:
+        response = await self._http.request(
+            "GET",
+            self._path(credential, "customers", _segment(customer_id)),
+            credential=credential,
+            auth=self._auth(credential),
+            allow=frozenset({404}),
+        )
+        if response.status == 404:
+            raise NotFound(f"debbie has no customer {customer_id}")
+        return _CUSTOMER.decode(response.content)
+
     # --- cases -------------------------------------------------------------------------------
 
     async def create_case(self, credential: Credential, body: DebbieCaseCreate) -> DebbieCaseCreated:

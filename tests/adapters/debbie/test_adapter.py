@@ -341,3 +341,13 @@ async def test_a_case_debbie_does_not_know_is_not_found(
         await adapter.get_claim(credential, ref)
     with pytest.raises(NotFound):
         await adapter.list_invoices(credential, ref, None, 10)
+
+
+async def test_a_claim_read_names_its_debtor_even_by_an_adapter_that_did_not_create_it(
+    adapter: DebbieAdapter, upstream: UpstreamClient, credential: Credential, control: SandboxControl
+) -> None:
+    ref = await _submit(adapter, credential, make_claim([("INV-1", 100, None)], debtor_reference="CUST-WHO"))
+    fresh = DebbieAdapter(DebbieClient(upstream), VoucherTypes.from_config(DEMO_VOUCHER_TYPES))
+    for reader in (adapter, fresh):
+        read = await reader.get_claim(credential, ref)
+        assert read.agency_data["customer"]["referenceId"] == "CUST-WHO"
