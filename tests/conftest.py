@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 
 import pytest
-import redis.asyncio as aioredis
+import redis
 
 REDIS_URL = os.environ.get("CG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
+def redis_prefix() -> Iterator[str]:
     """A unique key prefix on the real Redis; every key under it is deleted afterwards.
 
     Redis tests never skip under CI=true: an unreachable server there is a failure.
+    (Synchronous on purpose: async fixtures can request it through getfixturevalue.)
     """
-    client = aioredis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(REDIS_URL)
     try:
-        await client.ping()
-    except Exception as exc:
-        await client.aclose()
+        client.ping()
+    except redis.RedisError as exc:
+        client.close()
         if os.environ.get("CI") == "true":
             pytest.fail(f"Redis at {REDIS_URL} is not reachable under CI: {exc}")
         pytest.skip(f"Redis at {REDIS_URL} is not reachable: {exc}")
@@ -30,7 +31,7 @@ async def redis_prefix() -> AsyncIterator[str]:
     try:
         yield prefix
     finally:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=500)]
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
         if keys:
-            await client.delete(*keys)
-        await client.aclose()
+            client.delete(*keys)
+        client.close()

@@ -36,9 +36,20 @@ __all__ = [
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
+_last = [0, 0]  # (ms, random part) of the last id made in this process
+
+
 def new_id(prefix: str) -> str:
-    """`prefix_` + 26 characters, sortable by creation time (ULID layout: 48-bit ms + 80 random bits)."""
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    """`prefix_` + 26 characters, sortable by creation time (ULID layout: 48-bit ms + 80 random bits).
+
+    Monotonic within a process: two ids in the same millisecond increment the random part, so
+    lists ordered by id are ordered by creation.
+    """
+    ms, rand = time.time_ns() // 1_000_000, int.from_bytes(os.urandom(10), "big")
+    if ms <= _last[0]:
+        ms, rand = _last[0], _last[1] + 1
+    _last[0], _last[1] = ms, rand
+    value = ms << 80 | rand
     chars = []
     for _ in range(26):
         value, digit = divmod(value, 32)

@@ -10,7 +10,7 @@ import pytest
 from adapters.sandbox_kit import serve_in_thread
 from gateway.app import create_app
 from tests.support.fake_agency import FakeAgency, fake_spec
-from tests.support.gateway import test_settings
+from tests.support.gateway import gateway_settings
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def agency() -> FakeAgency:
 @pytest.fixture
 async def client(agency: FakeAgency) -> AsyncIterator[httpx.AsyncClient]:
     specs = {"fake": fake_spec(agency)}
-    server = serve_in_thread(create_app(test_settings(specs), specs=specs))
+    server = serve_in_thread(create_app(gateway_settings(specs), specs=specs))
     try:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
             yield http

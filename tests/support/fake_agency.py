@@ -60,6 +60,8 @@ class FakeAgency:
         # Thread-safe: the test client runs the app on its own event loop in another thread.
         self.hang: threading.Event | None = None  # calls wait here until set
         self.entered = threading.Event()  # set when a call has reached the agency
+        self.hang_after_commit: threading.Event | None = None  # commit, then hold the answer until set
+        self.committed = threading.Event()  # set when a write has been recorded
         self.resolved: dict[str, Outcome] = {}
 
     def receive(self, kind: str, op: OperationContext, body: Any) -> str:
@@ -89,6 +91,9 @@ class FakeAdapter:
             message, agency.reject_next = agency.reject_next, None
             raise AgencyRejected(message, agency="fake")
         reference = agency.receive(kind, op, body)
+        agency.committed.set()
+        while agency.hang_after_commit is not None and not agency.hang_after_commit.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
         if agency.lose_answer_next > 0:
             agency.lose_answer_next -= 1
             raise OutcomeUnknown("fake: timeout after commit", agency="fake")

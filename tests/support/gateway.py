@@ -18,7 +18,7 @@ def sha(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def test_settings(specs: dict[str, AdapterSpec], **overrides: Any) -> Settings:
+def gateway_settings(specs: dict[str, AdapterSpec], **overrides: Any) -> Settings:
     document: dict[str, Any] = {
         "store_url": "memory://",
         "run_worker": True,

@@ -266,3 +266,18 @@ def test_voucher_types_config_missing_a_kind_is_refused() -> None:
     broken = {k: v for k, v in DEMO_VOUCHER_TYPES.items() if k != "credit_note"}
     with pytest.raises(msgspec.ValidationError, match="credit_note"):
         VoucherTypes.from_config(broken)
+
+
+def test_two_allocations_to_one_invoice_are_one_voucher_for_their_sum() -> None:
+    report = PaymentReport(
+        payment_id="P-2X",
+        amount=Money(amount=300, currency="SEK"),
+        paid_on=dt.date(2026, 3, 1),
+        allocations=[
+            Allocation(invoice_number="INV-1", amount=Money(amount=100, currency="SEK")),
+            Allocation(invoice_number="INV-2", amount=Money(amount=50, currency="SEK")),
+            Allocation(invoice_number="INV-1", amount=Money(amount=150, currency="SEK")),
+        ],
+    )
+    vouchers = payment_vouchers(report, TYPES)
+    assert [(v.reference_id, v.amount) for v in vouchers] == [("P-2X|INV-1", 250), ("P-2X|INV-2", 50)]

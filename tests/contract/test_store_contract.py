@@ -1,0 +1,231 @@
+"""One contract for every Store: what the pipeline's guarantees rest on."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+
+from canonical import Address, Debtor, Event, InvoiceCreate, Money
+from gateway.stores import (
+    ClaimRecord,
+    DuplicateClientReference,
+    IdempotencyWrite,
+    OperationRecord,
+    Store,
+    StoredResponse,
+    new_id,
+    utcnow,
+)
+
+
+def claim_record(tenant: str = "acme", reference: str = "ORD-1") -> ClaimRecord:
+    now = utcnow()
+    return ClaimRecord(
+        id=new_id("clm"),
+        tenant=tenant,
+        client_reference=reference,
+        agency="fake",
+        type="invoice",
+        currency="EUR",
+        debtor=Debtor(
+            kind="company",
+            reference="C-1",
+            company_name="Acme AG",
+            address=Address(street="Main 1", postal_code="8000", city="Zürich", country="CH"),
+        ),
+        invoices=[
+            InvoiceCreate(
+                number="INV-1",
+                issued_on=dt.date(2026, 10, 1),
+                due_on=dt.date(2026, 10, 31),
+                amount=Money(amount=12000, currency="EUR"),
+            )
+        ],
+        create_operation_id="op_x",
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def operation_record(claim: ClaimRecord, kind: str = "claim.create") -> OperationRecord:
+    now = utcnow()
+    return OperationRecord(
+        id=new_id("op"),
+        tenant=claim.tenant,
+        kind=kind,
+        claim_id=claim.id,
+        agency="fake",
+        payload={},
+        created_at=now,
+        updated_at=now,  # type: ignore[arg-type]
+    )
+
+
+def idempotency(tenant: str, key: str, body: bytes = b"{}") -> IdempotencyWrite:
+    return IdempotencyWrite(
+        tenant=tenant,
+        key=key,
+        fingerprint="f1",
+        response=StoredResponse(status=202, headers={"location": "/x"}, body=body),
+        ttl_seconds=60,
+    )
+
+
+async def test_accept_stores_claim_operation_idempotency_and_outbox_together(store: Store) -> None:
+    claim = claim_record()
+    op = operation_record(claim)
+    await store.accept(op, claim, idempotency("acme", "k1", b'{"id":1}'))
+    assert (await store.get_claim(claim.id)) == claim
+    assert (await store.get_operation(op.id)) == op
+    assert (await store.find_claim("acme", "ORD-1")) == claim
+    begun = await store.idempotency_begin("acme", "k1", "f1", 60)
+    assert begun.record is not None and begun.record.response is not None
+    assert begun.record.response.body == b'{"id":1}'
+    entries = await store.outbox_take("w1", 10, 0, 60)
+    assert [e.operation_id for e in entries] == [op.id]
+
+
+async def test_second_claim_with_the_same_client_reference_stores_nothing(store: Store) -> None:
+    first = claim_record()
+    await store.accept(operation_record(first), first, idempotency("acme", "k1"))
+    await store.outbox_ack((await store.outbox_take("w1", 10, 0, 60))[0])
+    second = claim_record()
+    second_op = operation_record(second)
+    with pytest.raises(DuplicateClientReference) as raised:
+        await store.accept(second_op, second, idempotency("acme", "k2"))
+    assert raised.value.claim_id == first.id
+    assert await store.get_claim(second.id) is None
+    assert await store.get_operation(second_op.id) is None
+    assert (await store.idempotency_begin("acme", "k2", "f", 60)).record is None  # key k2 was not stored
+    assert await store.outbox_take("w1", 10, 0, 60) == []
+
+
+async def test_the_same_client_reference_is_fine_in_another_tenant(store: Store) -> None:
+    mine, theirs = claim_record("acme"), claim_record("other")
+    await store.accept(operation_record(mine), mine, None)
+    await store.accept(operation_record(theirs), theirs, None)
+    assert (await store.find_claim("other", "ORD-1")) == theirs
+
+
+async def test_idempotency_key_is_held_then_finished_then_replayed(store: Store) -> None:
+    assert (await store.idempotency_begin("acme", "k", "f1", 60)).record is None
+    held = (await store.idempotency_begin("acme", "k", "f1", 60)).record
+    assert held is not None and held.state == "in_progress"
+    await store.idempotency_finish(idempotency("acme", "k", b"done"))
+    done = (await store.idempotency_begin("acme", "k", "f1", 60)).record
+    assert (
+        done is not None
+        and done.state == "done"
+        and done.response is not None
+        and done.response.body == b"done"
+    )
+    assert (await store.idempotency_begin("other", "k", "f1", 60)).record is None  # scoped to the tenant
+
+
+async def test_released_key_can_be_used_again(store: Store) -> None:
+    await store.idempotency_begin("acme", "k", "f1", 60)
+    await store.idempotency_release("acme", "k")
+    assert (await store.idempotency_begin("acme", "k", "f2", 60)).record is None
+
+
+async def test_unacknowledged_entry_is_reclaimed_by_another_consumer_after_idle_time(store: Store) -> None:
+    claim = claim_record()
+    op = operation_record(claim)
+    await store.accept(op, claim, None)
+    taken = await store.outbox_take("dead-worker", 10, 0, 60)
+    assert [e.operation_id for e in taken] == [op.id]
+    assert await store.outbox_take("live-worker", 10, 0, 60) == []  # not idle long enough
+    reclaimed = await store.outbox_take("live-worker", 10, 0, 0)
+    assert [e.operation_id for e in reclaimed] == [op.id]
+    await store.outbox_ack(reclaimed[0])
+    assert await store.outbox_take("other", 10, 0, 0) == []
+
+
+async def test_retry_at_re_enqueues_when_due(store: Store) -> None:
+    claim = claim_record()
+    op = operation_record(claim)
+    await store.accept(op, claim, None)
+    entry = (await store.outbox_take("w", 10, 0, 60))[0]
+    now = 1_000_000.0
+    await store.outbox_retry_at(entry, now + 5)
+    assert await store.outbox_promote_due(now) == 0
+    assert await store.outbox_promote_due(now + 6) == 1
+    again = await store.outbox_take("w", 10, 0, 60)
+    assert [e.operation_id for e in again] == [op.id]
+
+
+async def test_save_operation_tracks_submitted_ones_and_appends_events(store: Store) -> None:
+    claim = claim_record()
+    op = operation_record(claim)
+    await store.accept(op, claim, None)
+    op.status = "submitted"
+    await store.save_operation(op)
+    assert [o.id for o in await store.submitted_operations("fake")] == [op.id]
+    op.status = "succeeded"
+    event = Event(
+        id=new_id("evt"), type="operation.succeeded", created_at=utcnow(), claim_id=claim.id, data={"x": 1}
+    )
+    moved = ClaimRecord(**{**{f: getattr(claim, f) for f in claim.__struct_fields__}, "status": "active"})
+    await store.save_operation(op, moved, [event])
+    assert await store.submitted_operations("fake") == []
+    assert (await store.get_claim(claim.id)).status == "active"  # type: ignore[union-attr]
+    events, _ = await store.list_events("acme", None, 10)
+    assert events == [event]
+
+
+async def test_wait_final_returns_when_the_operation_ends(store: Store) -> None:
+    claim = claim_record()
+    op = operation_record(claim)
+    await store.accept(op, claim, None)
+
+    async def finish() -> None:
+        await asyncio.sleep(0)
+        op.status = "succeeded"
+        await store.save_operation(op)
+
+    task = asyncio.create_task(finish())
+    final = await store.wait_final(op.id, 5)
+    await task
+    assert final is not None and final.status == "succeeded"
+
+
+async def test_lists_page_newest_first_without_repeats(store: Store) -> None:
+    claims = [claim_record(reference=f"ORD-{i}") for i in range(7)]
+    for claim in claims:
+        await store.accept(operation_record(claim), claim, None)
+    seen: list[str] = []
+    after = None
+    while True:
+        page, after = await store.list_claims("acme", after, 3, lambda c: True)
+        seen += [c.id for c in page]
+        if after is None:
+            break
+    assert seen == [c.id for c in reversed(claims)]
+    odd, _ = await store.list_claims("acme", None, 10, lambda c: c.client_reference[-1] in "135")
+    assert [c.client_reference for c in odd] == ["ORD-5", "ORD-3", "ORD-1"]
+
+
+async def test_event_feed_pages_oldest_first(store: Store) -> None:
+    claim = claim_record()
+    events = [
+        Event(
+            id=new_id("evt"), type="payment.received", created_at=utcnow(), claim_id=claim.id, data={"n": i}
+        )
+        for i in range(5)
+    ]
+    await store.save_claim(claim, events)
+    first, position = await store.list_events("acme", None, 3)
+    rest, end = await store.list_events("acme", position, 3)
+    assert [e.data["n"] for e in first + rest] == [0, 1, 2, 3, 4] and end is None
+
+
+async def test_lock_is_exclusive_until_it_expires(store: Store) -> None:
+    assert await store.try_lock("poll:x", 30)
+    assert not await store.try_lock("poll:x", 30)
+
+
+async def test_cursor_key_is_stable(store: Store) -> None:
+    assert await store.cursor_key() == await store.cursor_key()
+    assert len(await store.cursor_key()) == 32
