@@ -245,26 +245,38 @@ def cost_voucher(
     )
 
 
-def payment_references(report: PaymentReport) -> list[str]:
-    """The referenceId of each voucher `payment_vouchers` writes for this report, in order."""
+def _payment_parts(report: PaymentReport) -> list[tuple[str, int]]:
+    """(referenceId, unsigned amount) of each voucher a payment report becomes, in order.
+
+    Two allocations to one invoice are one part: a referenceId names one voucher, so that a
+    retry can tell which parts are already at Debbie.
+    """
     head = quote(report.payment_id, safe="")
     if not report.allocations:
-        return [head]
-    return [f"{head}|{quote(a.invoice_number, safe='')}" for a in report.allocations]
+        return [(head, report.amount.amount)]
+    parts: dict[str, int] = {}
+    for allocation in report.allocations:
+        reference = f"{head}|{quote(allocation.invoice_number, safe='')}"
+        parts[reference] = parts.get(reference, 0) + allocation.amount.amount
+    return list(parts.items())
+
+
+def payment_references(report: PaymentReport) -> list[str]:
+    """The referenceId of each voucher `payment_vouchers` writes for this report, in order."""
+    return [reference for reference, _ in _payment_parts(report)]
 
 
 def payment_vouchers(report: PaymentReport, types: VoucherTypes) -> list[DebbieCaseVoucherCreate]:
     """A direct payment: positive, category transaction, source CREDITOR (notes, Debbie).
 
-    One voucher for the whole amount, or one per allocation when the report names them (Debbie
-    takes no allocation on a deposit, so each allocated part is its own voucher; reading groups
-    them back by payment_id). Allocations add up to the amount (canonical validation).
+    One voucher for the whole amount, or one per allocated invoice when the report names them
+    (Debbie takes no allocation on a deposit, so each allocated part is its own voucher; reading
+    groups them back by payment_id). Allocations add up to the amount (canonical validation).
     """
     currency = _debbie_currency(report.amount.currency)
-    parts = [a.amount.amount for a in report.allocations] if report.allocations else [report.amount.amount]
     return [
         _voucher("payment", part, types=types, currency=currency, on=report.paid_on, reference=reference)
-        for part, reference in zip(parts, payment_references(report), strict=True)
+        for reference, part in _payment_parts(report)
     ]
 
 
