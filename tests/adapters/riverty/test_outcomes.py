@@ -1,0 +1,133 @@
+"""Outcomes through /transactions: one read per poll for all pending operations, from a checkpoint."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from adapters._upstream import MemorySharedState, UpstreamClient
+from adapters.base import Failed, Submitted, Succeeded
+from adapters.riverty.adapter import RivertyAdapter
+from adapters.riverty.sandbox import build_sandbox
+from tests.adapters.riverty._support import Riverty, make_adapter, make_claim, op, pending_of, resolve, unique
+
+FEED = "GET /transactions"
+
+
+@asynccontextmanager
+async def fresh(
+    sandbox_options: dict[str, Any] | None = None, **adapter_options: Any
+) -> AsyncIterator[tuple[Riverty, RivertyAdapter]]:
+    """A sandbox of its own (its feed holds only this test's entries) and an adapter on it."""
+    riverty = Riverty.start(build_sandbox(**(sandbox_options or {})))
+    upstream = UpstreamClient("riverty", riverty.base_url, shared=MemorySharedState())
+    try:
+        yield riverty, make_adapter(riverty.base_url, upstream, options=adapter_options)
+    finally:
+        await upstream.aclose()
+        riverty.stop()
+
+
+async def test_200_pending_operations_resolve_with_one_transactions_read_per_poll(credential):
+    async with fresh() as (riverty, adapter):
+        pending = []
+        for index in range(200):
+            operation = op("claim.create")
+            reference = unique("REJECT" if index % 10 == 0 else "CUST")
+            claim = make_claim(1, debtor_reference=reference)
+            pending.append(pending_of(operation, await adapter.submit_claim(credential, operation, claim)))
+        before = riverty.calls(FEED)
+        resolved = await adapter.poll_outcomes(credential, pending)
+        assert riverty.calls(FEED) - before == 1
+        outcomes = {r.operation_id: r.outcome for r in resolved}
+        assert len(outcomes) == 200
+        assert sum(isinstance(o, Failed) for o in outcomes.values()) == 20
+        numbers = [o.agency_reference for o in outcomes.values() if isinstance(o, Succeeded)]
+        assert len(set(numbers)) == 180
+
+
+async def test_a_feed_longer_than_one_read_is_taken_one_read_per_poll(credential):
+    async with fresh(transactions_batch=50) as (riverty, adapter):
+        pending = []
+        for _ in range(120):
+            operation = op("claim.create")
+            pending.append(
+                pending_of(operation, await adapter.submit_claim(credential, operation, make_claim(1)))
+            )
+        outcomes: dict[str, Any] = {}
+        polls = 0
+        before = riverty.calls(FEED)
+        while len(outcomes) < len(pending) and polls < 20:
+            left = [p for p in pending if p.operation_id not in outcomes]
+            outcomes |= {r.operation_id: r.outcome for r in await adapter.poll_outcomes(credential, left)}
+            polls += 1
+        assert len(outcomes) == 120
+        assert riverty.calls(FEED) - before == polls
+        assert polls >= 240 // 50  # two feed entries per claim (CONFIRMATION, STATUS), 50 a read
+
+
+async def test_outcomes_that_share_a_timestamp_are_not_skipped(credential):
+    frozen = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    clock: Callable[[], dt.datetime] = lambda: frozen  # noqa: E731 - every feed entry gets one second
+    async with fresh({"clock": clock}, transactions_overlap_seconds=0) as (riverty, adapter):
+        first = op("claim.create")
+        pending_first = pending_of(first, await adapter.submit_claim(credential, first, make_claim(1)))
+        assert isinstance((await resolve(adapter, credential, [pending_first]))[first.id], Succeeded)
+        second = op("claim.create")
+        pending_second = pending_of(second, await adapter.submit_claim(credential, second, make_claim(1)))
+        before = riverty.calls(FEED)
+        resolved = await adapter.poll_outcomes(credential, [pending_second])
+        assert [r.operation_id for r in resolved] == [second.id]
+        assert riverty.calls(FEED) - before == 1
+        assert {tx["createdAt"] for tx in riverty.sandbox.transactions} == {
+            frozen.strftime("%Y-%m-%dT%H:%M:%SZ")
+        }
+
+
+async def test_an_outcome_read_before_its_operation_was_pending_is_still_found(credential):
+    async with fresh() as (riverty, adapter):
+        early = op("claim.create")
+        early_pending = pending_of(early, await adapter.submit_claim(credential, early, make_claim(1)))
+        late = op("claim.create")
+        late_pending = pending_of(late, await adapter.submit_claim(credential, late, make_claim(1)))
+        # The worker has not yet recorded `late` as submitted when the poller reads the feed.
+        assert [r.operation_id for r in await adapter.poll_outcomes(credential, [early_pending])] == [
+            early.id
+        ]
+        before = riverty.calls(FEED)
+        resolved = await adapter.poll_outcomes(credential, [late_pending])
+        assert [r.operation_id for r in resolved] == [late.id]
+        assert isinstance(resolved[0].outcome, Succeeded)
+        assert riverty.calls(FEED) - before == 1
+
+
+async def test_nothing_pending_reads_nothing(credential):
+    async with fresh() as (riverty, adapter):
+        assert await adapter.poll_outcomes(credential, []) == []
+        assert riverty.calls(FEED) == 0
+
+
+async def test_a_claim_found_again_while_in_creation_resolves_by_its_number(credential):
+    async with fresh({"outcome_delay": 0.3}) as (riverty, adapter):
+        riverty.sandbox.kit.faults = type(riverty.sandbox.kit.faults)(
+            commit_then_timeout=1, hang_seconds=1.5, paths=r"^/claims$"
+        )
+        operation = op("claim.create")
+        claim = make_claim(1)
+        try:
+            await adapter.submit_claim(credential, operation, claim)
+        except Exception as exc:  # the answer is held: the upstream client gives up
+            assert type(exc).__name__ == "OutcomeUnknown"
+        retry = op("claim.create", claim_id=operation.claim_id, token=operation.id, maybe_sent=True)
+        outcome = await adapter.submit_claim(credential, retry, claim)
+        if not isinstance(outcome, Submitted):  # the upstream timeout outlasted Riverty's delay
+            assert isinstance(outcome, Succeeded)
+            return
+        assert outcome.tracking.startswith("claim:")
+        resolved = (await resolve(adapter, credential, [pending_of(retry, outcome)]))[retry.id]
+        assert isinstance(resolved, Succeeded) and resolved.agency_reference == outcome.tracking.removeprefix(
+            "claim:"
+        )
+        assert len(riverty.ledger("claim")) == 1
