@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install run test lint bench clean
 
+include deploy.mk
+
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -18,8 +20,9 @@ run: install
 	$(BIN)/collection-gateway demo
 
 test: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory deploy-check
 
 lint: install
 	$(BIN)/ruff check .
@@ -30,4 +33,4 @@ bench: install
 	$(BIN)/python -m bench.proxy_read
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .hypothesis

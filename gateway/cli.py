@@ -1,0 +1,278 @@
+"""`collection-gateway`: serve, worker, demo, sandbox, openapi, keys."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+import click
+
+from gateway.settings import ConfigError, Settings, load_settings, settings_from_mapping
+
+__all__ = ["app_from_env", "main"]
+
+log = logging.getLogger("gateway")
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Per-request logging of the HTTP client costs more than the mapping itself (performance.md).
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _load(config: str | None) -> Settings:
+    try:
+        return load_settings(config, os.environ)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+
+
+def app_from_env() -> Any:
+    """The ASGI app for `serve` (uvicorn factory): settings from CG_CONFIG and CG_* env."""
+    from gateway.app import create_app
+
+    settings = _load(None)
+    _configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+@click.group()
+@click.version_option(package_name="collection-gateway")
+def main() -> None:
+    """One REST API in front of several debt-collection agencies."""
+
+
+@main.command()
+@click.option("--config", envvar="CG_CONFIG", type=click.Path(dir_okay=False), help="TOML config file")
+@click.option("--host", envvar="CG_HOST", default=None, help="bind address [127.0.0.1]")
+@click.option("--port", envvar="CG_PORT", type=int, default=None, help="port [8000]")
+@click.option("--workers", envvar="CG_WORKERS", type=int, default=None, help="server processes [1]")
+def serve(config: str | None, host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the API (production ASGI server; run_worker decides whether it also delivers)."""
+    import uvicorn
+
+    if config:
+        os.environ["CG_CONFIG"] = config
+    settings = _load(config)  # fail fast, naming the key, before any process starts
+    uvicorn.run(
+        "gateway.cli:app_from_env",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+@main.command()
+@click.option("--config", envvar="CG_CONFIG", type=click.Path(dir_okay=False), help="TOML config file")
+def worker(config: str | None) -> None:
+    """Deliver queued operations and poll outcomes (whatever run_worker says), until SIGTERM."""
+    settings = _load(config)
+    _configure_logging(settings.log_level)
+    asyncio.run(_run_worker(settings))
+
+
+async def _run_worker(settings: Settings) -> None:
+    from gateway.runtime import Runtime
+    from gateway.worker import Worker
+
+    runtime = Runtime(settings)
+    await runtime.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info("worker %s started", os.getpid())
+    try:
+        await Worker(runtime).run(stop)
+    finally:
+        await runtime.stop()
+
+
+@main.command()
+@click.argument("agency")
+@click.option("--port", type=int, default=0, help="port (0 = a free one)")
+@click.option("--host", default="127.0.0.1")
+def sandbox(agency: str, port: int, host: str) -> None:
+    """Run an agency's sandbox (a faithful simulator of its API)."""
+    import uvicorn
+
+    from adapters.registry import discover
+
+    spec = discover().get(agency)
+    if spec is None or spec.sandbox is None:
+        raise click.ClickException(f"no sandbox for {agency!r}")
+    uvicorn.run(spec.sandbox.create_app(), host=host, port=port, log_level="warning")
+
+
+@main.command()
+def openapi() -> None:
+    """Print the OpenAPI 3.1 document."""
+    from gateway.app import create_app
+
+    app = create_app(settings_from_mapping({}, {}, {}), specs={})
+    click.echo(json.dumps(app.openapi_schema.to_schema(), indent=2))
+
+
+@main.group()
+def keys() -> None:
+    """API keys."""
+
+
+@keys.command("create")
+@click.option("--name", required=True)
+@click.option("--tenant", default=None, help="omit for an admin key")
+@click.option("--scope", "scopes", multiple=True, default=("claims:read", "claims:write"), show_default=True)
+def keys_create(name: str, tenant: str | None, scopes: tuple[str, ...]) -> None:
+    """Make a new key: prints it once, and the [[api_keys]] entry (its SHA-256 only) for the config."""
+    from gateway.auth import generate_key, hash_key
+
+    key = generate_key()
+    click.echo(f"key (shown once): {key}\n")
+    click.echo("[[api_keys]]")
+    click.echo(f'name = "{name}"')
+    if tenant:
+        click.echo(f'tenant = "{tenant}"')
+    click.echo("scopes = [" + ", ".join(f'"{s}"' for s in scopes) + "]")
+    click.echo(f'key_sha256 = "{hash_key(key)}"')
+
+
+DEMO_KEYS = {"acme": "cg_demo_acme", "globex": "cg_demo_globex", "admin": "cg_demo_admin"}
+
+
+@main.command()
+@click.option("--host", envvar="CG_HOST", default="127.0.0.1")
+@click.option("--port", envvar="CG_PORT", type=int, default=8000)
+@click.option(
+    "--store", "store_url", envvar="CG_STORE_URL", default="memory://", help="memory:// or redis://"
+)
+def demo(host: str, port: int, store_url: str) -> None:
+    """The gateway with the embedded store, in-process worker, every agency sandbox, demo tenants."""
+    import uvicorn
+
+    from adapters.registry import discover
+    from adapters.sandbox_kit import serve_in_thread
+    from gateway.app import create_app
+    from gateway.auth import hash_key
+
+    _configure_logging("INFO")
+    specs = discover()
+    env = dict(os.environ)
+    document: dict[str, Any] = {"store_url": store_url, "run_worker": True, "agencies": {}, "tenants": {}}
+    credentials: dict[str, dict[str, Any]] = {}
+    servers = []
+    for name, spec in specs.items():
+        if spec.sandbox is None:
+            continue
+        server = serve_in_thread(spec.sandbox.create_app())
+        servers.append((name, server))
+        document["agencies"][name] = spec.sandbox.agency_config(server.base_url)
+        credentials[name] = spec.sandbox.credentials()
+        env.update(spec.sandbox.secrets())
+    if not credentials:
+        raise click.ClickException("no agency adapter with a sandbox is installed")
+    first = "intrum" if "intrum" in credentials else next(iter(credentials))
+    acme: dict[str, Any] = {"default_agency": first, "credentials": credentials}
+    if "debbie" in credentials:
+        acme["routing"] = {"rules": [{"when": {"currency": ["SEK", "DKK", "NOK"]}, "agency": "debbie"}]}
+    document["tenants"]["acme"] = acme
+    globex_agency = "riverty" if "riverty" in credentials else first
+    document["tenants"]["globex"] = {
+        "default_agency": globex_agency,
+        "credentials": {globex_agency: credentials[globex_agency]},
+    }
+    document["api_keys"] = [
+        {
+            "name": "demo acme",
+            "tenant": "acme",
+            "scopes": ["claims:read", "claims:write"],
+            "key_sha256": hash_key(DEMO_KEYS["acme"]),
+        },
+        {
+            "name": "demo globex",
+            "tenant": "globex",
+            "scopes": ["claims:read", "claims:write"],
+            "key_sha256": hash_key(DEMO_KEYS["globex"]),
+        },
+        {"name": "demo admin", "scopes": ["admin"], "key_sha256": hash_key(DEMO_KEYS["admin"])},
+    ]
+    try:
+        settings = settings_from_mapping(document, env, specs)
+    except ConfigError as exc:
+        raise click.ClickException(f"demo configuration: {exc}") from None
+    base = f"http://{host}:{port}"
+    click.echo(_demo_banner(base, servers, document["tenants"]))
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        for _, server in servers:
+            with contextlib.suppress(Exception):
+                server.stop()
+
+
+def _demo_banner(base: str, servers: list[Any], tenants: dict[str, Any]) -> str:
+    lines = ["", "collection-gateway demo (embedded store: everything is forgotten on exit)", ""]
+    lines += [f"  gateway        {base}   (docs: {base}/docs, OpenAPI: {base}/v1/openapi.json)"]
+    lines += [f"  sandbox {name:<7} {server.base_url}" for name, server in servers]
+    lines += ["", "  tenants:"]
+    for tenant, config in tenants.items():
+        rules = config.get("routing", {}).get("rules", [])
+        extra = "".join(f", {','.join(r['when'].get('currency', []))} -> {r['agency']}" for r in rules)
+        lines.append(f"    {tenant:<7} default agency {config['default_agency']}{extra}")
+    lines += ["", "  API keys:"]
+    lines += [f"    {who:<7} {key}" for who, key in DEMO_KEYS.items()]
+    claim = {
+        "client_reference": "ORD-1",
+        "currency": "EUR",
+        "debtor": {
+            "kind": "person",
+            "reference": "CUST-42",
+            "first_name": "Anna",
+            "last_name": "Muster",
+            "language": "de",
+            "address": {
+                "street": "Bahnhofstrasse",
+                "house_number": "1",
+                "postal_code": "8001",
+                "city": "Zurich",
+                "country": "CH",
+            },
+        },
+        "invoices": [
+            {
+                "number": "INV-1",
+                "issued_on": "2026-10-01",
+                "due_on": "2026-10-31",
+                "amount": {"amount": 12000, "currency": "EUR"},
+                "costs": {"amount": 500, "currency": "EUR"},
+            }
+        ],
+    }
+    auth = f"-H 'Authorization: Bearer {DEMO_KEYS['acme']}'"
+    lines += [
+        "",
+        "  try:",
+        f"    curl -s {base}/health/ready",
+        f"    curl -s {auth} {base}/v1/agencies",
+        f"    curl -s {auth} -H 'Idempotency-Key: demo-1' -H 'Prefer: wait=10' \\",
+        f"         -H 'Content-Type: application/json' -d '{json.dumps(claim, separators=(',', ':'))}' \\",
+        f"         {base}/v1/tenants/acme/claims",
+        f"    curl -s {auth} {base}/v1/tenants/acme/claims",
+        f"    curl -s {auth} {base}/v1/tenants/acme/events",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
