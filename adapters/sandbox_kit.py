@@ -74,11 +74,12 @@ class SandboxState:
     def routes(self) -> list[Any]:
         """Litestar handlers for `/_sandbox/faults`, `/_sandbox/ledger`, `/_sandbox/reset`."""
         from litestar import get, post, put
+        from litestar.params import JSONBody
 
         state = self
 
         @put("/_sandbox/faults", sync_to_thread=False)
-        def set_faults(data: FaultPlan) -> FaultPlan:
+        def set_faults(data: JSONBody[FaultPlan]) -> FaultPlan:
             state.faults = data
             return data
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import uuid
-import warnings
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -387,27 +386,23 @@ def create_app(sandbox: DebbieSandbox | None = None) -> Any:
                     return
         raise _DebbieError(404, f"Case voucher {case_voucher_id} not found")
 
-    with warnings.catch_warnings():
-        # sandbox_kit's `PUT /_sandbox/faults` declares `data` without a body marker, which this
-        # Litestar deprecates; only that warning is silenced (reported for the kit's owner to fix).
-        warnings.filterwarnings("ignore", message=r".*Reserved kwarg 'data'", category=DeprecationWarning)
-        app: Any = Litestar(  # an ASGI app; Litestar types its scope more narrowly than the kit
-            route_handlers=[
-                create_customer,
-                customer_by_reference,
-                customer_by_id,
-                create_case,
-                list_cases,
-                get_case,
-                update_case,
-                case_vouchers,
-                create_case_voucher,
-                delete_case_voucher,
-                *kit.routes(),
-            ],
-            exception_handlers={_DebbieError: _error_response, HTTPException: _error_response},
-            openapi_config=None,
-        )
+    app: Any = Litestar(  # an ASGI app; Litestar types its scope more narrowly than the kit
+        route_handlers=[
+            create_customer,
+            customer_by_reference,
+            customer_by_id,
+            create_case,
+            list_cases,
+            get_case,
+            update_case,
+            case_vouchers,
+            create_case_voucher,
+            delete_case_voucher,
+            *kit.routes(),
+        ],
+        exception_handlers={_DebbieError: _error_response, HTTPException: _error_response},
+        openapi_config=None,
+    )
     return with_faults(app, kit)
 
 
