@@ -296,7 +296,7 @@ class RivertyAdapter:
         answer = await self._client.report_payment(
             credential, ref.agency_reference, body, (ref.claim_id, op.id)
         )
-        return _write_outcome(answer, op, agency_reference=report.payment_id)
+        return _write_outcome(answer, op, agency_reference=ref.agency_reference)
 
     async def add_credit_note(
         self, credential: Credential, op: OperationContext, ref: ClaimRef, note: CreditNoteCreate
@@ -308,7 +308,7 @@ class RivertyAdapter:
         answer = await self._client.add_credit_waiver(
             credential, ref.agency_reference, body, (ref.claim_id, op.id)
         )
-        return _write_outcome(answer, op, agency_reference=note.number)
+        return _write_outcome(answer, op, agency_reference=ref.agency_reference)
 
     async def withdraw(
         self, credential: Credential, op: OperationContext, ref: ClaimRef, withdrawal: Withdrawal
@@ -335,14 +335,14 @@ class RivertyAdapter:
     ) -> Outcome:
         # Cancelling a document twice is refused; after a lost answer see whether it is done.
         if op.maybe_sent and await self._is_cancelled(credential, ref, payment_id):
-            return Succeeded(agency_reference=payment_id)
+            return Succeeded(agency_reference=ref.agency_reference)
         answer = await self._client.cancel_document(
             credential,
             ref.agency_reference,
             to_wire_cancellation(payment_id, reversal),
             (ref.claim_id, op.id),
         )
-        return _write_outcome(answer, op, agency_reference=payment_id)
+        return _write_outcome(answer, op, agency_reference=ref.agency_reference)
 
     async def _is_cancelled(self, credential: Credential, ref: ClaimRef, payment_id: str) -> bool:
         offset: int | None = 0
@@ -435,7 +435,7 @@ class RivertyAdapter:
         newest = max(seen.values())
         since = max(checkpoint.since, newest - self._overlap)
         kept = {tx_id: at for tx_id, at in seen.items() if at >= since}
-        if len(kept) > 10 * self._batch:  # a burst within the overlap: keep only the newest second
+        if len(kept) > self._batch:  # a burst within the overlap: keep only the newest timestamp's ids
             since = newest
             kept = {tx_id: at for tx_id, at in seen.items() if at >= since}
         return _Checkpoint(since=since, seen=kept)
@@ -472,6 +472,7 @@ def _claim_outcome(summary: RivertyClaimSummary) -> Outcome:
 
 
 def _tx_outcome(tx: RivertyTransaction, op: PendingOutcome) -> Succeeded | Failed:
+    """A follow-up's agency reference is its claim's number, however it succeeded."""
     if tx.type == "REJECTION":
         return Failed(problem=AgencyRejected(rejection_detail(tx.reasons), agency="riverty").problem())
     if op.kind == "claim.create":
