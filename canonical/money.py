@@ -7,7 +7,7 @@ would need rounding to fit the currency's exponent is an error, not a rounding.
 
 from __future__ import annotations
 
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
 from typing import Annotated
 
 import msgspec
@@ -97,7 +97,12 @@ def from_major(value: Decimal | int | str, currency: str) -> int:
     if isinstance(value, float):  # pragma: no cover - guarded by typing; kept for callers without it
         raise MoneyError("floats are never money")
     exponent = exponent_of(currency)
-    major = Decimal(value)
+    try:
+        major = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        # An agency's "12,50" or "" must surface as MoneyError, which adapters translate; the bare
+        # decimal.InvalidOperation would escape them as a gateway 500.
+        raise MoneyError(f"{value!r} is not a decimal amount") from None
     if not major.is_finite():
         raise MoneyError(f"{value!r} is not a finite amount")
     if major.adjusted() > 20:
