@@ -94,8 +94,10 @@ def from_major(value: Decimal | int | str, currency: str) -> int:
 
     `float` is refused: a float has already lost exactness before it reaches us.
     """
-    if isinstance(value, float):  # pragma: no cover - guarded by typing; kept for callers without it
+    if isinstance(value, float):  # guarded by typing; kept for callers without it (decoded JSON)
         raise MoneyError("floats are never money")
+    if isinstance(value, bool):  # an int to Python, so Decimal(True) would be 1 major unit
+        raise MoneyError(f"{value!r} is not an amount")
     exponent = exponent_of(currency)
     try:
         major = Decimal(value)
