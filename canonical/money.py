@@ -68,15 +68,22 @@ class Money(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 
     def __add__(self, other: Money) -> Money:
         self._same_currency(other)
-        return Money(amount=self.amount + other.amount, currency=self.currency)
+        return self._checked(self.amount + other.amount)
 
     def __sub__(self, other: Money) -> Money:
         self._same_currency(other)
-        return Money(amount=self.amount - other.amount, currency=self.currency)
+        return self._checked(self.amount - other.amount)
 
     def _same_currency(self, other: Money) -> None:
         if other.currency != self.currency:
             raise MoneyError(f"cannot combine {self.currency} with {other.currency}")
+
+    def _checked(self, amount: int) -> Money:
+        # The constructor does not check `Amount` (msgspec validates on decode only): a result
+        # outside 0..MAX_AMOUNT would be a Money that its own decoder refuses.
+        if not 0 <= amount <= MAX_AMOUNT:
+            raise MoneyError(f"{amount} {self.currency} is outside 0..{MAX_AMOUNT} minor units")
+        return Money(amount=amount, currency=self.currency)
 
     @classmethod
     def zero(cls, currency: str) -> Money:
