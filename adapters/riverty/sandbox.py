@@ -30,7 +30,6 @@ import re
 import secrets
 import time
 import uuid
-import warnings
 from collections import Counter, deque
 from collections.abc import Callable
 from decimal import Decimal
@@ -751,28 +750,24 @@ class RivertySandbox:
             sandbox.settle()
             sandbox.collected(number, await body_of(request))
 
-        with warnings.catch_warnings():
-            # sandbox_kit's `PUT /_sandbox/faults` declares `data` without a body marker, which this
-            # Litestar deprecates; only that warning is silenced (the kit is not ours to change).
-            warnings.filterwarnings("ignore", message=r".*Reserved kwarg 'data'", category=DeprecationWarning)
-            app = Litestar(
-                route_handlers=[
-                    token,
-                    post_claim,
-                    post_payment,
-                    post_credit_waiver,
-                    post_recall,
-                    post_cancellation,
-                    search,
-                    invoices,
-                    documents,
-                    transactions,
-                    calls,
-                    collected,
-                    *self.kit.routes(),
-                ],
-                openapi_config=None,
-            )
+        app = Litestar(
+            route_handlers=[
+                token,
+                post_claim,
+                post_payment,
+                post_credit_waiver,
+                post_recall,
+                post_cancellation,
+                search,
+                invoices,
+                documents,
+                transactions,
+                calls,
+                collected,
+                *self.kit.routes(),
+            ],
+            openapi_config=None,
+        )
         return app
 
 
