@@ -1,6 +1,7 @@
 """Base classes that set msgspec options once, so every message says what kind it is.
 
-(`kw_only` is not inherited by msgspec: each subclass repeats `kw_only=True`.)
+(`kw_only` is not inherited by msgspec: each subclass repeats `kw_only=True`. `Value` subclasses
+also repeat `frozen=True`: msgspec inherits it, but mypy's dataclass_transform does not see that.)
 
 - `Value`: frozen, keyword-only; small values compared by content (Address, Allocation).
 - `Body`: what our own clients send. `forbid_unknown_fields=True` so a typo (`ammount`) is an

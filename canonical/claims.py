@@ -55,7 +55,7 @@ Rate = Annotated[
 InvoiceNumber = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 
 
-class Address(Value, kw_only=True):
+class Address(Value, frozen=True, kw_only=True):
     street: Text
     house_number: Annotated[str, msgspec.Meta(max_length=20)] | None = None
     postal_code: Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
@@ -63,7 +63,7 @@ class Address(Value, kw_only=True):
     country: CountryCode
 
 
-class Debtor(Value, kw_only=True):
+class Debtor(Value, frozen=True, kw_only=True):
     kind: DebtorKind
     reference: Reference
     first_name: Text | None = None
@@ -76,13 +76,13 @@ class Debtor(Value, kw_only=True):
     address: Address
 
 
-class Attachment(Value, kw_only=True):
+class Attachment(Value, frozen=True, kw_only=True):
     filename: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
     url: Annotated[str, msgspec.Meta(pattern=r"^https?://", max_length=2048)]
     media_type: Annotated[str, msgspec.Meta(min_length=3, max_length=100)] = "application/pdf"
 
 
-class InvoiceCreate(Value, kw_only=True):
+class InvoiceCreate(Value, frozen=True, kw_only=True):
     number: InvoiceNumber
     issued_on: dt.date
     due_on: dt.date

@@ -37,7 +37,7 @@ WithdrawalReason = Literal["by_client", "goods_returned"]
 Note = Annotated[str, msgspec.Meta(max_length=500)]
 
 
-class Allocation(Value, kw_only=True):
+class Allocation(Value, frozen=True, kw_only=True):
     invoice_number: InvoiceNumber
     amount: Money
 
