@@ -1,0 +1,60 @@
+"""Processes the benchmarks measure: `python -m bench._servers sandbox PORT` / `gateway PORT SANDBOX_URL`.
+
+Each is one uvicorn process (one event loop), so its CPU can be read from /proc/<pid>/stat.
+Rate limits are lifted on both sides: the benchmark measures proxying cost, not Intrum's quota.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+
+import uvicorn
+
+BENCH_KEY = "bench-key"
+UNLIMITED = 10**9
+
+
+def sandbox_app() -> object:
+    from adapters.intrum.sandbox import SandboxOptions, create_app
+
+    return create_app(options=SandboxOptions(per_minute=UNLIMITED, per_day=UNLIMITED))
+
+
+def gateway_app(sandbox_url: str) -> object:
+    from adapters.intrum import SPEC
+    from gateway.app import create_app
+    from gateway.settings import settings_from_mapping
+
+    assert SPEC.sandbox is not None
+    agency = SPEC.sandbox.agency_config(sandbox_url)
+    agency.update(rate_limit_per_minute=UNLIMITED, rate_limit_per_day=UNLIMITED)
+    document = {
+        "store_url": "memory://",
+        "log_level": "WARNING",
+        "claim_cache_seconds": 0,  # every read goes to the agency: the proxy path is what is measured
+        "agencies": {"intrum": agency},
+        "tenants": {
+            "bench": {"default_agency": "intrum", "credentials": {"intrum": SPEC.sandbox.credentials()}}
+        },
+        "api_keys": [
+            {
+                "tenant": "bench",
+                "scopes": ["claims:read", "claims:write"],
+                "key_sha256": hashlib.sha256(BENCH_KEY.encode()).hexdigest(),
+            }
+        ],
+    }
+    return create_app(settings_from_mapping(document, SPEC.sandbox.secrets(), {"intrum": SPEC}))
+
+
+def main() -> None:
+    role, port = sys.argv[1], int(sys.argv[2])
+    logging.basicConfig(level=logging.WARNING)
+    app = sandbox_app() if role == "sandbox" else gateway_app(sys.argv[3])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()
