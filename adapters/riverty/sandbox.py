@@ -17,7 +17,8 @@ What it reproduces (riverty-claim-invoices.txt and agency-api-notes.md, Riverty)
 
 Where the documents are silent the simplest reading is taken (marked "reading:" below).
 Sandbox extras: the fault switches and ledger of `adapters.sandbox_kit` (`/_sandbox/...`), call
-counts per route at `GET /_sandbox/riverty/calls`, and `POST /_sandbox/riverty/claims/{n}/collected`
+counts per route at `GET /_sandbox/riverty/calls`, `PUT /_sandbox/riverty/held {"held": true}` to
+hold every outcome back (a claim stays IN_CREATION until released), and `POST /_sandbox/riverty/claims/{n}/collected`
 to book a payment Riverty collected itself.
 """
 
@@ -36,7 +37,7 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from litestar import Litestar, Request, Response, get, post
+from litestar import Litestar, Request, Response, get, post, put
 from litestar.params import FromPath
 
 from adapters.sandbox_kit import SandboxState, with_faults
@@ -267,6 +268,8 @@ class RivertySandbox:
         self.max_page_size = max_page_size
         self.max_transactions_page_size = max_transactions_page_size
         self.outcome_delay = outcome_delay
+        #: While True nothing accepted is processed (tests hold a claim IN_CREATION at will).
+        self.held = False
         self.token_seconds = token_seconds
         self.audience = audience
         self.clients = {
@@ -289,6 +292,8 @@ class RivertySandbox:
 
     def settle(self) -> None:
         """Carry out every accepted request whose processing time has come."""
+        if self.held:
+            return
         now = time.monotonic()
         while self._queue and self._queue[0].ready_at <= now:
             request = self._queue.popleft()
@@ -745,6 +750,10 @@ class RivertySandbox:
         def calls() -> dict[str, int]:
             return dict(sandbox.calls)
 
+        @put("/_sandbox/riverty/held", status_code=204)
+        async def hold(request: Request[Any, Any, Any]) -> None:
+            sandbox.held = bool((await body_of(request)).get("held"))
+
         @post("/_sandbox/riverty/claims/{number:str}/collected", status_code=204)
         async def collected(request: Request[Any, Any, Any], number: FromPath[str]) -> None:
             sandbox.settle()
@@ -763,6 +772,7 @@ class RivertySandbox:
                 documents,
                 transactions,
                 calls,
+                hold,
                 collected,
                 *self.kit.routes(),
             ],
