@@ -23,8 +23,8 @@ What it does, each as the document says (sections of `intrum-cps-api-v1.md` in b
   with the creditor's `paymentId` as `intPaymentId`.
 
 Sandbox-only routes (never faulted): `/_sandbox/faults`, `/_sandbox/ledger`, `/_sandbox/reset`
-from `adapters.sandbox_kit`, and `POST /_sandbox/intrum/collections` to simulate a payment
-Intrum collected from a debtor. Every write carried out is in the ledger, once.
+from `adapters.sandbox_kit`, `POST /_sandbox/intrum/collections` to simulate a payment
+Intrum collected from a debtor, and `GET /_sandbox/intrum/clients` (requests per client id). Every write carried out is in the ledger, once.
 """
 
 from __future__ import annotations
@@ -151,7 +151,13 @@ def create_app(
         # Litestar deprecates; only that warning is silenced (the kit is not ours to change).
         warnings.filterwarnings("ignore", message=r".*Reserved kwarg 'data'", category=DeprecationWarning)
         app = Litestar(
-            route_handlers=[_token_route(sim), _api_router(sim), _collections_route(sim), *state.routes()],
+            route_handlers=[
+                _token_route(sim),
+                _api_router(sim),
+                _collections_route(sim),
+                _clients_route(sim),
+                *state.routes(),
+            ],
             state=State({"intrum": sim}),
             openapi_config=None,
             debug=False,
@@ -471,8 +477,6 @@ class IntrumSimulator:
                 _amount(
                     invoice.invoice_client_costs, body.currency, f"{at}.invoiceClientCosts", positive=False
                 )
-            if invoice.interest_rate is not None and not Decimal(0) <= invoice.interest_rate <= Decimal(100):
-                raise _Refused(f"{at}.interestRate must be between 0 and 100")
             for attribute in invoice.invoice_attributes or ():
                 if attribute.attribute_type == "itemId":
                     value = attribute.attribute_value
@@ -1176,6 +1180,15 @@ class _Collection(msgspec.Struct, kw_only=True, rename="camel"):
     case_number: int
     invoice_number: str
     amount: Decimal
+
+
+def _clients_route(sim: IntrumSimulator) -> Any:
+    @get("/_sandbox/intrum/clients", name="intrum_clients", sync_to_thread=False)
+    def clients() -> dict[str, Any]:
+        """API requests served per client id (which of a tenant's accounts did what)."""
+        return {"requests": dict(sim.requests_by_client)}
+
+    return clients
 
 
 def _collections_route(sim: IntrumSimulator) -> Any:

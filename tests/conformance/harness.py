@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import pytest
 
 from adapters._upstream import MemorySharedState, UpstreamClient
@@ -73,6 +74,20 @@ class Agency:
         self.server = server
         self.config = config
         self.http = http
+
+    async def sandbox(self, method: str, path: str, json: Any = None) -> Any:
+        """Call one of the sandbox's own `/_sandbox/...` routes (faults, ledger, controls)."""
+        async with httpx.AsyncClient(base_url=self.server.base_url) as client:
+            response = await client.request(method, path, json=json)
+            response.raise_for_status()
+            return response.json() if response.content else None
+
+    async def set_faults(self, **plan: Any) -> None:
+        await self.sandbox("PUT", "/_sandbox/faults", json=plan)
+
+    async def ledger(self, kind: str | None = None) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = (await self.sandbox("GET", "/_sandbox/ledger"))["entries"]
+        return [entry for entry in entries if kind is None or entry["kind"] == kind]
 
     def declares(self, capability: str) -> bool:
         return capability in self.spec.capabilities.supported
@@ -181,9 +196,17 @@ class Agency:
 
 @asynccontextmanager
 async def running_agency(
-    spec: AdapterSpec, *, app: Any = None, timeout: float = 10.0
+    spec: AdapterSpec,
+    *,
+    app: Any = None,
+    create: Callable[[AdapterContext], Any] | None = None,
+    **upstream: Any,
 ) -> AsyncIterator[Agency]:
-    """`spec`'s adapter against its sandbox (or against `app`, a sandbox built by the test)."""
+    """`spec`'s adapter against its sandbox.
+
+    A test may bring its own sandbox `app`, its own adapter factory `create`, and keyword
+    arguments for the `UpstreamClient` (e.g. a short `timeout`).
+    """
     assert spec.sandbox is not None
     server = serve_in_thread(app if app is not None else spec.sandbox.create_app())
     http: UpstreamClient | None = None
@@ -204,12 +227,10 @@ async def running_agency(
         http = UpstreamClient(
             spec.name,
             str(config.get("base_url", server.base_url)),
-            shared=MemorySharedState(),
-            rate_limits=limits,
-            timeout=timeout,
+            **{"shared": MemorySharedState(), "rate_limits": limits, **upstream},
         )
         context = AdapterContext(agency=spec.name, config=config, http=http, checkpoints=MemorySharedState())
-        created = spec.create(context)
+        created = (create or spec.create)(context)
         adapter = await created if inspect.isawaitable(created) else created
         yield Agency(spec, adapter, credential, server, config, http)
     finally:
