@@ -24,6 +24,7 @@ from gateway.stores.records import (
     IdempotencyRecord,
     OperationRecord,
     OutboxEntry,
+    RoutingVersion,
     StoredResponse,
 )
 
@@ -156,6 +157,23 @@ class Store(Protocol):
     async def append_audit(self, entry: AuditEntry) -> None: ...
 
     async def list_audit(self, after: str | None, limit: int) -> tuple[list[AuditEntry], str | None]: ...
+
+    # tenants' routing: an append-only list of versions per tenant
+    async def append_routing_version(self, version: RoutingVersion, audit: AuditEntry | None = None) -> bool:
+        """Store `version` iff it is the next one (the tenant's latest is `version.version - 1`,
+        none for 1), together with its audit entry, atomically. False: another change got there
+        first and nothing was stored (compare-and-set: If-Match, and replicas seeding at once)."""
+        ...
+
+    async def routing_version(self, tenant: str, version: int | None = None) -> RoutingVersion | None:
+        """Version `version` of the tenant's routing, or the latest with None."""
+        ...
+
+    async def routing_history(
+        self, tenant: str, after: str | None, limit: int
+    ) -> tuple[list[RoutingVersion], str | None]:
+        """Newest first; `after` is the position returned with the previous page."""
+        ...
 
     async def try_lock(self, name: str, seconds: float) -> bool:
         """Hold `name` for `seconds` unless someone else holds it (poller coordination)."""

@@ -27,6 +27,7 @@ from gateway.stores.records import (
     IdempotencyRecord,
     OperationRecord,
     OutboxEntry,
+    RoutingVersion,
 )
 
 __all__ = ["MemoryStore"]
@@ -58,6 +59,8 @@ class MemoryStore:
         self._delayed: list[tuple[float, str]] = []
         self._seq = 0
         self._locks: dict[str, float] = {}
+        # Encoded, so that no caller can change a stored version through an object it was given.
+        self._routing: dict[str, list[bytes]] = {}
         self._changed = asyncio.Condition()
 
     async def ping(self) -> None:
@@ -226,6 +229,33 @@ class MemoryStore:
     async def list_audit(self, after: str | None, limit: int) -> tuple[list[AuditEntry], str | None]:
         return _after(self._audit, after, limit)
 
+    # routing versions
+    async def append_routing_version(self, version: RoutingVersion, audit: AuditEntry | None = None) -> bool:
+        versions = self._routing.setdefault(version.tenant, [])
+        if version.version != len(versions) + 1:
+            return False
+        versions.append(msgspec.json.encode(version))
+        if audit is not None:
+            await self.append_audit(audit)
+        return True
+
+    async def routing_version(self, tenant: str, version: int | None = None) -> RoutingVersion | None:
+        versions = self._routing.get(tenant, [])
+        index = len(versions) if version is None else version
+        if not 1 <= index <= len(versions):
+            return None
+        return msgspec.json.decode(versions[index - 1], type=RoutingVersion)
+
+    async def routing_history(
+        self, tenant: str, after: str | None, limit: int
+    ) -> tuple[list[RoutingVersion], str | None]:
+        versions = self._routing.get(tenant, [])
+        below = _routing_position(after, len(versions))
+        chosen = versions[max(0, below - 1 - limit) : below - 1][::-1]
+        page = [msgspec.json.decode(raw, type=RoutingVersion) for raw in chosen]
+        last = below - len(page)  # the oldest version on this page
+        return page, (str(last) if page and last > 1 else None)
+
     async def try_lock(self, name: str, seconds: float) -> bool:
         now = time.monotonic()
         if self._locks.get(name, 0.0) > now:
@@ -258,6 +288,16 @@ def _page(
             found.append(record)
             last_index = index
     return found, None
+
+
+def _routing_position(after: str | None, latest: int) -> int:
+    """Versions below this number come next (a position is the oldest version already shown)."""
+    if after is None:
+        return latest + 1
+    try:
+        return max(1, min(int(after), latest + 1))
+    except ValueError:
+        return 1
 
 
 def _after(feed: list[tuple[str, T]], after: str | None, limit: int) -> tuple[list[T], str | None]:

@@ -20,6 +20,7 @@ from canonical import (
     OperationStatus,
     Problem,
 )
+from gateway.settings import RoutingRule
 
 __all__ = [
     "ApiKeyRecord",
@@ -28,6 +29,7 @@ __all__ = [
     "IdempotencyRecord",
     "OperationRecord",
     "OutboxEntry",
+    "RoutingVersion",
     "StoredResponse",
     "new_id",
     "utcnow",
@@ -158,6 +160,26 @@ class AuditEntry(msgspec.Struct, kw_only=True):
     action: str
     tenant: str | None = None
     detail: dict[str, Any] = {}
+
+
+class RoutingVersion(msgspec.Struct, kw_only=True):
+    """One version of a tenant's routing: immutable once stored, kept forever.
+
+    `config_hash` is the hash of the config file's routing for the tenant when this version was
+    made (carried forward by API changes): at start a file whose hash differs has changed since,
+    so the file becomes a new version; an equal hash means the store's version wins.
+    """
+
+    tenant: str
+    version: int
+    default_agency: str
+    rules: list[RoutingRule] = []
+    changed_by: str
+    changed_at: dt.datetime
+    reason: str
+    config_hash: str
+    #: The version whose routing a rollback restored.
+    rollback_of: int | None = None
 
 
 EventRecord = Event

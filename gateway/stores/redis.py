@@ -3,7 +3,8 @@
 Layout under `<prefix>:` — claim:<id>, claims:<tenant> (zset by creation), claimref:<tenant>
 (hash client_reference → id), op:<id>, ops:<tenant>, idem:<tenant>:<key>, outbox (stream with
 consumer group `workers`), delayed (zset of operation ids by due time), polling:<agency> (set of
-submitted operations), events:<tenant> (stream), audit (stream), keys (hash sha256 → key),
+submitted operations), events:<tenant> (stream), audit (stream), keys (hash sha256 → key), routing:<tenant> (list of
+routing versions, version N at index N-1, appended by a compare-and-set script),
 done:<op> (list a waiter BLPOPs), lock:<name>, cursor_key.
 
 `accept` and `save_operation` are single Lua scripts: all or nothing, even if this process dies
@@ -32,6 +33,7 @@ from gateway.stores.records import (
     IdempotencyRecord,
     OperationRecord,
     OutboxEntry,
+    RoutingVersion,
 )
 
 __all__ = ["RedisStore"]
@@ -90,6 +92,15 @@ return 1
 """
 
 
+_APPEND_ROUTING = """
+-- KEYS: routing, audit; ARGV: expected length (the previous version), version_json, audit_json
+if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[2])
+if ARGV[3] ~= '' then redis.call('XADD', KEYS[2], '*', 'entry', ARGV[3]) end
+return 1
+"""
+
+
 def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
     """Every Redis failure becomes StoreUnavailable (a 503 problem), never a 500."""
 
@@ -122,6 +133,7 @@ class RedisStore:
         self._save_operation = self.redis.register_script(_SAVE_OPERATION)
         self._promote = self.redis.register_script(_PROMOTE)
         self._retry_at = self.redis.register_script(_RETRY_AT)
+        self._append_routing = self.redis.register_script(_APPEND_ROUTING)
         self._group_ready = False
 
     def _k(self, *parts: str) -> str:
@@ -394,6 +406,41 @@ class RedisStore:
         items = [msgspec.json.decode(fields[field.encode()], type=type_) for _, fields in rows[:limit]]
         more = len(rows) > limit
         return items, (rows[limit - 1][0].decode() if more else None)
+
+    # routing versions
+    @_guard
+    async def append_routing_version(self, version: RoutingVersion, audit: AuditEntry | None = None) -> bool:
+        stored = await self._append_routing(
+            keys=[self._k("routing", version.tenant), self._k("audit")],
+            args=[version.version - 1, _enc.encode(version), _enc.encode(audit) if audit else b""],
+        )
+        return bool(stored)
+
+    @_guard
+    async def routing_version(self, tenant: str, version: int | None = None) -> RoutingVersion | None:
+        if version is not None and version < 1:
+            return None
+        raw = await self.redis.lindex(self._k("routing", tenant), -1 if version is None else version - 1)
+        return None if raw is None else msgspec.json.decode(raw, type=RoutingVersion)
+
+    @_guard
+    async def routing_history(
+        self, tenant: str, after: str | None, limit: int
+    ) -> tuple[list[RoutingVersion], str | None]:
+        key = self._k("routing", tenant)
+        latest = int(await self.redis.llen(key))
+        below = latest + 1
+        if after is not None:
+            try:
+                below = max(1, min(int(after), latest + 1))
+            except ValueError:
+                below = 1
+        if below <= 1:
+            return [], None
+        raws = await self.redis.lrange(key, max(0, below - 1 - limit), below - 2)
+        page = [msgspec.json.decode(raw, type=RoutingVersion) for raw in reversed(raws)]
+        last = below - len(page)
+        return page, (str(last) if page and last > 1 else None)
 
     @_guard
     async def try_lock(self, name: str, seconds: float) -> bool:
