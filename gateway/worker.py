@@ -243,7 +243,7 @@ class Worker:
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         base = self.settings.retry_base_seconds * 2 ** (attempt - 1)
         delay = min(self.settings.retry_max_seconds, base) * random.uniform(0.5, 1.0)
-        return max(delay, retry_after or 0.0)
+        return float(max(delay, retry_after or 0.0))
 
     def _poll_interval(self, agency: str) -> float:
         settings = self.settings.agencies.get(agency)

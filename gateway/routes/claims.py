@@ -86,8 +86,12 @@ class ClaimController(Controller):
         cursor: Cursor = None,
     ) -> Page[Claim]:
         require_tenant(principal, tenant, "claims:read")
-        filters = {"status": status, "agency": agency, "client_reference": client_reference}
-        filters["created_after"] = created_after
+        filters: dict[str, object] = {
+            "status": status,
+            "agency": agency,
+            "client_reference": client_reference,
+            "created_after": created_after,
+        }
         return await services.reads.list_claims(tenant, filters, cursor, limit)
 
     @get(

@@ -74,8 +74,10 @@ Predicate = Callable[[object], bool]
 
 
 class Store(Protocol):
-    #: Token cache, rate limits and adapter checkpoints, shared like the store itself.
-    shared: SharedState
+    @property
+    def shared(self) -> SharedState:
+        """Token cache, rate limits and adapter checkpoints, shared like the store itself."""
+        ...
 
     async def ping(self) -> None: ...
 

@@ -177,7 +177,7 @@ class MemoryStore:
         while True:
             await self.outbox_promote_due(time.time())
             now = time.monotonic()
-            taken = []
+            taken: list[OutboxEntry] = []
             for entry_id, pending in self._outbox.items():
                 if len(taken) == count:
                     break

@@ -13,10 +13,11 @@ halfway. Any connection failure becomes StoreUnavailable (503, nothing stored).
 
 from __future__ import annotations
 
+import functools
 import os
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
@@ -24,6 +25,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from adapters._upstream.shared import RedisSharedState
 from canonical import FINAL_STATUSES, Event
 from gateway.stores.base import Begun, DuplicateClientReference, IdempotencyWrite, StoreUnavailable
 from gateway.stores.records import (
@@ -39,6 +41,8 @@ from gateway.stores.records import (
 __all__ = ["RedisStore"]
 
 T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
 _GROUP = "workers"
 _enc = msgspec.json.Encoder()
 
@@ -101,34 +105,27 @@ return 1
 """
 
 
-def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
+def _guard(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
     """Every Redis failure becomes StoreUnavailable (a 503 problem), never a 500."""
 
-    async def guarded(*args: Any, **kwargs: Any) -> Any:
+    @functools.wraps(method)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await method(*args, **kwargs)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable("the store cannot be reached; nothing was stored") from exc
 
-    guarded.__name__ = method.__name__
-    guarded.__doc__ = method.__doc__
     return guarded
 
 
 class RedisStore:
     def __init__(self, url: str, prefix: str = "cg", *, client: aioredis.Redis | None = None) -> None:
-        self.redis: aioredis.Redis = client or aioredis.Redis.from_url(
+        # redis-py's asyncio annotations mix sync/async and bytes/str unions; typed as Any here.
+        self.redis: Any = client or aioredis.Redis.from_url(
             url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
         )
         self.prefix = prefix
-        try:
-            from adapters._upstream.shared import RedisSharedState  # type: ignore[attr-defined]
-
-            self.shared = RedisSharedState(self.redis, f"{prefix}:shared")
-        except ImportError:  # until the shared Redis limiter lands
-            from adapters._upstream import MemorySharedState
-
-            self.shared = MemorySharedState()
+        self.shared = RedisSharedState(self.redis, f"{prefix}:shared")
         self._accept = self.redis.register_script(_ACCEPT)
         self._save_operation = self.redis.register_script(_SAVE_OPERATION)
         self._promote = self.redis.register_script(_PROMOTE)
