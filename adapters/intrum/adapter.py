@@ -57,7 +57,15 @@ from canonical import (
     Withdrawal,
     from_major,
 )
-from canonical.problems import AgencyRejected, AgencyUnavailable, BadRequest, NotFound, UnsupportedByAgency
+from canonical.problems import (
+    AgencyRejected,
+    AgencyUnavailable,
+    BadRequest,
+    FieldError,
+    NotFound,
+    UnsupportedByAgency,
+    ValidationFailed,
+)
 
 __all__ = ["CAPABILITIES", "IntrumAdapter", "create"]
 
@@ -129,9 +137,14 @@ class IntrumAdapter:
         self, credential: Credential, op: OperationContext, ref: ClaimRef, report: PaymentReport
     ) -> Outcome:
         allocations = report.allocations
-        if allocations is None:
-            allocations = await self._allocate(credential, ref, report.amount)
-        body = to_wire_payment(report, allocations)
+        try:
+            if allocations is None:
+                allocations = await self._allocate(credential, ref, report.amount)
+            body = to_wire_payment(report, allocations)
+        except ValueError as exc:  # nothing to allocate to, or allocations that do not add up
+            return Failed(
+                problem=ValidationFailed([FieldError(pointer="/allocations", detail=str(exc))]).problem()
+            )
         # Noted before sending: a payment the creditor reported reads back as theirs in the
         # payments feed, even when the answer to this call is lost.
         await self._remember_reported(credential, report.payment_id)

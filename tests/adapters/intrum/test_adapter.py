@@ -18,7 +18,7 @@ import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from adapters.base import AdapterContext, Failed, Succeeded
+from adapters.base import AdapterContext, Failed, Submitted, Succeeded
 from adapters.intrum import SPEC
 from adapters.intrum.adapter import IntrumAdapter
 from adapters.intrum.mapping import CLAIM_TYPES, REFERENCE_ATTRIBUTES, intrum_view, withdrawal_key
@@ -313,3 +313,26 @@ async def _reads_back(claim: ClaimCreate) -> None:
             assert (back.costs.amount if back.costs else 0) == (invoice.costs.amount if invoice.costs else 0)
             assert back.interest_rate == invoice.interest_rate
             assert back.references == invoice.references
+
+
+async def test_an_operation_intrum_does_not_know_fails_instead_of_waiting_forever(intrum: Agency) -> None:
+    op = intrum.op("payment.report")
+    outcome = await intrum.resolve(op, Submitted(tracking="999999"))
+    assert isinstance(outcome, Failed)
+    assert outcome.problem.code == "agency_rejected"
+
+
+async def test_allocations_that_do_not_add_up_fail_before_reaching_intrum(intrum: Agency) -> None:
+    claim = sample_claim(SPEC)
+    ref = await intrum.create(claim)
+    report = PaymentReport(
+        payment_id="P-ODD",
+        amount=Money(amount=100, currency=claim.currency),
+        paid_on=dt.date(2026, 11, 1),
+        allocations=[
+            Allocation(invoice_number=claim.invoices[0].number, amount=Money(amount=99, currency="EUR"))
+        ],
+    )
+    outcome = await intrum.adapter.report_payment(intrum.credential, intrum.op("payment.report"), ref, report)
+    assert isinstance(outcome, Failed) and outcome.problem.code == "validation_failed"
+    assert await intrum.ledger("payment") == []

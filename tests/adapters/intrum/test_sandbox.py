@@ -415,3 +415,19 @@ def test_the_daily_limit_holds_across_minutes(clock: Clock) -> None:
         assert [intrum.call("GET", "/portfolio/query").status_code for _ in range(3)] == [200, 200, 429]
         clock.advance(120)
         assert intrum.call("GET", "/portfolio/query").status_code == 429
+
+
+def test_status_updates_page_by_timestamp_and_invoice_number(intrum: Intrum, clock: Clock) -> None:
+    intrum.registered_case(registration("UPD", invoices=3))
+    since = {"lastUpdatedFrom": "2026-01-01T00:00:00Z", "limit": 2}
+    first = intrum.call("GET", "/portfolio/statusUpdate", params=since).json()
+    assert ([u["invoiceNumber"] for u in first["updates"]], first["hasMore"]) == (["UPD-0", "UPD-1"], True)
+    last = first["updates"][-1]
+    cursor = {
+        "startingAfterTimestamp": last["lastUpdatedTimestamp"],
+        "startingAfterInvoiceNumber": last["invoiceNumber"],
+    }
+    second = intrum.call("GET", "/portfolio/statusUpdate", params={**since, **cursor}).json()
+    assert ([u["invoiceNumber"] for u in second["updates"]], second["hasMore"]) == (["UPD-2"], False)
+    half_cursor = {**since, "startingAfterTimestamp": last["lastUpdatedTimestamp"]}
+    assert intrum.call("GET", "/portfolio/statusUpdate", params=half_cursor).status_code == 422
