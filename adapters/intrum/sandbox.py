@@ -35,7 +35,6 @@ import math
 import re
 import secrets
 import time
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -146,22 +145,18 @@ def create_app(
     """A ready Intrum sandbox (ASGI app) with the demo clients unless told otherwise."""
     state = state or SandboxState()
     sim = IntrumSimulator(clients, options or SandboxOptions(), state, clock)
-    with warnings.catch_warnings():
-        # sandbox_kit's `PUT /_sandbox/faults` declares `data` without a body marker, which this
-        # Litestar deprecates; only that warning is silenced (the kit is not ours to change).
-        warnings.filterwarnings("ignore", message=r".*Reserved kwarg 'data'", category=DeprecationWarning)
-        app = Litestar(
-            route_handlers=[
-                _token_route(sim),
-                _api_router(sim),
-                _collections_route(sim),
-                _clients_route(sim),
-                *state.routes(),
-            ],
-            state=State({"intrum": sim}),
-            openapi_config=None,
-            debug=False,
-        )
+    app = Litestar(
+        route_handlers=[
+            _token_route(sim),
+            _api_router(sim),
+            _collections_route(sim),
+            _clients_route(sim),
+            *state.routes(),
+        ],
+        state=State({"intrum": sim}),
+        openapi_config=None,
+        debug=False,
+    )
     return with_faults(cast(ASGIApp, app), state)
 
 
