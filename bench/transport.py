@@ -19,7 +19,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 _BODY = json.dumps(
@@ -40,7 +41,7 @@ _BODY = json.dumps(
 ).encode()
 
 
-async def _json_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def _json_app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":  # lifespan: nothing to set up
         message = await receive()
         await send({"type": message["type"] + ".complete"})
@@ -86,11 +87,12 @@ async def _drive(send: Send, requests: int, concurrency: int) -> tuple[float, fl
     return cpu / requests * 1e6, requests / wall
 
 
-async def _variants(base_url: str) -> dict[str, tuple[Send, Callable[[], Awaitable[None]]]]:
+async def _variants(base_url: str, redis_url: str) -> dict[str, tuple[Send, Callable[[], Awaitable[None]]]]:
     import aiohttp
     import httpx
+    import redis.asyncio as aioredis
 
-    from adapters._upstream import BearerAuth, UpstreamClient
+    from adapters._upstream import BearerAuth, RedisSharedState, UpstreamClient
     from adapters._upstream.transport import fast_transport
     from adapters.base import Credential
 
@@ -103,6 +105,29 @@ async def _variants(base_url: str) -> dict[str, tuple[Send, Callable[[], Awaitab
         "bench", base_url, transport=httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=100))
     )
     up_fast = UpstreamClient("bench", base_url)
+    # The same, with every call taking a slot from the Redis GCRA (limits far above the load).
+    prefix = f"bench-transport:{uuid.uuid4().hex[:8]}"
+    candidate = aioredis.Redis.from_url(redis_url)
+    redis: aioredis.Redis | None = candidate
+    try:
+        await candidate.ping()
+    except Exception:  # no Redis here: that row is left out
+        await candidate.aclose()
+        redis = None
+    up_redis = UpstreamClient(
+        "bench",
+        base_url,
+        shared=RedisSharedState(redis, prefix) if redis else None,
+        rate_limits=[(1_000_000, 1.0), (10**9, 86400.0)],
+    )
+
+    async def close_redis() -> None:
+        await up_redis.aclose()
+        if redis is not None:
+            keys = [key async for key in redis.scan_iter(match=f"{prefix}:*")]
+            if keys:
+                await redis.delete(*keys)
+            await redis.aclose()
 
     async def get_stock() -> None:
         (await stock.get("/claim")).raise_for_status()
@@ -121,19 +146,27 @@ async def _variants(base_url: str) -> dict[str, tuple[Send, Callable[[], Awaitab
     async def up_get_fast() -> None:
         await up_fast.request("GET", "/claim", credential=credential, auth=auth)
 
-    return {
+    async def up_get_redis() -> None:
+        await up_redis.request("GET", "/claim", credential=credential, auth=auth)
+
+    variants: dict[str, tuple[Send, Callable[[], Awaitable[None]]]] = {
         "httpx, stock transport": (get_stock, stock.aclose),
         "httpx on httpx-aiohttp": (get_fast, fast.aclose),
         "aiohttp alone (reference)": (get_raw, raw.close),
         "UpstreamClient, stock": (up_get_stock, up_stock.aclose),
         "UpstreamClient, aiohttp (default)": (up_get_fast, up_fast.aclose),
     }
+    if redis is not None:
+        variants["  + Redis rate limiter (1 EVALSHA)"] = (up_get_redis, close_redis)
+    else:
+        await up_redis.aclose()
+    return variants
 
 
 async def _bench(
-    base_url: str, requests: int, rounds: int, concurrency: int
+    base_url: str, redis_url: str, requests: int, rounds: int, concurrency: int
 ) -> dict[str, list[tuple[float, float]]]:
-    variants = await _variants(base_url)
+    variants = await _variants(base_url, redis_url)
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     try:
         for send, _ in variants.values():  # warm up: pools filled, code paths imported
@@ -155,6 +188,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
+    parser.add_argument(
+        "--redis", default="redis://127.0.0.1:6379/0", help="for the limiter row (skipped if down)"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -172,9 +208,9 @@ def main() -> None:
         if args.loop == "uvloop":
             import uvloop
 
-            results = uvloop.run(_bench(base_url, args.requests, args.rounds, args.concurrency))
+            results = uvloop.run(_bench(base_url, args.redis, args.requests, args.rounds, args.concurrency))
         else:
-            results = asyncio.run(_bench(base_url, args.requests, args.rounds, args.concurrency))
+            results = asyncio.run(_bench(base_url, args.redis, args.requests, args.rounds, args.concurrency))
     finally:
         assert server.stdin is not None
         server.stdin.close()

@@ -136,6 +136,14 @@ class _Call:
         self.retry_deadline = retry_deadline
 
 
+def _plain_headers(headers: httpx.Headers) -> dict[str, str]:
+    """Lower-case names, repeated headers joined as httpx does; one pass instead of a lookup per name."""
+    plain: dict[str, str] = {}
+    for name, value in headers.multi_items():
+        plain[name] = f"{plain[name]}, {value}" if name in plain else value
+    return plain
+
+
 def _no_cookies() -> http.cookiejar.CookieJar:
     # One client serves every tenant of the agency: a cookie set for one credential must never be
     # sent with another's call.
@@ -265,10 +273,20 @@ class UpstreamClient:
             now + self._retry_deadline,
         )
         try:
-            if write or self._attempts <= 1:
-                return await self._attempt(call)
+            return await self._attempt(call)
+        except _Retry as retry:
+            if self._attempts <= 1:
+                raise retry.error from retry.error.__cause__
+            first: _Retry | None = retry
+        # Only a failed read pays for the retry machinery (~45 µs a call on this machine). The
+        # loop's first iteration replays the attempt already made, so stamina schedules the
+        # backoff from it and counts it among the attempts.
+        try:
             async for attempt in self._retrying():
                 with attempt:
+                    if first is not None:
+                        replay, first = first, None
+                        raise replay
                     return await self._attempt(call)
         except _Retry as retry:  # attempts or deadline used up: the last failure is the answer
             raise retry.error from retry.error.__cause__
@@ -292,11 +310,11 @@ class UpstreamClient:
             else:
                 self.breaker.succeeded(probe)
             recorded = True
-            headers = response.headers
+            headers = _plain_headers(response.headers)
             if status == 429 or "x-ratelimit-remaining" in headers:
                 await self._observe(call, status, headers)
             if 200 <= status < 300 or status in call.allow:
-                return UpstreamResponse(status=status, headers=dict(headers), content=response.content)
+                return UpstreamResponse(status=status, headers=headers, content=response.content)
             raise self._retryable(
                 call, error_for_status(self.agency, status, response.content, headers, write=call.write)
             )

@@ -67,8 +67,9 @@ class RateLimiter:
         self._shared = shared
         self._buckets = to_buckets(limits, margin)
         self._pausing = isinstance(shared, RatePausing)
-        # One caller per key and process asks the store at a time; the others queue here in
-        # arrival order instead of all polling Redis for the same next slot.
+        # Uncontended, callers ask the store concurrently. Once one has to wait for a slot, the
+        # others of this process queue behind it in arrival order instead of all polling Redis
+        # for the same next slot.
         self._locks: dict[str, asyncio.Lock] = {}
         self._blocked_until: dict[str, float] = {}  # monotonic; this process's last known wait
         self._waits = metrics.RATE_WAIT.labels(agency)
@@ -85,29 +86,39 @@ class RateLimiter:
         lock = self._locks.get(key)
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
+        wait = 0.0
+        if not lock.locked():
+            wait = await self._take(key)
+            if wait <= 0:
+                return
+            self._note(key, wait, deadline)
         if lock.locked():
             try:
-                async with asyncio.timeout(max(0.0, deadline - now)):
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                     await lock.acquire()
             except TimeoutError:
                 later = time.monotonic()
                 raise self._refused(key, max(self._blocked_until.get(key, 0.0) - later, 0.1)) from None
+            wait = 0.0  # what we were told before queueing is stale now
         else:
             await lock.acquire()
         try:
             while True:
+                if wait > 0:
+                    await asyncio.sleep(wait)  # until the limiter's next slot, not a poll
                 wait = await self._take(key)
                 if wait <= 0:
-                    if (waited := time.monotonic() - now) > 0.0005:
-                        self._waits.observe(waited)
+                    self._waits.observe(time.monotonic() - now)
                     return
-                later = time.monotonic()
-                self._blocked_until[key] = later + wait
-                if later + wait > deadline:
-                    raise self._refused(key, wait)
-                await asyncio.sleep(wait)  # until the limiter's next slot, not a poll
+                self._note(key, wait, deadline)
         finally:
             lock.release()
+
+    def _note(self, key: str, wait: float, deadline: float) -> None:
+        later = time.monotonic()
+        self._blocked_until[key] = later + wait
+        if later + wait > deadline:
+            raise self._refused(key, wait)
 
     async def _take(self, key: str) -> float:
         if not self._pausing:
