@@ -64,7 +64,12 @@ def _pointer(key: str) -> str:
     if key in ("", "data"):
         return ""
     parts = re.findall(r"[^.\[\]]+", key)
-    return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
+    return "/" + "/".join(_escape(p) for p in parts)
+
+
+def _escape(token: str) -> str:
+    """RFC 6901 reference token: `~` → `~0`, `/` → `~1`."""
+    return token.replace("~", "~0").replace("/", "~1")
 
 
 def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
@@ -75,9 +80,11 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
         for item in body_errors:
             message = str(item.get("message", "invalid"))
             pointer = _pointer(str(item.get("key", "")))
-            unknown = re.match(r"Object contains unknown field `(.+)`", message)
-            if unknown:
-                pointer = f"{pointer}/{unknown.group(1)}"
+            # msgspec names an unknown or missing member in the message and locates its parent;
+            # the pointer names the member itself, as a client fixing the body needs.
+            member = re.match(r"Object (?:contains unknown|missing required) field `(.+)`", message)
+            if member:
+                pointer = f"{pointer}/{_escape(member.group(1))}"
             errors.append(FieldError(pointer=pointer, detail=message))
         return _gateway_error(request, ValidationFailed(errors))
     details = "; ".join(f"{e.get('key')}: {e.get('message')}" for e in extra if isinstance(e, dict))
