@@ -58,7 +58,7 @@ async def make_client(base_url: str) -> AsyncIterator[MakeClient]:
             "retry_wait_jitter": 0.01,
         }
         options.update(kwargs)
-        client = UpstreamClient(AGENCY, options.pop("base_url", base_url), **options)
+        client = UpstreamClient(options.pop("agency", AGENCY), options.pop("base_url", base_url), **options)
         clients.append(client)
         return client
 
