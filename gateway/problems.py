@@ -75,6 +75,12 @@ def _escape(token: str) -> str:
 def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
     extra = exc.extra if isinstance(exc.extra, list) else []
     body_errors = [e for e in extra if isinstance(e, dict) and e.get("source") == "body"]
+    if any(e.get("key") == "data" and e.get("message") == "'data'" for e in body_errors):
+        # Litestar's way of saying the required body is absent (a KeyError on `data`): an empty
+        # body is not JSON, and `'data'` means nothing to a client.
+        return _gateway_error(
+            request, BadRequest("the body is empty; send a JSON object", code="malformed_json")
+        )
     if body_errors:
         errors = []
         for item in body_errors:
