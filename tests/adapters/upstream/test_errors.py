@@ -5,8 +5,9 @@ from __future__ import annotations
 import socket
 
 import pytest
+import redis.asyncio as aioredis
 
-from adapters._upstream import BearerAuth
+from adapters._upstream import BearerAuth, RedisSharedState
 from canonical.problems import (
     AgencyAuthFailed,
     AgencyError,
@@ -14,6 +15,7 @@ from canonical.problems import (
     AgencyRejected,
     AgencyUnavailable,
     OutcomeUnknown,
+    ServiceUnavailable,
 )
 from tests.adapters.upstream._agency import CREDENTIAL, Agency, Answer
 from tests.adapters.upstream.conftest import MakeClient
@@ -143,3 +145,19 @@ async def test_read_without_an_answer_in_time_is_retried_then_unavailable(
         await client.request("GET", "/items/1", credential=CREDENTIAL, auth=AUTH)
 
     assert agency.calls_to("/items/1") == 2
+
+
+async def test_unreachable_shared_store_is_store_unavailable_and_nothing_is_sent(
+    agency: Agency, make_client: MakeClient
+) -> None:
+    port = int(_closed_port().rsplit(":", 1)[1])
+    redis = aioredis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2, retry=None)
+    client = make_client(shared=RedisSharedState(redis, "cgtest:unreachable"), rate_limits=[(100, 60.0)])
+    try:
+        with pytest.raises(ServiceUnavailable) as unavailable:
+            await client.request("POST", "/payments", credential=CREDENTIAL, auth=AUTH, json={}, write=True)
+    finally:
+        await redis.aclose()
+
+    assert unavailable.value.problem().code == "store_unavailable"
+    assert agency.calls == []
