@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from gateway.demo import DEMO_KEYS
 from gateway.settings import ConfigError, Settings, load_settings, settings_from_mapping
 
 __all__ = ["app_from_env", "main"]
@@ -147,9 +148,6 @@ def keys_create(name: str, tenant: str | None, scopes: tuple[str, ...]) -> None:
     click.echo(f'key_sha256 = "{hash_key(key)}"')
 
 
-DEMO_KEYS = {"acme": "cg_demo_acme", "globex": "cg_demo_globex", "admin": "cg_demo_admin"}
-
-
 @main.command()
 @click.option("--host", envvar="CG_HOST", default="127.0.0.1")
 @click.option("--port", envvar="CG_PORT", type=int, default=8000)
@@ -163,52 +161,19 @@ def demo(host: str, port: int, store_url: str) -> None:
     from adapters.registry import discover
     from adapters.sandbox_kit import serve_in_thread
     from gateway.app import create_app
-    from gateway.auth import hash_key
+    from gateway.demo import demo_document
 
     _configure_logging("INFO")
     specs = discover()
-    env = dict(os.environ)
-    document: dict[str, Any] = {"store_url": store_url, "run_worker": True, "agencies": {}, "tenants": {}}
-    credentials: dict[str, dict[str, Any]] = {}
-    servers = []
-    for name, spec in specs.items():
-        if spec.sandbox is None:
-            continue
-        server = serve_in_thread(spec.sandbox.create_app())
-        servers.append((name, server))
-        document["agencies"][name] = spec.sandbox.agency_config(server.base_url)
-        credentials[name] = spec.sandbox.credentials()
-        env.update(spec.sandbox.secrets())
-    if not credentials:
-        raise click.ClickException("no agency adapter with a sandbox is installed")
-    first = "intrum" if "intrum" in credentials else next(iter(credentials))
-    acme: dict[str, Any] = {"default_agency": first, "credentials": credentials}
-    if "debbie" in credentials:
-        acme["routing"] = {"rules": [{"when": {"currency": ["SEK", "DKK", "NOK"]}, "agency": "debbie"}]}
-    document["tenants"]["acme"] = acme
-    globex_agency = "riverty" if "riverty" in credentials else first
-    document["tenants"]["globex"] = {
-        "default_agency": globex_agency,
-        "credentials": {globex_agency: credentials[globex_agency]},
-    }
-    document["api_keys"] = [
-        {
-            "name": "demo acme",
-            "tenant": "acme",
-            "scopes": ["claims:read", "claims:write"],
-            "key_sha256": hash_key(DEMO_KEYS["acme"]),
-        },
-        {
-            "name": "demo globex",
-            "tenant": "globex",
-            "scopes": ["claims:read", "claims:write"],
-            "key_sha256": hash_key(DEMO_KEYS["globex"]),
-        },
-        {"name": "demo admin", "scopes": ["admin"], "key_sha256": hash_key(DEMO_KEYS["admin"])},
+    servers = [
+        (name, serve_in_thread(spec.sandbox.create_app())) for name, spec in specs.items() if spec.sandbox
     ]
     try:
-        settings = settings_from_mapping(document, env, specs)
-    except ConfigError as exc:
+        document, secrets = demo_document(
+            specs, {name: server.base_url for name, server in servers}, store_url
+        )
+        settings = settings_from_mapping(document, {**os.environ, **secrets}, specs)
+    except (ValueError, ConfigError) as exc:
         raise click.ClickException(f"demo configuration: {exc}") from None
     base = f"http://{host}:{port}"
     click.echo(_demo_banner(base, servers, document["tenants"]))

@@ -1,0 +1,64 @@
+"""The demo setup (`make run`): every installed agency sandbox, two tenants, fixed demo keys.
+
+Also what the end-to-end tests run against, so that what `make run` shows is what is tested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from adapters.base import AdapterSpec
+from gateway.auth import hash_key
+
+__all__ = ["DEMO_KEYS", "demo_document"]
+
+DEMO_KEYS = {"acme": "cg_demo_acme", "globex": "cg_demo_globex", "admin": "cg_demo_admin"}
+
+
+def demo_document(
+    specs: Mapping[str, AdapterSpec], sandbox_urls: Mapping[str, str], store_url: str = "memory://"
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """(config document, secrets env) for sandboxes running at `sandbox_urls`.
+
+    Tenants: `acme` (Intrum by default, SEK/DKK/NOK to Debbie, credentials at every agency) and
+    `globex` (Riverty). Keys: DEMO_KEYS.
+    """
+    document: dict[str, Any] = {"store_url": store_url, "run_worker": True, "agencies": {}, "tenants": {}}
+    credentials: dict[str, dict[str, Any]] = {}
+    env: dict[str, str] = {}
+    for name, url in sandbox_urls.items():
+        sandbox = specs[name].sandbox
+        assert sandbox is not None
+        document["agencies"][name] = sandbox.agency_config(url)
+        credentials[name] = sandbox.credentials()
+        env.update(sandbox.secrets())
+    if not credentials:
+        raise ValueError("no agency adapter with a sandbox is installed")
+    first = "intrum" if "intrum" in credentials else next(iter(credentials))
+    acme: dict[str, Any] = {"default_agency": first, "credentials": credentials}
+    if "debbie" in credentials:
+        acme["routing"] = {"rules": [{"when": {"currency": ["SEK", "DKK", "NOK"]}, "agency": "debbie"}]}
+    document["tenants"]["acme"] = acme
+    globex_agency = "riverty" if "riverty" in credentials else first
+    document["tenants"]["globex"] = {
+        "default_agency": globex_agency,
+        "credentials": {globex_agency: credentials[globex_agency]},
+    }
+    tenant_scopes = ["claims:read", "claims:write"]
+    document["api_keys"] = [
+        {
+            "name": "demo acme",
+            "tenant": "acme",
+            "scopes": tenant_scopes,
+            "key_sha256": hash_key(DEMO_KEYS["acme"]),
+        },
+        {
+            "name": "demo globex",
+            "tenant": "globex",
+            "scopes": tenant_scopes,
+            "key_sha256": hash_key(DEMO_KEYS["globex"]),
+        },
+        {"name": "demo admin", "scopes": ["admin"], "key_sha256": hash_key(DEMO_KEYS["admin"])},
+    ]
+    return document, env
