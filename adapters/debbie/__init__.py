@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.base import AdapterSpec, SandboxSpec
 from adapters.debbie.adapter import CAPABILITIES, DebbieAdapter, create
+from adapters.sdk import AdapterSpec, SandboxSpec
 
 __all__ = ["CAPABILITIES", "SPEC", "DebbieAdapter"]
 

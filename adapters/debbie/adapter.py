@@ -20,20 +20,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from adapters.base import (
-    AdapterContext,
-    AdapterPage,
-    AgencyClaim,
-    Capabilities,
-    ClaimRef,
-    Credential,
-    Failed,
-    OperationContext,
-    Outcome,
-    PendingOutcome,
-    ResolvedOutcome,
-    Succeeded,
-)
 from adapters.debbie.client import DebbieClient
 from adapters.debbie.mapping import (
     DebbieDataError,
@@ -59,17 +45,33 @@ from adapters.debbie.wire import (
     DebbieCustomer,
     raw_json,
 )
-from canonical import (
+from adapters.sdk import (
+    AdapterContext,
+    AdapterPage,
+    AgencyClaim,
+    AgencyError,
+    AgencyRejected,
+    BadRequest,
+    Capabilities,
     ClaimCreate,
+    ClaimRef,
+    Credential,
     CreditNoteCreate,
     Debtor,
+    Failed,
     FieldError,
     MoneyError,
+    OperationContext,
+    Outcome,
     PaymentReport,
     PaymentReversal,
+    PendingOutcome,
+    ResolvedOutcome,
+    Succeeded,
+    UnsupportedByAgency,
+    ValidationFailed,
     Withdrawal,
 )
-from canonical.problems import AgencyError, AgencyRejected, BadRequest, UnsupportedByAgency, ValidationFailed
 
 __all__ = ["CAPABILITIES", "DebbieAdapter", "create"]
 

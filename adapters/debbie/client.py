@@ -19,8 +19,6 @@ from urllib.parse import quote
 
 import msgspec
 
-from adapters._upstream import BearerAuth, UpstreamClient
-from adapters.base import Credential
 from adapters.debbie.wire import (
     DebbieCase,
     DebbieCaseCreate,
@@ -33,7 +31,7 @@ from adapters.debbie.wire import (
     DebbieCustomer,
     DebbieCustomerCreate,
 )
-from canonical.problems import AgencyAuthFailed, NotFound
+from adapters.sdk import AgencyAuthFailed, BearerAuth, Credential, NotFound, UpstreamClient
 
 __all__ = ["CASE_PAGE_SIZE", "DebbieClient"]
 

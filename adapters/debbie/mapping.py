@@ -57,7 +57,7 @@ from adapters.debbie.wire import (
     DebbieCustomerCreate,
     DebbieUuid,
 )
-from canonical import (
+from adapters.sdk import (
     Allocation,
     ClaimCreate,
     ClaimStatus,

@@ -42,7 +42,7 @@ from adapters.debbie.wire import (
     DebbieCaseVoucherCreate,
     DebbieCustomerCreate,
 )
-from adapters.sandbox_kit import SandboxState, with_faults
+from adapters.sdk import SandboxState, with_faults
 
 __all__ = [
     "DEMO_CREDITOR_ID",

@@ -14,21 +14,6 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from adapters.base import (
-    AdapterContext,
-    AdapterPage,
-    AgencyClaim,
-    Capabilities,
-    ClaimRef,
-    Credential,
-    Failed,
-    OperationContext,
-    Outcome,
-    PendingOutcome,
-    ResolvedOutcome,
-    Submitted,
-    Succeeded,
-)
 from adapters.intrum.client import MAX_LIMIT, IntrumClient
 from adapters.intrum.mapping import (
     AGENCY,
@@ -46,25 +31,36 @@ from adapters.intrum.mapping import (
     withdrawal_key,
 )
 from adapters.intrum.wire import IntrumAccepted, IntrumCase, IntrumInvoice, IntrumPaymentRecord
-from canonical import (
-    Allocation,
-    ClaimCreate,
-    CreditNoteCreate,
-    Money,
-    MoneyError,
-    PaymentReport,
-    PaymentReversal,
-    Withdrawal,
-    from_major,
-)
-from canonical.problems import (
+from adapters.sdk import (
+    AdapterContext,
+    AdapterPage,
+    AgencyClaim,
     AgencyRejected,
     AgencyUnavailable,
+    Allocation,
     BadRequest,
+    Capabilities,
+    ClaimCreate,
+    ClaimRef,
+    Credential,
+    CreditNoteCreate,
+    Failed,
     FieldError,
+    Money,
+    MoneyError,
     NotFound,
+    OperationContext,
+    Outcome,
+    PaymentReport,
+    PaymentReversal,
+    PendingOutcome,
+    ResolvedOutcome,
+    Submitted,
+    Succeeded,
     UnsupportedByAgency,
     ValidationFailed,
+    Withdrawal,
+    from_major,
 )
 
 __all__ = ["CAPABILITIES", "IntrumAdapter", "create"]

@@ -19,8 +19,6 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 
-from adapters._upstream import OAuth2ClientCredentials
-from adapters.base import Credential
 from adapters.intrum.wire import (
     DECODE_ERRORS,
     ENCODER,
@@ -36,7 +34,7 @@ from adapters.intrum.wire import (
     IntrumTracking,
     IntrumWithdrawal,
 )
-from canonical.problems import AgencyUnavailable
+from adapters.sdk import AgencyUnavailable, Credential, OAuth2ClientCredentials
 
 __all__ = ["IntrumClient", "Upstream", "UpstreamAnswer"]
 

@@ -28,7 +28,6 @@ from typing import Literal, assert_never
 
 import msgspec
 
-from adapters.base import AgencyClaim, Failed, Succeeded
 from adapters.intrum.wire import (
     LANGUAGES,
     IntrumAddress,
@@ -54,8 +53,10 @@ from adapters.intrum.wire import (
     IntrumTracking,
     IntrumWithdrawal,
 )
-from canonical import (
+from adapters.sdk import (
     Address,
+    AgencyClaim,
+    AgencyRejected,
     Allocation,
     Attachment,
     ClaimCreate,
@@ -63,16 +64,18 @@ from canonical import (
     ClaimType,
     CreditNoteCreate,
     Debtor,
+    Failed,
     Invoice,
     InvoiceCreate,
     Money,
     Payment,
     PaymentReport,
+    Succeeded,
+    UnsupportedByAgency,
     WithdrawalReason,
     from_major,
     to_major,
 )
-from canonical.problems import AgencyRejected, UnsupportedByAgency
 
 __all__ = [
     "AGENCY",

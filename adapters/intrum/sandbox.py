@@ -70,8 +70,7 @@ from adapters.intrum.wire import (
     IntrumTrackingTransaction,
     IntrumWithdrawal,
 )
-from adapters.sandbox_kit import ASGIApp, SandboxState, with_faults
-from canonical.money import MoneyError, from_major, is_currency
+from adapters.sdk import ASGIApp, MoneyError, SandboxState, from_major, is_currency, with_faults
 
 __all__ = [
     "API_PREFIX",

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.base import AdapterContext, AdapterSpec, SandboxSpec
 from adapters.riverty.adapter import CAPABILITIES, RivertyAdapter
 from adapters.riverty.sandbox import AUDIENCE, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_GLOBAL_ID, create_app
+from adapters.sdk import AdapterContext, AdapterSpec, SandboxSpec
 
 __all__ = ["CAPABILITIES", "SPEC", "RivertyAdapter"]
 

@@ -29,22 +29,6 @@ from typing import Any
 
 import msgspec
 
-from adapters._upstream import MemorySharedState, UpstreamClient
-from adapters.base import (
-    AdapterContext,
-    AdapterPage,
-    AgencyClaim,
-    Capabilities,
-    ClaimRef,
-    Credential,
-    Failed,
-    OperationContext,
-    Outcome,
-    PendingOutcome,
-    ResolvedOutcome,
-    Submitted,
-    Succeeded,
-)
 from adapters.riverty._paging import plan_page
 from adapters.riverty.client import RivertyClient, RivertyItems, WriteAnswer
 from adapters.riverty.mapping import (
@@ -64,15 +48,34 @@ from adapters.riverty.wire import (
     RivertyInvoice,
     RivertyTransaction,
 )
-from canonical import (
+from adapters.sdk import (
+    AdapterContext,
+    AdapterPage,
+    AgencyClaim,
+    AgencyRejected,
+    AgencyUnavailable,
+    BadRequest,
+    Capabilities,
     ClaimCreate,
+    ClaimRef,
+    Credential,
     CreditNoteCreate,
+    Failed,
+    MemorySharedState,
     MoneyError,
+    NotFound,
+    OperationContext,
+    Outcome,
     PaymentReport,
     PaymentReversal,
+    PendingOutcome,
+    ResolvedOutcome,
+    Submitted,
+    Succeeded,
+    UnsupportedByAgency,
+    UpstreamClient,
     Withdrawal,
 )
-from canonical.problems import AgencyRejected, AgencyUnavailable, BadRequest, NotFound, UnsupportedByAgency
 
 __all__ = ["CAPABILITIES", "RivertyAdapter"]
 

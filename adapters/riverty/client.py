@@ -17,8 +17,6 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from adapters._upstream import OAuth2ClientCredentials, UpstreamClient, UpstreamResponse
-from adapters.base import Credential
 from adapters.riverty.wire import (
     RivertyAccountingDocument,
     RivertyCancellation,
@@ -33,7 +31,14 @@ from adapters.riverty.wire import (
     RivertyRequestAccepted,
     RivertyTransaction,
 )
-from canonical.problems import AgencyUnavailable, NotFound
+from adapters.sdk import (
+    AgencyUnavailable,
+    Credential,
+    NotFound,
+    OAuth2ClientCredentials,
+    UpstreamClient,
+    UpstreamResponse,
+)
 
 __all__ = ["RivertyClient", "RivertyItems", "WriteAnswer"]
 

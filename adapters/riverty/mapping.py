@@ -36,7 +36,7 @@ from adapters.riverty.wire import (
     RivertyReason,
     RivertyRecall,
 )
-from canonical import (
+from adapters.sdk import (
     Address,
     Allocation,
     ClaimCreate,

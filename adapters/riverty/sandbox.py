@@ -40,7 +40,7 @@ import msgspec
 from litestar import Litestar, Request, Response, get, post, put
 from litestar.params import FromPath
 
-from adapters.sandbox_kit import SandboxState, with_faults
+from adapters.sdk import SandboxState, with_faults
 
 __all__ = [
     "AUDIENCE",
