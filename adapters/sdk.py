@@ -37,7 +37,7 @@ adapter's own string. The helpers cover:
 - **offset** agencies (`?offset=&limit=`) and lists read whole (`page_of`): the position is an
   item offset (`parse_offset`); `offset_page` builds the page and knows whether there is more
   *without an extra round trip* — from the agency's total, or by asking for `limit + 1` items
-  and keeping `limit` (the extra item only says "there is more");
+  and keeping `limit` (the extra item only says "there is more": `asked=limit + 1`);
 - **page-numbered** agencies (`?page=&pageSize=`, numbered from 0 or from 1): the position is
   still an item offset; `page_window` says which agency pages hold the window and cuts it out;
 - **cursor** agencies (`?cursor=`): the position is the agency's cursor, plus how many items
@@ -254,15 +254,19 @@ def parse_offset(position: str | None) -> int:
     raise _invalid(position, "a list offset")
 
 
-def offset_page(items: Sequence[T], offset: int, limit: int, *, total: int | None = None) -> AdapterPage:
+def offset_page(
+    items: Sequence[T], offset: int, limit: int, *, total: int | None = None, asked: int | None = None
+) -> AdapterPage:
     """The page of `items` read from `offset`, and where the next page starts (None at the end).
 
-    Whether more follows is decided without another call to the agency, by the first of:
-    - `len(items) > limit`: the caller asked the agency for `limit + 1` items; the extra one is
-      dropped and only says that there is more (the way to page an agency that gives no total);
+    `asked` is how many items the agency was asked for (default `limit`). Whether more follows
+    is decided without another call to the agency, by the first of:
+    - more than `limit` items came back: the caller asked for `limit + 1` (`asked=limit + 1`);
+      the extra item is dropped and only says that there is more — the way to page an agency
+      that gives no total without ever fetching an empty last page;
     - `total`: the agency's count of items in the whole list;
-    - otherwise a full page (`len(items) == limit`) *may* be followed by more, so the position
-      moves on and the next call may find an empty page; a short page is always the last.
+    - otherwise a page as long as what was asked for *may* be followed by more, so the position
+      moves on (and the next call may find an empty page); a shorter page is the last.
     """
     if offset < 0 or limit < 1:
         raise ValueError(f"bad window: offset {offset}, limit {limit}")
@@ -273,7 +277,7 @@ def offset_page(items: Sequence[T], offset: int, limit: int, *, total: int | Non
     elif total is not None:
         more = end < total
     else:
-        more = len(kept) == limit
+        more = len(items) >= (limit if asked is None else asked)
     return AdapterPage(items=kept, next_position=str(end) if more else None)
 
 
