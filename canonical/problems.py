@@ -2,6 +2,7 @@
 
     GatewayError                      code, status, title, detail
     ├── BadRequest                    400: malformed_json, invalid_parameter, invalid_cursor, ...
+    ├── UnsupportedMediaType          415 unsupported_media_type
     ├── Unauthorized                  401 unauthorized
     ├── Forbidden                     403 forbidden
     ├── NotFound                      404 not_found
@@ -49,6 +50,7 @@ __all__ = [
     "ServiceUnavailable",
     "Unauthorized",
     "UnsupportedByAgency",
+    "UnsupportedMediaType",
     "ValidationFailed",
 ]
 
@@ -127,6 +129,10 @@ class BadRequest(GatewayError):
     def __init__(self, detail: str, code: str = "invalid_parameter", **extensions: Any) -> None:
         super().__init__(detail, **extensions)
         self.code = code  # type: ignore[misc]
+
+
+class UnsupportedMediaType(GatewayError):
+    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
 
 
 class Unauthorized(GatewayError):

@@ -16,6 +16,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from adapters.base import AdapterSpec
+from gateway.middleware import request_id_header
 from gateway.problems import exception_handlers
 from gateway.routes._shared import Services, provide_principal, provide_services
 from gateway.routes.admin import AdminController
@@ -81,6 +82,7 @@ def create_app(
         },
         exception_handlers=exception_handlers,
         middleware=[_request_id],
+        before_send=[request_id_header],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="collection-gateway",

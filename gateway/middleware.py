@@ -1,4 +1,10 @@
-"""ASGI middleware: request id on every response, and request metrics."""
+"""Request ids on every response, and request metrics.
+
+The id is decided once per request (`request_id`): a sane client `X-Request-Id` is echoed, any
+other is replaced by a fresh one. The middleware puts it in the scope state for logs and problem
+details; the `before_send` hook puts it on every response — also on the 404/405 answers Litestar's
+router gives before any middleware runs.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from typing import Any
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import Counter, Histogram
 
-__all__ = ["request_id_middleware"]
+__all__ = ["request_id", "request_id_header", "request_id_middleware"]
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -22,37 +28,43 @@ LATENCY = Histogram(
 )
 
 
-def request_id_middleware(app: ASGIApp) -> ASGIApp:
-    """Echo a sane client `X-Request-Id` or make one; it reaches logs and problem details."""
+def request_id(scope: Scope) -> str:
+    """This request's id, decided on first use and kept in the scope state."""
+    state: dict[str, Any] = scope.setdefault("state", {})
+    known = state.get("request_id")
+    if known is None:
+        sent = next((value for name, value in scope.get("headers", ()) if name == b"x-request-id"), b"")
+        text = sent.decode("latin-1")
+        known = state["request_id"] = text if _VALID_ID.match(text) else uuid.uuid4().hex
+    return str(known)
 
+
+async def request_id_header(message: Message, scope: Scope) -> None:
+    """`before_send` hook: every response carries X-Request-Id."""
+    if message["type"] == "http.response.start":
+        headers = list(message.get("headers", ()))
+        if not any(name.lower() == b"x-request-id" for name, _ in headers):
+            headers.append((b"x-request-id", request_id(scope).encode()))
+            message["headers"] = headers
+
+
+def request_id_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # type: ignore[comparison-overlap]  # lifespan scopes pass here too
             await app(scope, receive, send)
             return
-        sent = b""
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                sent = value
-                break
-        request_id = (
-            sent.decode("latin-1") if sent and _VALID_ID.match(sent.decode("latin-1")) else uuid.uuid4().hex
-        )
-        state: dict[str, Any] = scope.setdefault("state", {})
-        state["request_id"] = request_id
+        request_id(scope)
         started = time.perf_counter()
         status = 500
 
-        async def send_with_id(message: Message) -> None:
+        async def send_counted(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
-                message = {**message, "headers": headers}
             await send(message)
 
         try:
-            await app(scope, receive, send_with_id)
+            await app(scope, receive, send_counted)
         finally:
             REQUESTS.labels(scope.get("method", ""), str(status)).inc()
             LATENCY.observe(time.perf_counter() - started)

@@ -20,7 +20,7 @@ from canonical.problems import (
     ValidationFailed,
 )
 
-__all__ = ["exception_handlers", "problem_bytes", "problem_response"]
+__all__ = ["exception_handlers", "json_pointer", "problem_bytes", "problem_response"]
 
 log = logging.getLogger("gateway.errors")
 _encoder = msgspec.json.Encoder()
@@ -59,8 +59,10 @@ def _gateway_error(request: Request[Any, Any, Any], exc: GatewayError) -> Respon
     return problem_response(exc.problem(instance=request.url.path), headers)
 
 
-def _pointer(key: str) -> str:
-    """Litestar's `invoices[0].amount.amount` → RFC 6901 `/invoices/0/amount/amount`."""
+def json_pointer(key: str) -> str:
+    """Litestar's `invoices[0].amount.amount` (or msgspec's `$.invoices[0]…`) → RFC 6901
+    `/invoices/0/amount/amount`."""
+    key = key.removeprefix("$").removeprefix(".")
     if key in ("", "data"):
         return ""
     parts = re.findall(r"[^.\[\]]+", key)
@@ -85,7 +87,7 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
         errors = []
         for item in body_errors:
             message = str(item.get("message", "invalid"))
-            pointer = _pointer(str(item.get("key", "")))
+            pointer = json_pointer(str(item.get("key", "")))
             # msgspec names an unknown or missing member in the message and locates its parent;
             # the pointer names the member itself, as a client fixing the body needs.
             member = re.match(r"Object (?:contains unknown|missing required) field `(.+)`", message)

@@ -16,6 +16,7 @@ import msgspec
 
 from adapters.base import AdapterSpec, Credential, SecretMissing, credential_from_section
 from canonical import CLAIM_TYPES, is_currency
+from canonical._iso import COUNTRIES
 
 __all__ = [
     "AgencySettings",
@@ -205,6 +206,10 @@ def _validated(settings: Settings, env: Mapping[str, str], specs: Mapping[str, A
         raise ConfigError("idempotency_ttl_seconds: must be positive")
     if settings.max_attempts < 1:
         raise ConfigError("max_attempts: must be at least 1")
+    if not 1 <= settings.port <= 65535:
+        raise ConfigError(f"port: {settings.port} is not a TCP port (1-65535)")
+    if settings.workers < 1:
+        raise ConfigError("workers: must be at least 1")
     if not settings.store_url.startswith(("memory://", "redis://", "rediss://", "unix://")):
         raise ConfigError(f"store_url: {settings.store_url!r} is neither memory:// nor redis://")
     for name, agency in settings.agencies.items():
@@ -264,6 +269,9 @@ def _check_rule(at: str, when: RuleMatch) -> None:
     for currency in when.currency or ():
         if not is_currency(currency):
             raise ConfigError(f"{at}.when.currency: {currency!r} is not an ISO 4217 code")
+    for country in when.country or ():
+        if country not in COUNTRIES:
+            raise ConfigError(f"{at}.when.country: {country!r} is not an ISO 3166-1 alpha-2 code")
     for claim_type in when.type or ():
         if claim_type not in CLAIM_TYPES:
             raise ConfigError(f"{at}.when.type: {claim_type!r} is not a claim type")

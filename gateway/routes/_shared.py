@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from litestar import Request, Response
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 
-from canonical import Problem
+from canonical import FieldError, Problem
+from canonical.problems import BadRequest, UnsupportedMediaType, ValidationFailed
 from gateway.auth import Principal, authenticate
+from gateway.problems import json_pointer
 from gateway.runtime import Runtime
 from gateway.services.reads import ReadService
 from gateway.services.writes import Idempotency, WriteService
 from gateway.stores import StoredResponse
+
+T = TypeVar("T")
 
 __all__ = [
     "READ_PROBLEMS",
@@ -27,6 +32,7 @@ __all__ = [
     "answer_write",
     "provide_principal",
     "provide_services",
+    "strict_body",
 ]
 
 
@@ -70,6 +76,44 @@ async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
 
 def provide_services(request: Request[Any, Any, Any]) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
+
+
+_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
+_AT = re.compile(r"^(?P<text>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.DOTALL)
+
+
+async def strict_body(request: Request[Any, Any, Any], type_: type[T], *, optional: bool = False) -> T | None:
+    """The body decoded strictly: a float or a string where an integer amount belongs is refused.
+
+    Litestar's own `data` conversion is lenient (msgspec `strict=False` turns `120.0` and
+    `"12000"` into 12000); money must never be coerced, so every write decodes its raw body again
+    here, and only this result is used.
+    """
+    raw = await request.body()
+    if optional and not raw.strip():
+        return None
+    media_type = request.headers.get("content-type", "application/json").partition(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedMediaType(f"send the body as application/json, not {media_type}")
+    decoder = _DECODERS.get(type_)
+    if decoder is None:
+        decoder = _DECODERS[type_] = msgspec.json.Decoder(type_)
+    try:
+        return decoder.decode(raw)  # type: ignore[no-any-return]
+    except msgspec.ValidationError as exc:
+        match = _AT.match(str(exc))
+        assert match is not None
+        text, path = match.group("text"), match.group("path") or ""
+        pointer = json_pointer(path)
+        unknown = re.match(r"Object contains unknown field `(.+)`", text)
+        if unknown:
+            pointer = f"{pointer}/{unknown.group(1)}"
+        missing = re.match(r"Object missing required field `(.+)`", text)
+        if missing:
+            pointer = f"{pointer}/{missing.group(1)}"
+        raise ValidationFailed([FieldError(pointer=pointer, detail=text)]) from None
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"the body is not JSON: {exc}", code="malformed_json") from None
 
 
 _WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)

@@ -29,6 +29,7 @@ from gateway.routes._shared import (
     PrincipalDep,
     ServicesDep,
     answer_write,
+    strict_body,
 )
 
 __all__ = ["ClaimController"]
@@ -60,7 +61,7 @@ class ClaimController(Controller):
     async def submit_claim(
         self,
         tenant: FromPath[str],
-        data: Annotated[ClaimCreate, Body(examples=[EXAMPLE_CLAIM])],
+        data: Annotated[ClaimCreate, Body(examples=[EXAMPLE_CLAIM])],  # documents the body; see strict_body
         request: Request[Any, Any, Any],
         principal: PrincipalDep,
         services: ServicesDep,
@@ -68,8 +69,10 @@ class ClaimController(Controller):
         prefer: Prefer = None,
     ) -> Response[Operation]:
         require_tenant(principal, tenant, "claims:write")
+        claim = await strict_body(request, ClaimCreate)
+        assert claim is not None
         return await answer_write(  # type: ignore[return-value]
-            request, services, tenant, lambda idem: services.writes.submit_claim(tenant, data, idem)
+            request, services, tenant, lambda idem: services.writes.submit_claim(tenant, claim, idem)
         )
 
     @get("/", operation_id="listClaims", summary="List the tenant's claims", responses=READ_PROBLEMS)
@@ -167,11 +170,13 @@ class ClaimController(Controller):
         prefer: Prefer = None,
     ) -> Response[Operation]:
         require_tenant(principal, tenant, "claims:write")
+        body = await strict_body(request, PaymentReport)
+        assert body is not None
         return await answer_write(  # type: ignore[return-value]
             request,
             services,
             tenant,
-            lambda idem: services.writes.follow_up(tenant, claim_id, "payment.report", data, idem),
+            lambda idem: services.writes.follow_up(tenant, claim_id, "payment.report", body, idem),
         )
 
     @post(
@@ -195,7 +200,7 @@ class ClaimController(Controller):
         prefer: Prefer = None,
     ) -> Response[Operation]:
         require_tenant(principal, tenant, "claims:write")
-        body = data or PaymentReversal()
+        body = await strict_body(request, PaymentReversal, optional=True) or PaymentReversal()
         return await answer_write(  # type: ignore[return-value]
             request,
             services,
@@ -225,11 +230,13 @@ class ClaimController(Controller):
         prefer: Prefer = None,
     ) -> Response[Operation]:
         require_tenant(principal, tenant, "claims:write")
+        body = await strict_body(request, CreditNoteCreate)
+        assert body is not None
         return await answer_write(  # type: ignore[return-value]
             request,
             services,
             tenant,
-            lambda idem: services.writes.follow_up(tenant, claim_id, "credit_note.create", data, idem),
+            lambda idem: services.writes.follow_up(tenant, claim_id, "credit_note.create", body, idem),
         )
 
     @post(
@@ -252,9 +259,11 @@ class ClaimController(Controller):
         prefer: Prefer = None,
     ) -> Response[Operation]:
         require_tenant(principal, tenant, "claims:write")
+        body = await strict_body(request, Withdrawal)
+        assert body is not None
         return await answer_write(  # type: ignore[return-value]
             request,
             services,
             tenant,
-            lambda idem: services.writes.follow_up(tenant, claim_id, "claim.withdraw", data, idem),
+            lambda idem: services.writes.follow_up(tenant, claim_id, "claim.withdraw", body, idem),
         )
