@@ -16,6 +16,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from adapters.base import AdapterSpec
+from gateway.auth import audit_refusal
 from gateway.middleware import request_id_header
 from gateway.problems import exception_handlers
 from gateway.routes._shared import Services, provide_principal, provide_services
@@ -81,6 +82,7 @@ def create_app(
             "services": Provide(provide_services, sync_to_thread=False),
         },
         exception_handlers=exception_handlers,
+        after_exception=[audit_refusal],
         middleware=[_request_id],
         before_send=[request_id_header],
         lifespan=[lifespan],

@@ -3,20 +3,36 @@
 Keys are stored as SHA-256 digests only. A presented key is hashed and looked up by digest, and the
 stored digest is compared with `hmac.compare_digest`, so nothing about a key leaks through timing
 of the comparison. Scopes: `claims:read`, `claims:write`, `admin`.
+
+Every refused key use (401, 403) lands in the audit feed (`audit_refusal`, an after-exception
+hook): who (the key's id and name when the key is known, e.g. revoked or lacking a scope), what
+(method, path) and why — never the presented key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
+from typing import Any
 
 import msgspec
 
 from canonical.problems import Forbidden, NotFound, Unauthorized
-from gateway.stores import ApiKeyRecord, Store
+from gateway.stores import ApiKeyRecord, AuditEntry, Store, new_id, utcnow
 
-__all__ = ["Principal", "authenticate", "generate_key", "hash_key", "require_admin", "require_tenant"]
+__all__ = [
+    "Principal",
+    "audit_refusal",
+    "authenticate",
+    "generate_key",
+    "hash_key",
+    "require_admin",
+    "require_tenant",
+]
+
+log = logging.getLogger(__name__)
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,23 +56,81 @@ async def authenticate(store: Store, authorization: str | None) -> Principal:
         raise Unauthorized("send Authorization: Bearer <api key>")
     digest = hash_key(token.strip())
     record: ApiKeyRecord | None = await store.find_api_key(digest)
-    if record is None or record.revoked_at is not None or not hmac.compare_digest(record.key_sha256, digest):
+    if record is None or not hmac.compare_digest(record.key_sha256, digest):
         raise Unauthorized("the API key is not valid")
+    if record.revoked_at is not None:
+        raise KeyRefused("the API key is not valid", _principal(record))
+    return _principal(record)
+
+
+def _principal(record: ApiKeyRecord) -> Principal:
     return Principal(
         key_id=record.id, name=record.name, tenant=record.tenant, scopes=frozenset(record.scopes)
     )
 
 
+class KeyRefused(Unauthorized):
+    """401 for a known key (revoked): the audit names the key."""
+
+    def __init__(self, detail: str, principal: Principal) -> None:
+        super().__init__(detail)
+        self.principal = principal
+
+
+class ScopeRefused(Forbidden):
+    """403: the audit names the key that was refused."""
+
+    def __init__(self, detail: str, principal: Principal) -> None:
+        super().__init__(detail)
+        self.principal = principal
+
+
 def require_tenant(principal: Principal, tenant: str, scope: str) -> None:
     """A tenant resource: another tenant's → 404 (never reveal it exists); admin keys → 403."""
     if principal.tenant is None:
-        raise Forbidden("admin keys manage configuration only; tenant resources need a tenant key")
+        raise ScopeRefused(
+            "admin keys manage configuration only; tenant resources need a tenant key", principal
+        )
     if principal.tenant != tenant:
         raise NotFound(f"no tenant {tenant!r}")
     if scope not in principal.scopes:
-        raise Forbidden(f"this key lacks the {scope} scope")
+        raise ScopeRefused(f"this key lacks the {scope} scope", principal)
 
 
 def require_admin(principal: Principal) -> None:
     if "admin" not in principal.scopes:
-        raise Forbidden("this needs the admin scope")
+        raise ScopeRefused("this needs the admin scope", principal)
+
+
+async def audit_refusal(exc: BaseException, scope: Any) -> None:
+    """After-exception hook: a refused key use (401/403) becomes an `auth.refused` audit entry."""
+    if not isinstance(exc, Unauthorized | Forbidden) or scope.get("type") != "http":
+        return
+    app = scope.get("litestar_app") or scope.get("app")
+    services = getattr(getattr(app, "state", None), "services", None)
+    if services is None:
+        return
+    principal: Principal | None = getattr(exc, "principal", None)
+    detail: dict[str, Any] = {
+        "status": exc.status,
+        "code": exc.code,
+        "method": scope.get("method"),
+        "path": scope.get("path"),
+        "reason": exc.detail,
+        "request_id": (scope.get("state") or {}).get("request_id"),
+    }
+    if principal is not None:
+        detail["key_id"] = principal.key_id
+    try:
+        await services.runtime.store.append_audit(
+            AuditEntry(
+                id=new_id("aud"),
+                at=utcnow(),
+                actor=principal.name if principal else None,
+                action="auth.refused",
+                tenant=principal.tenant if principal else None,
+                detail=detail,
+            )
+        )
+    except Exception:  # the refusal stands; losing its audit line must not turn it into a 500
+        log.warning("could not audit a refused key use", exc_info=True)

@@ -17,7 +17,8 @@ from adapters._upstream import UpstreamClient
 from adapters.base import Adapter, AdapterContext, AdapterSpec, Credential
 from adapters.registry import discover
 from canonical.problems import NotFound, UnsupportedByAgency
-from gateway.settings import Settings
+from gateway.services.tenants import seed_tenants
+from gateway.settings import ConfigError, Settings
 from gateway.stores import ApiKeyRecord, Store, create_store, utcnow
 
 __all__ = ["Runtime"]
@@ -50,7 +51,13 @@ class Runtime:
             spec = self.specs[name]
             per_minute = agency.rate_limit_per_minute or spec.rate_limit_per_minute
             per_day = agency.rate_limit_per_day or spec.rate_limit_per_day
-            limits = [(n, p) for n, p in ((per_minute, 60.0), (per_day, 86400.0)) if n]
+            # A tenth of the minute's calls may go back to back (an idle credential answers a few
+            # reads at once); the rest is paced so that no 60 s window sees more than the limit.
+            limits: list[tuple[int, float, int] | tuple[int, float]] = []
+            if per_minute:
+                limits.append((per_minute, 60.0, max(1, per_minute // 10)))
+            if per_day:
+                limits.append((per_day, 86400.0))
             client = UpstreamClient(
                 name,
                 agency.base_url,
@@ -71,6 +78,9 @@ class Runtime:
         try:
             self.cursor_key = await self.store.cursor_key()
             await self._seed_keys()
+            await self._seed_tenants()
+        except ConfigError:  # the store's routing names an agency the file no longer allows
+            raise
         except Exception:
             log.warning("store not reachable at start; keys will be seeded when it is", exc_info=True)
         self.started = True
@@ -80,11 +90,19 @@ class Runtime:
         if not self.cursor_key:
             self.cursor_key = await self.store.cursor_key()
             await self._seed_keys()
+            await self._seed_tenants()
+
+    async def _seed_tenants(self) -> None:
+        """The config file's routing becomes a version unless the store's is newer (docs/routing.md)."""
+        await seed_tenants(self.settings, self.specs, self.store)
 
     async def _seed_keys(self) -> None:
         for index, (key, digest) in enumerate(
             zip(self.settings.api_keys, self.settings.key_hashes, strict=True)
         ):
+            existing = await self.store.find_api_key(digest)
+            if existing is not None and existing.revoked_at is not None:
+                continue  # revoked through the admin API: a restart must not bring it back
             await self.store.put_api_key(
                 ApiKeyRecord(
                     id=f"key_config_{index}",

@@ -1,35 +1,57 @@
-"""Admin (`admin` scope): tenants' routing and API keys. Configuration only, never claims."""
+"""Admin (`admin` scope): tenants' routing, API keys and the audit feed. Configuration only, never claims.
+
+Tenant keys get 403 here (and every refused key use lands in the audit feed, see gateway.auth).
+Routing changes are versioned (gateway.services.tenants): `PUT` needs `If-Match` with the version
+read (missing → 428, stale → 412); the answer carries the new version as `ETag: "N"`.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Annotated
 
 import msgspec
-from litestar import Controller, delete, get, post
-from litestar.params import FromPath, JSONBody
+from litestar import Controller, Response, delete, get, post, put
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
-from canonical import ClaimCreate
-from canonical.problems import NotFound
+from canonical import ClaimCreate, FieldError, Page, Problem
+from canonical.problems import NotFound, ValidationFailed
 from gateway.auth import generate_key, hash_key, require_admin
 from gateway.routes._shared import READ_PROBLEMS, WRITE_PROBLEMS, PrincipalDep, ServicesDep
-from gateway.services.routing import choose_agency
-from gateway.stores import ApiKeyRecord, new_id, utcnow
+from gateway.services.tenants import (
+    RoutingHistoryEntry,
+    RoutingPreview,
+    RoutingRollback,
+    TenantDocument,
+    TenantList,
+    TenantService,
+    TenantUpdate,
+)
+from gateway.stores import ApiKeyRecord, AuditEntry, new_id, utcnow
 
 __all__ = ["AdminController"]
 
+Limit = Annotated[int, QueryParameter(ge=1, le=100)]
+IfMatch = Annotated[
+    str | None,
+    HeaderParameter(name="If-Match", description='the version read, as its ETag: "7"', required=False),
+]
 
-class RoutingPreview(msgspec.Struct, kw_only=True):
-    agency: str
-    rule: int | None
-    version: int
+
+def _problem(description: str) -> ResponseSpec:
+    return ResponseSpec(
+        data_container=Problem, description=description, media_type="application/problem+json"
+    )
 
 
-class TenantDocument(msgspec.Struct, kw_only=True):
-    tenant: str
-    version: int
-    default_agency: str
-    rules: list[dict[str, Any]]
-    credentials: dict[str, dict[str, Any]]
+CHANGE_PROBLEMS: dict[int, ResponseSpec] = {
+    **WRITE_PROBLEMS,
+    412: _problem("precondition_failed: If-Match names a version that is no longer current"),
+    422: _problem("validation_failed: errors[].pointer names the part at fault, e.g. /rules/2/agency"),
+    428: _problem("precondition_required: If-Match is missing"),
+}
+SCOPES = ("claims:read", "claims:write", "admin")
 
 
 class ApiKeyCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -43,37 +65,97 @@ class ApiKeyView(msgspec.Struct, kw_only=True, omit_defaults=True):
     name: str
     tenant: str | None
     scopes: list[str]
+    #: The key itself: in the answer to its creation only.
     key: str | None = None
-    created_at: Any = None
-    revoked_at: Any = None
+    source: str = "api"
+    created_at: dt.datetime | None = None
+    revoked_at: dt.datetime | None = None
 
 
 class ApiKeyList(msgspec.Struct, kw_only=True):
     data: list[ApiKeyView]
 
 
+def _tagged(document: TenantDocument, status: int = 200) -> Response[TenantDocument]:
+    return Response(content=document, status_code=status, headers={"ETag": f'"{document.version}"'})
+
+
+def _view(record: ApiKeyRecord, key: str | None = None) -> ApiKeyView:
+    return ApiKeyView(
+        id=record.id,
+        name=record.name,
+        tenant=record.tenant,
+        scopes=record.scopes,
+        key=key,
+        source=record.source,
+        created_at=record.created_at,
+        revoked_at=record.revoked_at,
+    )
+
+
 class AdminController(Controller):
     path = "/v1/admin"
     tags = ["admin"]
 
+    # tenants and their routing
+    @get("/tenants", operation_id="listTenants", responses=READ_PROBLEMS)
+    async def list_tenants(self, principal: PrincipalDep, services: ServicesDep) -> TenantList:
+        """Every tenant of the config file with its routing in force."""
+        require_admin(principal)
+        return await TenantService(services.runtime).list_tenants()
+
     @get("/tenants/{tenant:str}", operation_id="getTenant", responses=READ_PROBLEMS)
     async def get_tenant(
         self, tenant: FromPath[str], principal: PrincipalDep, services: ServicesDep
-    ) -> TenantDocument:
+    ) -> Response[TenantDocument]:
+        """The tenant's routing in force and its credential references; `ETag` is the version."""
         require_admin(principal)
-        settings = services.runtime.settings.tenants.get(tenant)
-        if settings is None:
-            raise NotFound(f"no tenant {tenant!r}")
-        return TenantDocument(
-            tenant=tenant,
-            version=1,
-            default_agency=settings.default_agency,
-            rules=[msgspec.to_builtins(rule) for rule in settings.routing.rules],
-            credentials={
-                agency: {k: v for k, v in section.items() if not k.endswith(("_secret", "token", "password"))}
-                for agency, section in settings.credentials.items()
-            },
-        )
+        service = TenantService(services.runtime)
+        return _tagged(service.document(await service.current(tenant)))
+
+    @put("/tenants/{tenant:str}", operation_id="putTenant", responses=CHANGE_PROBLEMS)
+    async def put_tenant(
+        self,
+        tenant: FromPath[str],
+        data: JSONBody[TenantUpdate],
+        principal: PrincipalDep,
+        services: ServicesDep,
+        if_match: IfMatch = None,
+    ) -> Response[TenantDocument]:
+        """A new routing version: the default agency and the ordered rules (first match wins)."""
+        require_admin(principal)
+        return _tagged(await TenantService(services.runtime).update(tenant, data, if_match, principal))
+
+    @get("/tenants/{tenant:str}/routing/history", operation_id="routingHistory", responses=READ_PROBLEMS)
+    async def history(
+        self,
+        tenant: FromPath[str],
+        principal: PrincipalDep,
+        services: ServicesDep,
+        limit: Limit = 20,
+        cursor: FromQuery[str | None] = None,
+    ) -> Page[RoutingHistoryEntry]:
+        """Every version, newest first, with who changed it, when and why."""
+        require_admin(principal)
+        return await TenantService(services.runtime).history(tenant, cursor, limit)
+
+    @post(
+        "/tenants/{tenant:str}/routing/rollback",
+        operation_id="rollbackRouting",
+        status_code=200,
+        responses=CHANGE_PROBLEMS,
+    )
+    async def rollback(
+        self,
+        tenant: FromPath[str],
+        data: JSONBody[RoutingRollback],
+        principal: PrincipalDep,
+        services: ServicesDep,
+        if_match: IfMatch = None,
+    ) -> Response[TenantDocument]:
+        """A new version with an old version's routing (If-Match optional)."""
+        require_admin(principal)
+        return _tagged(await TenantService(services.runtime).rollback(tenant, data, if_match, principal))
 
     @post(
         "/tenants/{tenant:str}/routing/preview",
@@ -90,63 +172,61 @@ class AdminController(Controller):
     ) -> RoutingPreview:
         """Which agency a claim would go to now, and which rule chose it (null = the default agency)."""
         require_admin(principal)
-        settings = services.runtime.settings.tenants.get(tenant)
-        if settings is None:
-            raise NotFound(f"no tenant {tenant!r}")
-        agency, rule = choose_agency(settings, data)
-        return RoutingPreview(agency=agency, rule=rule, version=1)
+        return await TenantService(services.runtime).preview(tenant, data)
 
+    # API keys
     @post("/api-keys", operation_id="createApiKey", status_code=201, responses=WRITE_PROBLEMS)
     async def create_key(
         self, data: JSONBody[ApiKeyCreate], principal: PrincipalDep, services: ServicesDep
     ) -> ApiKeyView:
         """Create a key; the key itself is in this answer only."""
         require_admin(principal)
-        from canonical import FieldError
-        from canonical.problems import ValidationFailed
-
-        allowed = {"claims:read", "claims:write", "admin"}
-        bad = [s for s in data.scopes if s not in allowed]
-        if bad:
-            raise ValidationFailed([FieldError(pointer="/scopes", detail=f"unknown scopes {bad}")])
+        errors = [
+            FieldError(pointer=f"/scopes/{i}", detail=f"unknown scope {s!r} (one of {', '.join(SCOPES)})")
+            for i, s in enumerate(data.scopes)
+            if s not in SCOPES
+        ]
+        if not data.scopes:
+            errors.append(FieldError(pointer="/scopes", detail="a key needs at least one scope"))
+        if not data.name.strip():
+            errors.append(FieldError(pointer="/name", detail="name the key (it is the author in the audit)"))
         if data.tenant is not None and data.tenant not in services.runtime.settings.tenants:
-            raise ValidationFailed([FieldError(pointer="/tenant", detail=f"no tenant {data.tenant!r}")])
+            errors.append(FieldError(pointer="/tenant", detail=f"no tenant {data.tenant!r}"))
+        if errors:
+            raise ValidationFailed(errors)
         key = generate_key()
         record = ApiKeyRecord(
             id=new_id("key"),
-            name=data.name,
+            name=data.name.strip(),
             tenant=data.tenant,
             scopes=data.scopes,
             key_sha256=hash_key(key),
             created_at=utcnow(),
         )
-        await services.runtime.store.put_api_key(record)
-        return ApiKeyView(
-            id=record.id,
-            name=record.name,
-            tenant=record.tenant,
-            scopes=record.scopes,
-            key=key,
-            created_at=record.created_at,
+        store = services.runtime.store
+        await store.put_api_key(record)
+        await store.append_audit(
+            AuditEntry(
+                id=new_id("aud"),
+                at=record.created_at,
+                actor=principal.name,
+                action="api_key.created",
+                tenant=record.tenant,
+                detail={
+                    "key_id": record.id,
+                    "name": record.name,
+                    "scopes": record.scopes,
+                    "by_key": principal.key_id,
+                },
+            )
         )
+        return _view(record, key)
 
     @get("/api-keys", operation_id="listApiKeys", responses=READ_PROBLEMS)
     async def list_keys(self, principal: PrincipalDep, services: ServicesDep) -> ApiKeyList:
+        """Every key (never the key itself), revoked ones with `revoked_at`."""
         require_admin(principal)
-        records = await services.runtime.store.list_api_keys()
-        return ApiKeyList(
-            data=[
-                ApiKeyView(
-                    id=r.id,
-                    name=r.name,
-                    tenant=r.tenant,
-                    scopes=r.scopes,
-                    created_at=r.created_at,
-                    revoked_at=r.revoked_at,
-                )
-                for r in records
-            ]
-        )
+        return ApiKeyList(data=[_view(r) for r in await services.runtime.store.list_api_keys()])
 
     @delete("/api-keys/{key_id:str}", operation_id="revokeApiKey", status_code=204, responses=READ_PROBLEMS)
     async def revoke_key(self, key_id: FromPath[str], principal: PrincipalDep, services: ServicesDep) -> None:
@@ -155,7 +235,31 @@ class AdminController(Controller):
         store = services.runtime.store
         for record in await store.list_api_keys():
             if record.id == key_id:
-                record.revoked_at = utcnow()
-                await store.put_api_key(record)
+                if record.revoked_at is None:
+                    record.revoked_at = utcnow()
+                    await store.put_api_key(record)
+                    await store.append_audit(
+                        AuditEntry(
+                            id=new_id("aud"),
+                            at=record.revoked_at,
+                            actor=principal.name,
+                            action="api_key.revoked",
+                            tenant=record.tenant,
+                            detail={"key_id": record.id, "name": record.name, "by_key": principal.key_id},
+                        )
+                    )
                 return
         raise NotFound(f"no key {key_id}")
+
+    # audit
+    @get("/audit", operation_id="listAudit", responses=READ_PROBLEMS)
+    async def audit(
+        self,
+        principal: PrincipalDep,
+        services: ServicesDep,
+        limit: Limit = 20,
+        cursor: FromQuery[str | None] = None,
+    ) -> Page[AuditEntry]:
+        """The append-only audit feed, oldest first: admin changes and refused key uses (no secrets)."""
+        require_admin(principal)
+        return await TenantService(services.runtime).audit(cursor, limit)

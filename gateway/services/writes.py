@@ -45,7 +45,8 @@ from canonical.problems import (
 )
 from gateway.problems import problem_bytes
 from gateway.runtime import Runtime
-from gateway.services.routing import choose_agency
+from gateway.services.routing import choose
+from gateway.services.tenants import current_routing
 from gateway.stores import (
     ClaimRecord,
     IdempotencyWrite,
@@ -168,10 +169,10 @@ class WriteService:
         errors = validate_claim_create(body)
         if errors:
             raise ValidationFailed(errors)
-        tenant_settings = self.runtime.settings.tenants.get(tenant)
-        if tenant_settings is None:
-            raise NotFound(f"no tenant {tenant!r}")
-        agency, rule = choose_agency(tenant_settings, body)
+        # The routing version in force now (from the store: ops may have switched it); the claim
+        # records it and stays with the agency it chose for its whole life.
+        routing = await current_routing(self.runtime, tenant)
+        agency, rule = choose(routing.default_agency, routing.rules, body)
         self._check_capability(agency, "claim.create", body, body.currency, body.type)
         now = utcnow()
         claim_id, op_id = new_id("clm"), new_id("op")
@@ -180,6 +181,7 @@ class WriteService:
             tenant=tenant,
             client_reference=body.client_reference,
             agency=agency,
+            routing_version=routing.version,
             routing_rule=rule,
             type=body.type,
             currency=body.currency,
