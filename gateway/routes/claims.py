@@ -15,6 +15,7 @@ from canonical import (
     CreditNoteCreate,
     Invoice,
     Operation,
+    OperationKind,
     Page,
     Payment,
     PaymentReport,
@@ -27,6 +28,7 @@ from gateway.routes._shared import (
     READ_PROBLEMS,
     WRITE_PROBLEMS,
     PrincipalDep,
+    Services,
     ServicesDep,
     answer_write,
     strict_body,
@@ -171,13 +173,7 @@ class ClaimController(Controller):
     ) -> Response[Operation]:
         require_tenant(principal, tenant, "claims:write")
         body = await strict_body(request, PaymentReport)
-        assert body is not None
-        return await answer_write(  # type: ignore[return-value]
-            request,
-            services,
-            tenant,
-            lambda idem: services.writes.follow_up(tenant, claim_id, "payment.report", body, idem),
-        )
+        return await _follow_up(request, services, tenant, claim_id, "payment.report", body)
 
     @post(
         "/{claim_id:str}/payments/{payment_id:str}/reversal",
@@ -201,13 +197,8 @@ class ClaimController(Controller):
     ) -> Response[Operation]:
         require_tenant(principal, tenant, "claims:write")
         body = await strict_body(request, PaymentReversal, optional=True) or PaymentReversal()
-        return await answer_write(  # type: ignore[return-value]
-            request,
-            services,
-            tenant,
-            lambda idem: services.writes.follow_up(
-                tenant, claim_id, "payment.reverse", body, idem, target=payment_id
-            ),
+        return await _follow_up(
+            request, services, tenant, claim_id, "payment.reverse", body, target=payment_id
         )
 
     @post(
@@ -231,13 +222,7 @@ class ClaimController(Controller):
     ) -> Response[Operation]:
         require_tenant(principal, tenant, "claims:write")
         body = await strict_body(request, CreditNoteCreate)
-        assert body is not None
-        return await answer_write(  # type: ignore[return-value]
-            request,
-            services,
-            tenant,
-            lambda idem: services.writes.follow_up(tenant, claim_id, "credit_note.create", body, idem),
-        )
+        return await _follow_up(request, services, tenant, claim_id, "credit_note.create", body)
 
     @post(
         "/{claim_id:str}/withdrawal",
@@ -260,10 +245,23 @@ class ClaimController(Controller):
     ) -> Response[Operation]:
         require_tenant(principal, tenant, "claims:write")
         body = await strict_body(request, Withdrawal)
-        assert body is not None
-        return await answer_write(  # type: ignore[return-value]
-            request,
-            services,
-            tenant,
-            lambda idem: services.writes.follow_up(tenant, claim_id, "claim.withdraw", body, idem),
-        )
+        return await _follow_up(request, services, tenant, claim_id, "claim.withdraw", body)
+
+
+async def _follow_up(
+    request: Request[Any, Any, Any],
+    services: Services,
+    tenant: str,
+    claim_id: str,
+    kind: OperationKind,
+    body: PaymentReport | PaymentReversal | CreditNoteCreate | Withdrawal | None,
+    target: str | None = None,
+) -> Response[Operation]:
+    """A write on an existing claim: to the claim's pinned agency, as an operation."""
+    assert body is not None  # strict_body returns None only for an optional, empty body
+    return await answer_write(  # type: ignore[return-value]
+        request,
+        services,
+        tenant,
+        lambda idem: services.writes.follow_up(tenant, claim_id, kind, body, idem, target=target),
+    )
