@@ -32,6 +32,7 @@ from adapters.sandbox_kit import serve_in_thread
 from canonical import ClaimCreate, PaymentReport
 from gateway.app import create_app
 from gateway.settings import Settings, settings_from_mapping
+from gateway.stores import Store
 from tests.support.fake_agency import FAKE_CAPABILITIES, FakeAdapter, FakeAgency
 
 TENANT_KEY = "routing-acme-key"
@@ -148,13 +149,15 @@ class Gateway:
 
 
 @contextmanager
-def running_gateway(document: dict[str, Any] | None = None, *, worker: bool = True) -> Iterator[Gateway]:
+def running_gateway(
+    document: dict[str, Any] | None = None, *, worker: bool = True, store: Store | None = None
+) -> Iterator[Gateway]:
     """The gateway in a real server thread (its own event loop), in front of agencies x and y."""
     x, y = RecordingAgency("x"), RecordingAgency("y")
     specs = {"x": fake_spec(x), "y": fake_spec(y, Y_CAPABILITIES)}
     document = document or routing_document()
     document["run_worker"] = worker
-    server = serve_in_thread(create_app(routing_settings(specs, document), specs=specs))
+    server = serve_in_thread(create_app(routing_settings(specs, document), specs=specs, store=store))
     try:
         yield Gateway(base_url=server.base_url, x=x, y=y, specs=specs)
     finally:
