@@ -1,54 +1,23 @@
-"""Every registered adapter, each against its own sandbox over real HTTP.
+"""Every registered adapter through the conformance kit, each against its own sandbox over real HTTP.
 
-Adapters join by registering under the entry-point group `collection_gateway.adapters`. One that
-does not load, is not an AdapterSpec, or has no sandbox is listed as a skipped case with the
-reason, so that a missing adapter is visible in every run instead of silently absent.
+The suite is the kit's (`collection_gateway.conformance.suite`): the very tests a third-party
+adapter package runs with `pytest -p collection_gateway.conformance`. Here the kit's collection
+hook is enabled for this directory (a conftest below the rootdir may not declare
+`pytest_plugins`), and `conformance_spec` runs the suite once per registered adapter. An adapter
+that does not load, is not an AdapterSpec, or has no sandbox is a skipped case with the reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from importlib.metadata import entry_points
 from typing import Any
 
 import pytest
 
-from adapters.base import AdapterSpec
-from tests.conformance.harness import Agency, running_agency
+from collection_gateway.conformance import pytest_collect_file, registered_params
 
-GROUP = "collection_gateway.adapters"
-
-
-def _registered() -> list[Any]:
-    cases: list[Any] = []
-    for entry in sorted(entry_points(group=GROUP), key=lambda e: e.name):
-        try:
-            spec = entry.load()
-        except Exception as exc:  # a broken adapter must not hide the others
-            reason = f"adapter {entry.name!r} ({entry.value}) does not load: {type(exc).__name__}: {exc}"
-            cases.append(pytest.param(None, id=entry.name, marks=pytest.mark.skip(reason=reason)))
-            continue
-        if not isinstance(spec, AdapterSpec):
-            reason = f"{entry.value} is not an AdapterSpec"
-            cases.append(pytest.param(None, id=entry.name, marks=pytest.mark.skip(reason=reason)))
-        elif spec.sandbox is None:
-            reason = f"adapter {entry.name!r} has no sandbox to run against"
-            cases.append(pytest.param(None, id=entry.name, marks=pytest.mark.skip(reason=reason)))
-        else:
-            cases.append(pytest.param(spec, id=entry.name))
-    return cases
+__all__ = ["conformance_spec", "pytest_collect_file"]
 
 
-REGISTERED = _registered()
-
-
-@pytest.fixture(params=REGISTERED)
-def spec(request: pytest.FixtureRequest) -> AdapterSpec:
-    value: AdapterSpec = request.param
-    return value
-
-
-@pytest.fixture
-async def agency(spec: AdapterSpec) -> AsyncIterator[Agency]:
-    async with running_agency(spec) as running:
-        yield running
+@pytest.fixture(params=registered_params())
+def conformance_spec(request: pytest.FixtureRequest) -> Any:
+    return request.param

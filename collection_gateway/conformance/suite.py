@@ -1,18 +1,28 @@
 """The conformance suite: what every adapter must do against its sandbox, over real HTTP.
 
-Each test runs once per registered adapter (see conftest.py). A follow-up write is checked only
-where the adapter declares the capability; a declared capability must work.
+Collected by the `collection_gateway.conformance` plugin next to every conftest.py that defines
+the fixture `conformance_spec` (an `AdapterSpec`, or the name its entry point registers), once
+per value of that fixture. A follow-up write is checked only where the adapter declares the
+capability; a declared capability must work.
 
 What the suite expects of an adapter beyond the protocol's types:
 - `get_claim(...).agency_data` carries the debtor's reference as the agency knows it, so that a
   claim read back can be matched to the debtor it was sent for;
 - `balance_amount` of a claim nobody has paid yet is what was sent (principal plus costs);
 - payments the creditor reported are listed by `list_payments` once the agency confirmed them.
+
+The fixtures `spec` and `agency` are this module's own: an adapter package's fixtures of the
+same names do not reach into the suite, nor the suite's into the package's tests.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 import msgspec
+import pytest
+import pytest_asyncio
 
 from adapters.base import CAPABILITIES, AdapterSpec, Succeeded
 from canonical import (
@@ -26,7 +36,20 @@ from canonical import (
     is_currency,
     validate_claim_create,
 )
-from tests.conformance.harness import Agency, sample_claim
+from collection_gateway.conformance.harness import Agency, running_agency, sample_claim
+from collection_gateway.conformance.specs import resolve_spec
+
+
+@pytest.fixture
+def spec(conformance_spec: Any) -> AdapterSpec:
+    """The adapter under test, from the one fixture an adapter package defines."""
+    return resolve_spec(conformance_spec)
+
+
+@pytest_asyncio.fixture
+async def agency(spec: AdapterSpec) -> AsyncIterator[Agency]:
+    async with running_agency(spec) as running:
+        yield running
 
 
 def _contains(document: object, text: str) -> bool:
@@ -52,16 +75,19 @@ def test_capabilities_are_well_formed(spec: AdapterSpec) -> None:
     assert validate_claim_create(sample_claim(spec)) == []
 
 
+@pytest.mark.asyncio
 async def test_adapter_names_itself_and_its_capabilities_as_its_spec(agency: Agency) -> None:
     assert agency.adapter.name == agency.spec.name
     assert agency.adapter.capabilities == agency.spec.capabilities
 
 
+@pytest.mark.asyncio
 async def test_a_submitted_claim_ends_succeeded_with_an_agency_reference(agency: Agency) -> None:
     ref = await agency.create(sample_claim(agency.spec))
     assert ref.agency_reference
 
 
+@pytest.mark.asyncio
 async def test_resubmitting_with_the_same_token_creates_the_claim_once(agency: Agency) -> None:
     claim = sample_claim(agency.spec)
     first = agency.op("claim.create", claim_id="clm_once")
@@ -72,6 +98,7 @@ async def test_resubmitting_with_the_same_token_creates_the_claim_once(agency: A
     assert one.agency_reference == two.agency_reference
 
 
+@pytest.mark.asyncio
 async def test_a_claim_reads_back_as_it_was_sent(agency: Agency) -> None:
     agency.require("claim.read")
     claim = sample_claim(agency.spec, invoices=3)
@@ -95,6 +122,7 @@ async def test_a_claim_reads_back_as_it_was_sent(agency: Agency) -> None:
     )
 
 
+@pytest.mark.asyncio
 async def test_invoice_pages_are_complete_and_never_repeat(agency: Agency) -> None:
     agency.require("invoices.list")
     claim = sample_claim(agency.spec, invoices=5)
@@ -106,6 +134,7 @@ async def test_invoice_pages_are_complete_and_never_repeat(agency: Agency) -> No
         assert sorted(numbers) == expected, f"limit {limit}"
 
 
+@pytest.mark.asyncio
 async def test_a_reported_payment_is_listed_with_the_claims_payments(agency: Agency) -> None:
     agency.require("payment.report", "payments.list")
     claim = sample_claim(agency.spec)
@@ -127,6 +156,7 @@ async def test_a_reported_payment_is_listed_with_the_claims_payments(agency: Age
     assert all(p.payment_id in (None, report.payment_id) for p in payments)
 
 
+@pytest.mark.asyncio
 async def test_a_reported_payment_can_be_reversed(agency: Agency) -> None:
     agency.require("payment.report", "payment.reverse")
     claim = sample_claim(agency.spec)
@@ -156,6 +186,7 @@ async def test_a_reported_payment_can_be_reversed(agency: Agency) -> None:
         assert "reversal" in kinds, "the reversal is not among the claim's payments"
 
 
+@pytest.mark.asyncio
 async def test_a_credit_note_lowers_the_invoices_remaining_amount(agency: Agency) -> None:
     agency.require("credit_note.create")
     claim = sample_claim(agency.spec)
@@ -176,6 +207,7 @@ async def test_a_credit_note_lowers_the_invoices_remaining_amount(agency: Agency
         )
 
 
+@pytest.mark.asyncio
 async def test_withdrawing_the_whole_claim_leaves_it_withdrawn(agency: Agency) -> None:
     agency.require("claim.withdraw")
     ref = await agency.create(sample_claim(agency.spec, invoices=2))
@@ -189,6 +221,7 @@ async def test_withdrawing_the_whole_claim_leaves_it_withdrawn(agency: Agency) -
         assert (await agency.adapter.get_claim(agency.credential, ref)).status == "withdrawn"
 
 
+@pytest.mark.asyncio
 async def test_withdrawing_some_invoices_leaves_the_claim_open(agency: Agency) -> None:
     agency.require("claim.withdraw_partial")
     claim = sample_claim(agency.spec, invoices=3)
