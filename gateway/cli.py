@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from gateway.cli_admin import audit, keys_create_command, keys_list, keys_revoke, tenants
 from gateway.demo import DEMO_KEYS
 from gateway.settings import ConfigError, Settings, load_settings, settings_from_mapping
 
@@ -237,6 +238,14 @@ def _demo_banner(base: str, servers: list[Any], tenants: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+# Ops commands on a running gateway's admin API (gateway/cli_admin.py).
+main.add_command(tenants)
+main.add_command(audit)
+keys.add_command(keys_create_command(keys_create))
+keys.add_command(keys_list)
+keys.add_command(keys_revoke)
 
 
 if __name__ == "__main__":  # pragma: no cover
