@@ -32,7 +32,7 @@ from adapters.sandbox_kit import serve_in_thread
 from canonical import ClaimCreate, PaymentReport
 from gateway.app import create_app
 from gateway.settings import Settings, settings_from_mapping
-from gateway.stores import Store
+from gateway.stores import MemoryStore, Store
 from tests.support.fake_agency import FAKE_CAPABILITIES, FakeAdapter, FakeAgency
 
 TENANT_KEY = "routing-acme-key"
@@ -146,6 +146,8 @@ class Gateway:
     x: RecordingAgency
     y: RecordingAgency
     specs: dict[str, AdapterSpec]
+    #: The gateway's store (embedded unless given): tests read what it recorded on a claim.
+    store: Store
 
 
 @contextmanager
@@ -157,9 +159,10 @@ def running_gateway(
     specs = {"x": fake_spec(x), "y": fake_spec(y, Y_CAPABILITIES)}
     document = document or routing_document()
     document["run_worker"] = worker
+    store = store or MemoryStore()
     server = serve_in_thread(create_app(routing_settings(specs, document), specs=specs, store=store))
     try:
-        yield Gateway(base_url=server.base_url, x=x, y=y, specs=specs)
+        yield Gateway(base_url=server.base_url, x=x, y=y, specs=specs, store=store)
     finally:
         for agency in (x, y):  # never leave a worker blocked on a held agency
             if agency.hang is not None:

@@ -88,9 +88,13 @@ async def test_switching_the_default_agency_leaves_existing_claims_and_queued_wo
     # Each agency was called with acme's own account there.
     assert gateway.x.credentials == {"x:acme-x"} and gateway.y.credentials == {"y:acme-y"}
 
-    # The claims remember the version and agency that routed them.
+    # The claims remember the agency and the routing version that chose it (the default: no rule).
     listed = (await http.get(CLAIMS, headers=bearer(TENANT_KEY), params={"limit": 100})).json()["data"]
-    by_agency: dict[str, set[str]] = {}
+    pinned: dict[tuple[str, int | None, int | None], set[str]] = {}
     for item in listed:
-        by_agency.setdefault(item["agency"], set()).add(item["client_reference"])
-    assert by_agency == {"x": set(first), "y": set(second)}
+        # The embedded store's reads touch no event loop, so the test may read it directly.
+        record = await gateway.store.get_claim(item["id"])
+        assert record is not None
+        key = (record.agency, record.routing_version, record.routing_rule)
+        pinned.setdefault(key, set()).add(record.client_reference)
+    assert pinned == {("x", 1, None): set(first), ("y", 2, None): set(second)}
