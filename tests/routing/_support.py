@@ -160,7 +160,8 @@ def running_gateway(
     document = document or routing_document()
     document["run_worker"] = worker
     store = store or MemoryStore()
-    server = serve_in_thread(create_app(routing_settings(specs, document), specs=specs, store=store))
+    app = create_app(routing_settings(specs, document), specs=specs, store=store)
+    server = serve_in_thread(app)  # type: ignore[arg-type]  # Litestar is an ASGI app
     try:
         yield Gateway(base_url=server.base_url, x=x, y=y, specs=specs, store=store)
     finally:

@@ -26,7 +26,7 @@ AMOUNTS = [1, 999, 1000, 5000, 20000, 100000]
 
 @st.composite
 def conditions(draw: st.DrawFn) -> dict[str, Any]:
-    when = draw(
+    when: dict[str, Any] = draw(
         st.fixed_dictionaries(
             {},
             optional={
