@@ -15,6 +15,7 @@ import click
 
 from gateway.cli_admin import audit, keys_create_command, keys_list, keys_revoke, tenants
 from gateway.demo import DEMO_KEYS
+from gateway.scaffold import new_adapter_command
 from gateway.settings import ConfigError, Settings, load_settings, settings_from_mapping
 
 __all__ = ["app_from_env", "main"]
@@ -247,6 +248,8 @@ keys.add_command(keys_create_command(keys_create))
 keys.add_command(keys_list)
 keys.add_command(keys_revoke)
 
+
+main.add_command(new_adapter_command)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
