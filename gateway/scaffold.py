@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import keyword
 import re
-from collections.abc import Mapping
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -135,6 +138,8 @@ def new_adapter(name: str, out: Path | None = None, *, package: bool = False) ->
     for path, text in rendered.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
+    if not package:
+        _tidy([path for path in rendered if path.suffix == ".py"], root)
     return Scaffold(
         name=name,
         root=root,
@@ -142,6 +147,20 @@ def new_adapter(name: str, out: Path | None = None, *, package: bool = False) ->
         entry_point=f'{name} = "{module}:SPEC"',
         package=package,
     )
+
+
+def _tidy(files: Sequence[Path], root: Path) -> None:
+    """Sort imports the repository's way. The templates' import blocks are laid out for a
+    package of its own (the SDK in a section before the package); inside the gateway's
+    repository `adapters.<name>` and `adapters.sdk` are one first-party block, ordered by name.
+    Done with ruff when it is installed (a dev dependency of the gateway), else left to
+    `ruff check --fix`."""
+    ruff = shutil.which("ruff") or shutil.which("ruff", path=str(Path(sys.executable).parent))
+    if ruff is None:
+        return
+    names = [str(path.resolve()) for path in files]
+    subprocess.run([ruff, "check", "--quiet", "--select", "I", "--fix", *names], cwd=root, check=False)
+    subprocess.run([ruff, "format", "--quiet", *names], cwd=root, check=False)
 
 
 @click.command("new-adapter")
