@@ -13,6 +13,7 @@ import adapters.base
 import adapters.sandbox_kit
 import adapters.sdk as sdk
 import canonical.problems
+import collection_gateway.conformance as kit
 from tests.sdk._imports import forbidden_imports
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,13 +31,11 @@ def _isort_key(name: str) -> tuple[int, str]:
     return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)
 
 
-def test_sdk_all_is_sorted_and_has_no_duplicates() -> None:
-    assert sdk.__all__ == sorted(set(sdk.__all__), key=_isort_key)
-
-
-def test_every_sdk_name_is_importable() -> None:
-    missing = [name for name in sdk.__all__ if not hasattr(sdk, name)]
-    assert missing == []
+@pytest.mark.parametrize("module", [sdk, kit], ids=["adapters.sdk", "collection_gateway.conformance"])
+def test_the_public_surface_is_sorted_without_duplicates_and_importable(module: object) -> None:
+    names: list[str] = module.__all__  # type: ignore[attr-defined]
+    assert names == sorted(set(names), key=_isort_key)
+    assert [name for name in names if not hasattr(module, name)] == []
 
 
 def test_everything_the_sdk_defines_is_exported() -> None:
