@@ -31,6 +31,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY canonical ./canonical
 COPY adapters ./adapters
 COPY gateway ./gateway
+COPY collection_gateway ./collection_gateway
 # Installs the project as a wheel (not editable): the entry points (console script, adapters)
 # are registered in the venv and the sources are not needed at run time.
 RUN pip install --no-cache-dir --no-deps . \

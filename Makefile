@@ -26,8 +26,8 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check canonical adapters gateway tests
-	$(BIN)/mypy canonical adapters gateway
+	$(BIN)/ruff format --check canonical adapters gateway tests collection_gateway examples
+	$(BIN)/mypy canonical adapters gateway collection_gateway
 
 bench: install
 	$(BIN)/python -m bench.proxy_read

@@ -168,3 +168,9 @@ def test_build_context_is_only_the_project_sources() -> None:
         if not part.startswith("--")
     }
     assert copied == allowed
+    # ...and that is every package the wheel is built from (pyproject's hatch packages list).
+    import tomllib
+
+    wheel = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = set(wheel["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"])
+    assert packages <= copied, f"the image build misses {packages - copied}"
