@@ -22,6 +22,7 @@ number, agency cursor, offset) that the gateway seals into a tamper-proof cursor
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
@@ -61,6 +62,7 @@ __all__ = [
     "Submitted",
     "Succeeded",
     "credential_from_section",
+    "lazy_sandbox",
     "required_capability",
 ]
 
@@ -298,6 +300,25 @@ class SandboxSpec(msgspec.Struct, frozen=True, kw_only=True):
     credentials: Callable[[], dict[str, Any]]
     #: ...and the env values those *_env names need.
     secrets: Callable[[], dict[str, str]]
+
+
+def lazy_sandbox(module: str) -> SandboxSpec:
+    """A SandboxSpec whose parts import `module` only when used, so that loading an adapter's
+    SPEC (every gateway start) never loads its simulator.
+
+    `module` defines `create_app()`, `agency_config(base_url)`, `demo_credentials()` and
+    `demo_secrets()`.
+    """
+
+    def load() -> Any:
+        return importlib.import_module(module)
+
+    return SandboxSpec(
+        create_app=lambda: load().create_app(),
+        agency_config=lambda base_url: load().agency_config(base_url),
+        credentials=lambda: load().demo_credentials(),
+        secrets=lambda: load().demo_secrets(),
+    )
 
 
 class AdapterSpec(msgspec.Struct, frozen=True, kw_only=True):

@@ -84,6 +84,7 @@ from adapters.base import (
     SandboxSpec,
     Submitted,
     Succeeded,
+    lazy_sandbox,
 )
 from adapters.sandbox_kit import (
     ASGIApp,
@@ -218,6 +219,7 @@ __all__ = [
     "exponent_of",
     "from_major",
     "is_currency",
+    "lazy_sandbox",
     "offset_page",
     "open_cursor_position",
     "page_of",

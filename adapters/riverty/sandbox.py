@@ -56,6 +56,33 @@ DEMO_CLIENT_ID = "demo"
 DEMO_CLIENT_SECRET = "demo-riverty-secret"
 DEMO_GLOBAL_ID = 4711
 AUDIENCE = "https://api.sandbox.riverty.test/collection"
+_DEMO_SECRET_ENV = "RIVERTY_DEMO_CLIENT_SECRET"
+
+
+def agency_config(base_url: str) -> dict[str, Any]:
+    """The `[agencies.riverty]` config section for a sandbox served at `base_url`."""
+    base_url = base_url.rstrip("/")
+    return {
+        "base_url": base_url,
+        "token_url": f"{base_url}/oauth/token",
+        "audience": AUDIENCE,
+        "poll_interval_seconds": 1,
+    }
+
+
+def demo_credentials() -> dict[str, Any]:
+    """The demo tenant's credential section (the secret by env)."""
+    return {
+        "client_id": DEMO_CLIENT_ID,
+        "client_secret_env": _DEMO_SECRET_ENV,
+        "client_global_id": DEMO_GLOBAL_ID,
+    }
+
+
+def demo_secrets() -> dict[str, str]:
+    return {_DEMO_SECRET_ENV: DEMO_CLIENT_SECRET}
+
+
 TOKEN_SECONDS = 24 * 3600
 
 _ENCODER = msgspec.json.Encoder(decimal_format="number")

@@ -17,50 +17,19 @@ and the conformance kit checks the adapter against it.
 
 from __future__ import annotations
 
-from typing import Any
-
-from adapters.sdk import AdapterSpec, SandboxSpec
+from adapters.sdk import AdapterSpec, lazy_sandbox
 
 from skuld.adapter import CAPABILITIES, SkuldAdapter, create
 
 __all__ = ["CAPABILITIES", "SPEC", "SkuldAdapter"]
 
 
-def _sandbox_app() -> Any:
-    # imported on demand: the gateway loads SPEC without needing the simulator
-    from skuld.sandbox import create_app
-
-    return create_app()
-
-
-def _sandbox_config(base_url: str) -> dict[str, Any]:
-    from skuld.sandbox import agency_config
-
-    return agency_config(base_url)
-
-
-def _sandbox_credentials() -> dict[str, Any]:
-    from skuld.sandbox import demo_credentials
-
-    return demo_credentials()
-
-
-def _sandbox_secrets() -> dict[str, str]:
-    from skuld.sandbox import demo_secrets
-
-    return demo_secrets()
-
-
 SPEC = AdapterSpec(
     name="skuld",
     capabilities=CAPABILITIES,
     create=create,
-    sandbox=SandboxSpec(
-        create_app=_sandbox_app,
-        agency_config=_sandbox_config,
-        credentials=_sandbox_credentials,
-        secrets=_sandbox_secrets,
-    ),
+    # imported on demand: the gateway loads SPEC without needing the simulator
+    sandbox=lazy_sandbox("skuld.sandbox"),
     # The tenant's credential section must hold these (`api_key_env = "VAR"` resolves to api_key).
     credential_fields=("api_key",),
     # Skuld needs nothing in its [agencies.skuld] section but base_url.
