@@ -31,6 +31,7 @@ from adapters.intrum.mapping import (
     withdrawal_key,
 )
 from adapters.intrum.wire import IntrumAccepted, IntrumCase, IntrumInvoice, IntrumPaymentRecord
+from adapters.sdk import CAPABILITIES as ALL_CAPABILITIES
 from adapters.sdk import (
     AdapterContext,
     AdapterPage,
@@ -69,19 +70,7 @@ __all__ = ["CAPABILITIES", "IntrumAdapter", "create"]
 #: ("currency: ISO-4217 currency code", registration). Claim types: those with an Intrum
 #: `claimType`; `loan` has none (agency-api-notes.md).
 CAPABILITIES = Capabilities(
-    supported=frozenset(
-        {
-            "claim.create",
-            "claim.read",
-            "invoices.list",
-            "payments.list",
-            "payment.report",
-            "payment.reverse",
-            "credit_note.create",
-            "claim.withdraw",
-            "claim.withdraw_partial",
-        }
-    ),
+    supported=frozenset(ALL_CAPABILITIES),
     currencies=None,
     claim_types=frozenset(CLAIM_TYPES),
     max_page_size=MAX_LIMIT,

@@ -48,6 +48,7 @@ from adapters.riverty.wire import (
     RivertyInvoice,
     RivertyTransaction,
 )
+from adapters.sdk import CAPABILITIES as ALL_CAPABILITIES
 from adapters.sdk import (
     AdapterContext,
     AdapterPage,
@@ -80,19 +81,7 @@ from adapters.sdk import (
 __all__ = ["CAPABILITIES", "RivertyAdapter"]
 
 CAPABILITIES = Capabilities(
-    supported=frozenset(
-        {
-            "claim.create",
-            "claim.read",
-            "invoices.list",
-            "payments.list",
-            "payment.report",
-            "payment.reverse",
-            "credit_note.create",
-            "claim.withdraw",
-            "claim.withdraw_partial",
-        }
-    ),
+    supported=frozenset(ALL_CAPABILITIES),
     # The invoice document: "currency — This reflects all relevant currencies in ISO-4217".
     currencies=None,
     # Riverty's claimType is principal vs. compensation, not the business type: all are sent.
