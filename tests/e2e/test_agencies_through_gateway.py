@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from adapters.registry import discover
+from adapters.riverty.sandbox import build_sandbox
 from adapters.sandbox_kit import RunningServer, serve_in_thread
 from gateway.app import create_app
 from gateway.demo import DEMO_KEYS, demo_document
@@ -30,9 +31,11 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     specs = discover()
-    sandboxes = {
-        name: serve_in_thread(spec.sandbox.create_app()) for name, spec in specs.items() if spec.sandbox
-    }
+    apps = {name: spec.sandbox.create_app() for name, spec in specs.items() if spec.sandbox}
+    # Riverty tells outcomes half a second after acceptance, so `submitted` is observable (with
+    # an outcome at the very next /transactions read, a poll could resolve it between two looks).
+    apps["riverty"] = build_sandbox(outcome_delay=0.5).app
+    sandboxes = {name: serve_in_thread(app) for name, app in apps.items()}
     document, secrets = demo_document(specs, {name: s.base_url for name, s in sandboxes.items()})
     # Outcomes are polled often so that asynchronous agencies resolve quickly in tests.
     for agency in document["agencies"].values():
