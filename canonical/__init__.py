@@ -17,6 +17,7 @@ from canonical.claims import (
     Invoice,
     InvoiceCreate,
     claim_total,
+    invoices_total,
     money_errors,
     validate_claim_create,
 )
@@ -97,6 +98,7 @@ __all__ = [
     "claim_total",
     "exponent_of",
     "from_major",
+    "invoices_total",
     "is_currency",
     "money_errors",
     "open_cursor",

@@ -9,6 +9,7 @@ JSON pointer, so a client fixes its request in one round trip.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal, get_args
 
 import msgspec
@@ -31,6 +32,7 @@ __all__ = [
     "Invoice",
     "InvoiceCreate",
     "claim_total",
+    "invoices_total",
     "money_errors",
     "validate_claim_create",
 ]
@@ -135,7 +137,12 @@ class Claim(View, kw_only=True):
 
 def claim_total(claim: ClaimCreate) -> int:
     """Principal plus costs over all invoices, in minor units: what routing rules compare against."""
-    return sum(i.amount.amount + (i.costs.amount if i.costs else 0) for i in claim.invoices)
+    return invoices_total(claim.invoices)
+
+
+def invoices_total(invoices: Sequence[InvoiceCreate]) -> int:
+    """Principal plus costs of these invoices, in minor units."""
+    return sum(i.amount.amount + (i.costs.amount if i.costs else 0) for i in invoices)
 
 
 def validate_claim_create(claim: ClaimCreate) -> list[FieldError]:

@@ -118,10 +118,7 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes
         detail=detail,
         instance=request.url.path,
     )
-    headers = dict(exc.headers or {})
-    if status == 405 and "Allow" not in headers:
-        pass
-    return problem_response(problem, headers)
+    return problem_response(problem, dict(exc.headers or {}))
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

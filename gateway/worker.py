@@ -50,10 +50,9 @@ from canonical import (
     Event,
     PaymentReport,
     PaymentReversal,
-    Problem,
     Withdrawal,
 )
-from canonical.problems import AgencyUnavailable, GatewayError, OutcomeUnknown
+from canonical.problems import AgencyRejected, AgencyUnavailable, GatewayError, OutcomeUnknown
 from gateway.runtime import Runtime
 from gateway.services.reads import status_event
 from gateway.services.writes import operation_token
@@ -62,7 +61,6 @@ from gateway.stores import ClaimRecord, OperationRecord, OutboxEntry, new_id, ut
 __all__ = ["Worker"]
 
 log = logging.getLogger(__name__)
-_PROBLEM_BASE = "https://collection-gateway.dev/problems/"
 
 
 class Worker:
@@ -115,7 +113,7 @@ class Worker:
             return
         if operation.kind != "claim.create":
             if claim.status == "rejected":
-                problem = _problem("agency_rejected", 422, "the claim was rejected by its agency")
+                problem = AgencyRejected("the claim was rejected by its agency").problem()
                 await self._finish(operation, claim, Failed(problem=problem))
                 await self.store.outbox_ack(entry)
                 return
@@ -135,9 +133,7 @@ class Worker:
             operation.maybe_sent = operation.maybe_sent or isinstance(exc, OutcomeUnknown)
             if operation.attempts >= self.settings.max_attempts:
                 detail = f"{exc} (gave up after {operation.attempts} attempts)"
-                await self._finish(
-                    operation, claim, Failed(problem=_problem("agency_unavailable", 503, detail))
-                )
+                await self._finish(operation, claim, Failed(problem=AgencyUnavailable(detail).problem()))
                 await self.store.outbox_ack(entry)
                 return
             await self.store.save_operation(operation)
@@ -152,7 +148,7 @@ class Worker:
             operation.in_flight = False
             operation.maybe_sent = True
             if operation.attempts >= self.settings.max_attempts:
-                problem = _problem("internal_error", 500, "delivery failed in the gateway; see its logs")
+                problem = GatewayError("delivery failed in the gateway; see its logs").problem()
                 await self._finish(operation, claim, Failed(problem=problem))
                 await self.store.outbox_ack(entry)
                 return
@@ -311,17 +307,6 @@ def _payload_partial(payload: dict[str, Any]) -> bool:
 
 def _decode(payload: dict[str, Any], kind: type[Any]) -> Any:
     return msgspec.convert(payload, kind, strict=False)
-
-
-def _problem(code: str, status: int, detail: str) -> Problem:
-    titles = {"agency_rejected": "Rejected by agency", "agency_unavailable": "Agency unavailable"}
-    return Problem(
-        type=_PROBLEM_BASE + code,
-        title=titles.get(code, "Internal error"),
-        status=status,
-        code=code,
-        detail=detail,
-    )
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

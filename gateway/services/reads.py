@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from adapters.base import AgencyClaim, ClaimRef
+from adapters.base import AdapterPage, AgencyClaim, ClaimRef
 from canonical import (
     Claim,
     ClaimStatus,
@@ -25,11 +25,10 @@ from canonical import (
     OperationStatus,
     Page,
     Payment,
-    claim_total,
+    invoices_total,
     open_cursor,
     seal_cursor,
 )
-from canonical.claims import ClaimCreate
 from canonical.problems import NotFound
 from gateway.runtime import Runtime
 from gateway.stores import ClaimRecord, OperationRecord, new_id, utcnow
@@ -50,6 +49,14 @@ class ReadService:
     def _open(self, cursor: str | None, scope: str) -> str | None:
         return None if cursor is None else open_cursor(cursor, scope, self.runtime.cursor_key)
 
+    def _agency_page(self, page: AdapterPage, scope: str) -> Page[Any]:
+        """An adapter's page as the gateway's: its position sealed into the next cursor."""
+        return Page(
+            data=list(page.items),
+            has_more=page.next_position is not None,
+            next_cursor=self._seal(page.next_position, scope),
+        )
+
     async def claim_record(self, tenant: str, claim_id: str) -> ClaimRecord:
         claim = await self.store.get_claim(claim_id)
         if claim is None or claim.tenant != tenant:
@@ -60,7 +67,7 @@ class ReadService:
     async def get_claim(self, tenant: str, claim_id: str, expand_agency_data: bool = False) -> Claim:
         record = await self.claim_record(tenant, claim_id)
         if record.agency_reference is None:
-            return _submitted_view(record)
+            return _index_view(record)
         agency_claim = await self._agency_claim(record)
         if agency_claim.status != record.status and record.status not in ("rejected",):
             record = await self._status_changed(record, agency_claim.status)
@@ -131,13 +138,9 @@ class ReadService:
                 data=chunk, has_more=more, next_cursor=self._seal(str(start + limit) if more else None, scope)
             )
         adapter = self.runtime.adapter(record.agency)
-        page = await adapter.list_invoices(
-            self.runtime.credential(tenant, record.agency), _ref(record), position, limit
-        )
-        return Page(
-            data=list(page.items),
-            has_more=page.next_position is not None,
-            next_cursor=self._seal(page.next_position, scope),
+        credential = self.runtime.credential(tenant, record.agency)
+        return self._agency_page(
+            await adapter.list_invoices(credential, _ref(record), position, limit), scope
         )
 
     async def list_payments(
@@ -149,13 +152,9 @@ class ReadService:
         if record.agency_reference is None:
             return Page(data=[], has_more=False, next_cursor=None)
         adapter = self.runtime.adapter(record.agency)
-        page = await adapter.list_payments(
-            self.runtime.credential(tenant, record.agency), _ref(record), position, limit
-        )
-        return Page(
-            data=list(page.items),
-            has_more=page.next_position is not None,
-            next_cursor=self._seal(page.next_position, scope),
+        credential = self.runtime.credential(tenant, record.agency)
+        return self._agency_page(
+            await adapter.list_payments(credential, _ref(record), position, limit), scope
         )
 
     # operations and events
@@ -250,14 +249,7 @@ def _submitted_invoices(record: ClaimRecord) -> list[Invoice]:
 
 def _index_view(record: ClaimRecord) -> Claim:
     """A claim as the gateway's index knows it (lists; claims the agency has not confirmed yet)."""
-    total = claim_total(
-        ClaimCreate(
-            client_reference=record.client_reference,
-            currency=record.currency,
-            debtor=record.debtor,
-            invoices=record.invoices,
-        )
-    )
+    total = invoices_total(record.invoices)
     return Claim(
         id=record.id,
         client_reference=record.client_reference,
@@ -272,6 +264,3 @@ def _index_view(record: ClaimRecord) -> Claim:
         created_at=record.created_at,
         updated_at=record.updated_at,
     )
-
-
-_submitted_view = _index_view
