@@ -26,6 +26,7 @@ from pathlib import Path
 import aiohttp
 
 from bench._servers import BENCH_KEY
+from gateway.demo import DEMO_CLAIM
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -95,7 +96,7 @@ async def run(seconds: float, rounds: int) -> dict[str, object]:
         async with aiohttp.ClientSession(connector=connector) as session:
             await wait_ready(session, f"{sandbox_url}/_sandbox/ledger")
             await wait_ready(session, f"{gateway_url}/health/live")
-            claim = json.loads((Path(__file__).parent / "claim.json").read_text())
+            claim = {**DEMO_CLAIM, "client_reference": "BENCH-1"}
             async with session.post(
                 f"{gateway_url}/v1/tenants/bench/claims",
                 json=claim,

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from gateway.cli_admin import audit, keys_create_command, keys_list, keys_revoke, tenants
-from gateway.demo import DEMO_KEYS
+from gateway.demo import DEMO_CLAIM, DEMO_KEYS
 from gateway.scaffold import new_adapter_command
 from gateway.settings import ConfigError, Settings, load_settings, settings_from_mapping
 
@@ -198,33 +198,6 @@ def _demo_banner(base: str, servers: list[Any], tenants: dict[str, Any]) -> str:
         lines.append(f"    {tenant:<7} default agency {config['default_agency']}{extra}")
     lines += ["", "  API keys:"]
     lines += [f"    {who:<7} {key}" for who, key in DEMO_KEYS.items()]
-    claim = {
-        "client_reference": "ORD-1",
-        "currency": "EUR",
-        "debtor": {
-            "kind": "person",
-            "reference": "CUST-42",
-            "first_name": "Anna",
-            "last_name": "Muster",
-            "language": "de",
-            "address": {
-                "street": "Bahnhofstrasse",
-                "house_number": "1",
-                "postal_code": "8001",
-                "city": "Zurich",
-                "country": "CH",
-            },
-        },
-        "invoices": [
-            {
-                "number": "INV-1",
-                "issued_on": "2026-10-01",
-                "due_on": "2026-10-31",
-                "amount": {"amount": 12000, "currency": "EUR"},
-                "costs": {"amount": 500, "currency": "EUR"},
-            }
-        ],
-    }
     auth = f"-H 'Authorization: Bearer {DEMO_KEYS['acme']}'"
     lines += [
         "",
@@ -232,7 +205,7 @@ def _demo_banner(base: str, servers: list[Any], tenants: dict[str, Any]) -> str:
         f"    curl -s {base}/health/ready",
         f"    curl -s {auth} {base}/v1/agencies",
         f"    curl -s {auth} -H 'Idempotency-Key: demo-1' -H 'Prefer: wait=10' \\",
-        f"         -H 'Content-Type: application/json' -d '{json.dumps(claim, separators=(',', ':'))}' \\",
+        f"         -H 'Content-Type: application/json' -d '{json.dumps(DEMO_CLAIM, separators=(',', ':'))}' \\",
         f"         {base}/v1/tenants/acme/claims",
         f"    curl -s {auth} {base}/v1/tenants/acme/claims",
         f"    curl -s {auth} {base}/v1/tenants/acme/events",

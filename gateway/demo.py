@@ -11,7 +11,37 @@ from typing import Any
 from adapters.base import AdapterSpec
 from gateway.auth import hash_key
 
-__all__ = ["DEMO_KEYS", "demo_document"]
+__all__ = ["DEMO_CLAIM", "DEMO_KEYS", "demo_document"]
+
+#: The claim the demo banner's curl example submits, and the OpenAPI example of POST /claims.
+DEMO_CLAIM: dict[str, Any] = {
+    "client_reference": "ORD-1",
+    "currency": "EUR",
+    "debtor": {
+        "kind": "person",
+        "reference": "CUST-42",
+        "first_name": "Anna",
+        "last_name": "Muster",
+        "language": "de",
+        "address": {
+            "street": "Bahnhofstrasse",
+            "house_number": "1",
+            "postal_code": "8001",
+            "city": "Zurich",
+            "country": "CH",
+        },
+    },
+    "invoices": [
+        {
+            "number": "INV-1",
+            "issued_on": "2026-10-01",
+            "due_on": "2026-10-31",
+            "amount": {"amount": 12000, "currency": "EUR"},
+            "costs": {"amount": 500, "currency": "EUR"},
+        }
+    ],
+}
+
 
 DEMO_KEYS = {"acme": "cg_demo_acme", "globex": "cg_demo_globex", "admin": "cg_demo_admin"}
 

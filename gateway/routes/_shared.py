@@ -15,6 +15,7 @@ from litestar.openapi.spec import Example
 from canonical import FieldError, Problem
 from canonical.problems import BadRequest, UnsupportedMediaType, ValidationFailed
 from gateway.auth import Principal, authenticate
+from gateway.demo import DEMO_CLAIM
 from gateway.problems import json_pointer
 from gateway.runtime import Runtime
 from gateway.services.reads import ReadService
@@ -150,35 +151,4 @@ async def answer_write(
     )
 
 
-EXAMPLE_CLAIM = Example(
-    summary="A claim with one invoice",
-    value={
-        "client_reference": "ORD-2026-0001",
-        "type": "invoice",
-        "currency": "EUR",
-        "debtor": {
-            "kind": "person",
-            "reference": "CUST-42",
-            "first_name": "Anna",
-            "last_name": "Muster",
-            "email": "anna@example.com",
-            "language": "de",
-            "address": {
-                "street": "Bahnhofstrasse",
-                "house_number": "1",
-                "postal_code": "8001",
-                "city": "Zürich",
-                "country": "CH",
-            },
-        },
-        "invoices": [
-            {
-                "number": "INV-1",
-                "issued_on": "2026-10-01",
-                "due_on": "2026-10-31",
-                "amount": {"amount": 12000, "currency": "EUR"},
-                "costs": {"amount": 500, "currency": "EUR"},
-            }
-        ],
-    },
-)
+EXAMPLE_CLAIM = Example(summary="A claim with one invoice", value=DEMO_CLAIM)
