@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Request, Response
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
+from litestar.params import QueryParameter
 
 from canonical import FieldError, Problem
 from canonical.problems import BadRequest, UnsupportedMediaType, ValidationFailed
@@ -27,10 +28,13 @@ T = TypeVar("T")
 __all__ = [
     "READ_PROBLEMS",
     "WRITE_PROBLEMS",
+    "Cursor",
+    "Limit",
     "PrincipalDep",
     "Services",
     "ServicesDep",
     "answer_write",
+    "problem_spec",
     "provide_principal",
     "provide_services",
     "strict_body",
@@ -44,29 +48,34 @@ class Services:
         self.writes = WriteService(runtime)
 
 
+#: `?limit=` of every list (api.md: 1-100, default 20) and `?cursor=`.
+Limit = Annotated[int, QueryParameter(ge=1, le=100, description="page size, 1-100")]
+Cursor = Annotated[str | None, QueryParameter(description="next_cursor of the previous page")]
+
 PrincipalDep = NamedDependency[Principal]
 ServicesDep = NamedDependency[Services]
 
 
-def _problem(description: str) -> ResponseSpec:
+def problem_spec(description: str) -> ResponseSpec:
+    """An OpenAPI response: problem+json with what its codes mean."""
     return ResponseSpec(
         data_container=Problem, description=description, media_type="application/problem+json"
     )
 
 
 READ_PROBLEMS: dict[int, ResponseSpec] = {
-    400: _problem("invalid_parameter or invalid_cursor"),
-    401: _problem("unauthorized"),
-    403: _problem("forbidden: the key lacks the scope"),
-    404: _problem("not_found: no such resource for this key"),
-    503: _problem("agency_unavailable, agency_rate_limited (Retry-After) or store_unavailable"),
+    400: problem_spec("invalid_parameter or invalid_cursor"),
+    401: problem_spec("unauthorized"),
+    403: problem_spec("forbidden: the key lacks the scope"),
+    404: problem_spec("not_found: no such resource for this key"),
+    503: problem_spec("agency_unavailable, agency_rate_limited (Retry-After) or store_unavailable"),
 }
 WRITE_PROBLEMS: dict[int, ResponseSpec] = {
     **READ_PROBLEMS,
-    400: _problem("malformed_json, idempotency_key_missing, idempotency_key_invalid"),
-    409: _problem("idempotency_in_progress or duplicate_client_reference"),
-    413: _problem("request_too_large"),
-    422: _problem("validation_failed (errors[].pointer), unsupported_by_agency, idempotency_key_reused"),
+    400: problem_spec("malformed_json, idempotency_key_missing, idempotency_key_invalid"),
+    409: problem_spec("idempotency_in_progress or duplicate_client_reference"),
+    413: problem_spec("request_too_large"),
+    422: problem_spec("validation_failed (errors[].pointer), unsupported_by_agency, idempotency_key_reused"),
 }
 
 

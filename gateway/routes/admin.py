@@ -13,12 +13,19 @@ from typing import Annotated
 import msgspec
 from litestar import Controller, Response, delete, get, post, put
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 
-from canonical import ClaimCreate, FieldError, Page, Problem
+from canonical import ClaimCreate, FieldError, Page
 from canonical.problems import NotFound, ValidationFailed
 from gateway.auth import generate_key, hash_key, require_admin
-from gateway.routes._shared import READ_PROBLEMS, WRITE_PROBLEMS, PrincipalDep, ServicesDep
+from gateway.routes._shared import (
+    READ_PROBLEMS,
+    WRITE_PROBLEMS,
+    Limit,
+    PrincipalDep,
+    ServicesDep,
+    problem_spec,
+)
 from gateway.services.tenants import (
     RoutingHistoryEntry,
     RoutingPreview,
@@ -32,24 +39,17 @@ from gateway.stores import ApiKeyRecord, AuditEntry, new_id, utcnow
 
 __all__ = ["AdminController"]
 
-Limit = Annotated[int, QueryParameter(ge=1, le=100)]
 IfMatch = Annotated[
     str | None,
     HeaderParameter(name="If-Match", description='the version read, as its ETag: "7"', required=False),
 ]
 
 
-def _problem(description: str) -> ResponseSpec:
-    return ResponseSpec(
-        data_container=Problem, description=description, media_type="application/problem+json"
-    )
-
-
 CHANGE_PROBLEMS: dict[int, ResponseSpec] = {
     **WRITE_PROBLEMS,
-    412: _problem("precondition_failed: If-Match names a version that is no longer current"),
-    422: _problem("validation_failed: errors[].pointer names the part at fault, e.g. /rules/2/agency"),
-    428: _problem("precondition_required: If-Match is missing"),
+    412: problem_spec("precondition_failed: If-Match names a version that is no longer current"),
+    422: problem_spec("validation_failed: errors[].pointer names the part at fault, e.g. /rules/2/agency"),
+    428: problem_spec("precondition_required: If-Match is missing"),
 }
 SCOPES = ("claims:read", "claims:write", "admin")
 

@@ -27,6 +27,8 @@ from gateway.routes._shared import (
     EXAMPLE_CLAIM,
     READ_PROBLEMS,
     WRITE_PROBLEMS,
+    Cursor,
+    Limit,
     PrincipalDep,
     Services,
     ServicesDep,
@@ -36,8 +38,6 @@ from gateway.routes._shared import (
 
 __all__ = ["ClaimController"]
 
-Limit = Annotated[int, QueryParameter(ge=1, le=100, description="page size, 1-100")]
-Cursor = Annotated[str | None, QueryParameter(description="next_cursor of the previous page")]
 IdempotencyKey = Annotated[
     str | None,
     HeaderParameter(name="Idempotency-Key", description="required: 1-255 characters", required=False),

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from litestar import Controller, get
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery
 
 from canonical import Event, Operation, OperationKind, OperationStatus, Page
 from gateway.auth import require_tenant
-from gateway.routes._shared import READ_PROBLEMS, PrincipalDep, ServicesDep
+from gateway.routes._shared import READ_PROBLEMS, Limit, PrincipalDep, ServicesDep
 
 __all__ = ["OperationController"]
-
-Limit = Annotated[int, QueryParameter(ge=1, le=100)]
 
 
 class OperationController(Controller):
