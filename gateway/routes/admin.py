@@ -8,10 +8,10 @@ read (missing → 428, stale → 412); the answer carries the new version as `ET
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Response, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 
@@ -25,6 +25,7 @@ from gateway.routes._shared import (
     PrincipalDep,
     ServicesDep,
     problem_spec,
+    strict_body,
 )
 from gateway.services.tenants import (
     RoutingHistoryEntry,
@@ -117,14 +118,17 @@ class AdminController(Controller):
     async def put_tenant(
         self,
         tenant: FromPath[str],
-        data: JSONBody[TenantUpdate],
+        data: JSONBody[TenantUpdate],  # documents the body; see strict_body
+        request: Request[Any, Any, Any],
         principal: PrincipalDep,
         services: ServicesDep,
         if_match: IfMatch = None,
     ) -> Response[TenantDocument]:
         """A new routing version: the default agency and the ordered rules (first match wins)."""
         require_admin(principal)
-        return _tagged(await TenantService(services.runtime).update(tenant, data, if_match, principal))
+        update = await strict_body(request, TenantUpdate)
+        assert update is not None
+        return _tagged(await TenantService(services.runtime).update(tenant, update, if_match, principal))
 
     @get("/tenants/{tenant:str}/routing/history", operation_id="routingHistory", responses=READ_PROBLEMS)
     async def history(
@@ -148,14 +152,17 @@ class AdminController(Controller):
     async def rollback(
         self,
         tenant: FromPath[str],
-        data: JSONBody[RoutingRollback],
+        data: JSONBody[RoutingRollback],  # documents the body; see strict_body
+        request: Request[Any, Any, Any],
         principal: PrincipalDep,
         services: ServicesDep,
         if_match: IfMatch = None,
     ) -> Response[TenantDocument]:
         """A new version with an old version's routing (If-Match optional)."""
         require_admin(principal)
-        return _tagged(await TenantService(services.runtime).rollback(tenant, data, if_match, principal))
+        rollback = await strict_body(request, RoutingRollback)
+        assert rollback is not None
+        return _tagged(await TenantService(services.runtime).rollback(tenant, rollback, if_match, principal))
 
     @post(
         "/tenants/{tenant:str}/routing/preview",
@@ -166,13 +173,16 @@ class AdminController(Controller):
     async def preview(
         self,
         tenant: FromPath[str],
-        data: JSONBody[ClaimCreate],
+        data: JSONBody[ClaimCreate],  # documents the body; see strict_body
+        request: Request[Any, Any, Any],
         principal: PrincipalDep,
         services: ServicesDep,
     ) -> RoutingPreview:
         """Which agency a claim would go to now, and which rule chose it (null = the default agency)."""
         require_admin(principal)
-        return await TenantService(services.runtime).preview(tenant, data)
+        claim = await strict_body(request, ClaimCreate)
+        assert claim is not None
+        return await TenantService(services.runtime).preview(tenant, claim)
 
     # API keys
     @post("/api-keys", operation_id="createApiKey", status_code=201, responses=WRITE_PROBLEMS)

@@ -375,3 +375,18 @@ async def test_audit_records_admin_changes_and_refused_key_uses_without_secrets(
     text = str(entries)
     for secret in (created["key"], "not-a-key", TENANT_KEY, ADMIN_KEY, SECRET_VALUE):
         assert secret not in text
+
+
+async def test_amounts_in_admin_bodies_are_never_coerced(http: httpx.AsyncClient) -> None:
+    """Like claim writes: a float or a numeric string where integer minor units belong is 422."""
+    document, etag = await get_tenant(http)
+    loose_rule = [{"when": {"amount_min": "100000"}, "agency": "y"}]
+    refused = await put_tenant(http, change(document, "loose", rules=loose_rule), etag)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["pointer"] == "/rules/0/when/amount_min"
+    body = claim("F", "EUR")
+    body["invoices"][0]["amount"]["amount"] = 120.0
+    preview = await http.post(f"{ACME}/routing/preview", json=body, headers=bearer())
+    assert preview.status_code == 422
+    assert preview.json()["errors"][0]["pointer"] == "/invoices/0/amount/amount"
+    assert (await get_tenant(http))[0]["version"] == document["version"]
