@@ -82,6 +82,9 @@ class MemoryStore:
     async def list_api_keys(self) -> list[ApiKeyRecord]:
         return sorted(self._api_keys.values(), key=lambda k: k.id)
 
+    async def delete_api_key(self, key_sha256: str) -> None:
+        self._api_keys.pop(key_sha256, None)
+
     # idempotency
     async def idempotency_begin(self, tenant: str, key: str, fingerprint: str, lock_seconds: int) -> Begun:
         now = time.monotonic()

@@ -222,6 +222,10 @@ class RedisStore:
         raw = await self.redis.hvals(self._k("keys"))
         return sorted((msgspec.json.decode(r, type=ApiKeyRecord) for r in raw), key=lambda k: k.id)
 
+    @_guard
+    async def delete_api_key(self, key_sha256: str) -> None:
+        await self.redis.hdel(self._k("keys"), key_sha256)
+
     # idempotency
     @_guard
     async def idempotency_begin(self, tenant: str, key: str, fingerprint: str, lock_seconds: int) -> Begun:
