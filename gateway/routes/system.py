@@ -18,6 +18,8 @@ class AgencyInfo(msgspec.Struct, kw_only=True):
     name: str
     configured: bool
     capabilities: dict[str, bool]
+    #: What the agency's change feed reports into the claim ledger ("status", "payments", "invoices").
+    feeds: list[str]
     currencies: list[str] | None
     claim_types: list[str] | None
 

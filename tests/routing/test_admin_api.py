@@ -192,7 +192,7 @@ async def test_tenant_keys_get_403_on_every_admin_endpoint(http: httpx.AsyncClie
         http.post(f"{ACME}/routing/preview", json=claim("P-1"), headers=tenant),
         http.post("/v1/admin/api-keys", json={"name": "n", "scopes": ["admin"]}, headers=tenant),
         http.get("/v1/admin/api-keys", headers=tenant),
-        http.delete("/v1/admin/api-keys/key_config_0", headers=tenant),
+        http.delete("/v1/admin/api-keys/key_cfg_0", headers=tenant),
         http.get("/v1/admin/audit", headers=tenant),
     ]
     answers = await asyncio.gather(*calls)
