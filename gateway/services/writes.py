@@ -43,6 +43,8 @@ from canonical.problems import (
     UnsupportedByAgency,
     ValidationFailed,
 )
+from gateway import metrics
+from gateway.logs import bind_contextvars
 from gateway.problems import problem_bytes
 from gateway.runtime import Runtime
 from gateway.services.routing import choose
@@ -269,6 +271,8 @@ class WriteService:
     ) -> StoredResponse:
         response = accepted_response(operation)
         await self.store.accept(operation, claim, idempotency.write(response, held=True))
+        bind_contextvars(operation_id=operation.id, claim_id=operation.claim_id)  # the access line's
+        metrics.OPERATIONS.labels(operation.kind, operation.agency, "queued").inc()
         return response
 
 
