@@ -20,6 +20,7 @@ from gateway.demo import DEMO_CLAIM
 from gateway.problems import json_pointer
 from gateway.runtime import Runtime
 from gateway.services.reads import ReadService
+from gateway.services.webhooks import WebhookService
 from gateway.services.writes import Idempotency, WriteService
 from gateway.stores import StoredResponse
 
@@ -46,6 +47,7 @@ class Services:
         self.runtime = runtime
         self.reads = ReadService(runtime)
         self.writes = WriteService(runtime)
+        self.webhooks = WebhookService(runtime)
 
 
 #: `?limit=` of every list (api.md: 1-100, default 20) and `?cursor=`.
