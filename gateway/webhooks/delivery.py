@@ -40,10 +40,10 @@ import msgspec
 
 from canonical import Event
 from canonical.problems import GatewayError
+from gateway import metrics
 from gateway.services.webhooks import WebhookService
 from gateway.stores import new_id, utcnow
 from gateway.stores.webhooks import DeliveryAttempt, DeliveryState, Redelivery, WebhookEndpoint
-from gateway.webhooks import metrics
 from gateway.webhooks.safety import GuardedResolver, UrlRefused, check_address, check_url
 from gateway.webhooks.signing import signed_headers
 
@@ -126,6 +126,7 @@ class WebhookDispatcher:
         self.batch = batch
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._renewed: dict[str, float] = {}
+        self._failing: set[str] = set()
         self._session: aiohttp.ClientSession | None = None
         self._slots = asyncio.Semaphore(self.config.max_concurrency)
         self._allowed = frozenset(self.config.allow_http_hosts)
@@ -171,7 +172,6 @@ class WebhookDispatcher:
         return started
 
     async def _serve(self, endpoint: WebhookEndpoint, stop: asyncio.Event) -> None:
-        metrics.ENDPOINTS_SERVED.inc()
         try:
             await self._serve_endpoint(endpoint, stop)
         except GatewayError as exc:
@@ -179,7 +179,9 @@ class WebhookDispatcher:
         except Exception:
             log.exception("webhook endpoint %s failed in the gateway", endpoint.id)
         finally:
-            metrics.ENDPOINTS_SERVED.dec()
+            if endpoint.id in self._failing:
+                self._failing.discard(endpoint.id)
+                metrics.WEBHOOK_ENDPOINTS_FAILING.dec()
             self._tasks.pop(endpoint.id, None)
             self._renewed.pop(endpoint.id, None)
             with contextlib.suppress(Exception):
@@ -274,7 +276,7 @@ class WebhookDispatcher:
             hours = round((now - state.failing_since) / 3600)
             reason = f"every attempt failed for {hours} h (last: {record.error})"
             await self.service.disable(endpoint, reason, since)
-            metrics.DISABLED.labels(endpoint.tenant).inc()
+            metrics.WEBHOOK_DELIVERIES.labels("gave_up").inc()
             log.warning("webhook endpoint %s of %s disabled: %s", endpoint.id, endpoint.tenant, reason)
             return "disabled"
         state.next_attempt_at = now + max(0.0, self.backoff(record.attempt, result.retry_after))
@@ -344,9 +346,18 @@ class WebhookDispatcher:
         except aiohttp.ClientError as exc:
             result.error, result.outcome = f"{type(exc).__name__}: {exc}", "error"
         result.duration_ms = int((time.perf_counter() - started) * 1000)
-        metrics.ATTEMPTS.labels(endpoint.tenant, result.outcome).inc()
-        metrics.DURATION.observe(time.perf_counter() - started)
+        metrics.WEBHOOK_DELIVERY_SECONDS.observe(time.perf_counter() - started)
+        metrics.WEBHOOK_DELIVERIES.labels("delivered" if result.ok else "failed").inc()
+        self._mark_failing(endpoint.id, not result.ok)
         return result
+
+    def _mark_failing(self, endpoint_id: str, failing: bool) -> None:
+        if failing and endpoint_id not in self._failing:
+            self._failing.add(endpoint_id)
+            metrics.WEBHOOK_ENDPOINTS_FAILING.inc()
+        elif not failing and endpoint_id in self._failing:
+            self._failing.discard(endpoint_id)
+            metrics.WEBHOOK_ENDPOINTS_FAILING.dec()
 
 
 def _is_literal(host: str) -> bool:
