@@ -69,12 +69,12 @@ return {'ok'}
 """
 
 _SAVE_OPERATION = """
--- KEYS: op, polling, claim, events, done
--- ARGV: op_json, op_id, submitted(0/1), final(0/1), claim_json, event_json...
+-- KEYS: op, polling, claim, events, done (channel)
+-- ARGV: op_json, op_id, submitted(0/1), final(0/1), claim_json, events_max, event_json...
 redis.call('SET', KEYS[1], ARGV[1])
 if ARGV[3] == '1' then redis.call('SADD', KEYS[2], ARGV[2]) else redis.call('SREM', KEYS[2], ARGV[2]) end
 if ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[5]) end
-for i = 6, #ARGV do redis.call('XADD', KEYS[4], '*', 'event', ARGV[i]) end
+for i = 7, #ARGV do redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*', 'event', ARGV[i]) end
 if ARGV[4] == '1' then redis.call('PUBLISH', KEYS[5], ARGV[2]) end
 return 1
 """
@@ -99,10 +99,10 @@ return 1
 
 
 _APPEND_ROUTING = """
--- KEYS: routing, audit; ARGV: expected length (the previous version), version_json, audit_json
+-- KEYS: routing, audit; ARGV: expected length (the previous version), version_json, audit_json, audit_max
 if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
 redis.call('RPUSH', KEYS[1], ARGV[2])
-if ARGV[3] ~= '' then redis.call('XADD', KEYS[2], '*', 'entry', ARGV[3]) end
+if ARGV[3] ~= '' then redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'entry', ARGV[3]) end
 return 1
 """
 
@@ -173,7 +173,17 @@ class _EndedSignals:
 
 
 class RedisStore:
-    def __init__(self, url: str, prefix: str = "cg", *, client: aioredis.Redis | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "cg",
+        *,
+        client: aioredis.Redis | None = None,
+        events_max: int = 100_000,
+        audit_max: int = 100_000,
+    ) -> None:
+        #: Stream caps (`XADD … MAXLEN ~`): each tenant's events and the audit keep the newest.
+        self.events_max, self.audit_max = events_max, audit_max
         # redis-py's asyncio annotations mix sync/async and bytes/str unions; typed as Any here.
         self.redis: Any = client or aioredis.Redis.from_url(
             url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
@@ -304,7 +314,12 @@ class RedisStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self._k("claim", claim.id), _enc.encode(claim))
             for event in events:
-                pipe.xadd(self._k("events", claim.tenant), {"event": _enc.encode(event)})
+                pipe.xadd(
+                    self._k("events", claim.tenant),
+                    {"event": _enc.encode(event)},
+                    maxlen=self.events_max,
+                    approximate=True,
+                )
             await pipe.execute()
 
     @_guard
@@ -365,6 +380,7 @@ class RedisStore:
                 "1" if operation.status == "submitted" else "0",
                 "1" if operation.status in FINAL_STATUSES else "0",
                 _enc.encode(claim) if claim else b"",
+                self.events_max,
                 *(_enc.encode(event) for event in events),
             ],
         )
@@ -454,7 +470,9 @@ class RedisStore:
 
     @_guard
     async def append_audit(self, entry: AuditEntry) -> None:
-        await self.redis.xadd(self._k("audit"), {"entry": _enc.encode(entry)})
+        await self.redis.xadd(
+            self._k("audit"), {"entry": _enc.encode(entry)}, maxlen=self.audit_max, approximate=True
+        )
 
     @_guard
     async def list_audit(self, after: str | None, limit: int) -> tuple[list[AuditEntry], str | None]:
@@ -477,7 +495,12 @@ class RedisStore:
     async def append_routing_version(self, version: RoutingVersion, audit: AuditEntry | None = None) -> bool:
         stored = await self._append_routing(
             keys=[self._k("routing", version.tenant), self._k("audit")],
-            args=[version.version - 1, _enc.encode(version), _enc.encode(audit) if audit else b""],
+            args=[
+                version.version - 1,
+                _enc.encode(version),
+                _enc.encode(audit) if audit else b"",
+                self.audit_max,
+            ],
         )
         return bool(stored)
 
