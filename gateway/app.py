@@ -17,6 +17,7 @@ from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from adapters.base import AdapterSpec
 from gateway.auth import audit_refusal
+from gateway.console import ConsolePlugin
 from gateway.middleware import request_id_header
 from gateway.problems import exception_handlers
 from gateway.routes._shared import Services, provide_principal, provide_services
@@ -101,6 +102,7 @@ def create_app(
             tags=[Tag(name="claims"), Tag(name="operations"), Tag(name="agencies"), Tag(name="admin")],
         ),
         request_max_body_size=settings.max_body_bytes,
+        plugins=[ConsolePlugin()],
         debug=debug,
     )
     app.state.runtime = runtime
