@@ -101,9 +101,9 @@ def create_app(
             security=[{"apiKey": []}],
             tags=[Tag(name="claims"), Tag(name="operations"), Tag(name="agencies"), Tag(name="admin")],
         ),
-        plugins=[StrictStructs()],  # additionalProperties: false where a Struct refuses unknowns
+        # StrictStructs: additionalProperties: false where a Struct refuses unknowns; the ops console
+        plugins=[StrictStructs(), ConsolePlugin()],
         request_max_body_size=settings.max_body_bytes,
-        plugins=[ConsolePlugin()],
         debug=debug,
     )
     app.state.runtime = runtime
