@@ -100,7 +100,11 @@ FOLLOW_UP_RESPONSES: dict[int, ResponseSpec] = {
 
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     services: Services = request.app.state.services
-    return await authenticate(services.runtime.store, request.headers.get("authorization"))
+    principal = await authenticate(services.runtime.store, request.headers.get("authorization"))
+    state = request.scope["state"]  # for the access log line (gateway/middleware.py)
+    state["key_id"] = principal.key_id
+    state["tenant"] = principal.tenant
+    return principal
 
 
 def provide_services(request: Request[Any, Any, Any]) -> Services:
