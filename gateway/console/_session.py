@@ -89,7 +89,7 @@ def open_session(value: str | None, secret: bytes, now: float | None = None) -> 
         body = _unb64(body_text)
     except ValueError:
         return None
-    if not hmac.compare_digest(signature, _sign(secret, b"session", body)):
+    if not hmac.compare_digest(signature.encode(), _sign(secret, b"session", body).encode()):
         return None
     try:
         session = _decode(body)
@@ -109,4 +109,5 @@ def login_token(nonce: str, secret: bytes) -> str:
 
 
 def tokens_match(sent: str | None, expected: str) -> bool:
-    return bool(sent) and hmac.compare_digest(str(sent), expected)
+    # bytes: compare_digest refuses str with non-ASCII characters (a forged form value may have some)
+    return bool(sent) and hmac.compare_digest(str(sent).encode(), expected.encode())

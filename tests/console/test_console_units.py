@@ -13,6 +13,7 @@ from gateway.console._session import (
     open_session,
     seal_session,
     session_secret,
+    tokens_match,
 )
 from gateway.services.tenants import Rule, RuleWhen
 
@@ -36,6 +37,12 @@ def test_a_changed_key_id_breaks_the_signature() -> None:
     sealed = seal_session(new_session("key_1", now=0.0), SECRET)
     forged = seal_session(new_session("key_2", now=0.0), session_secret(b"x" * 32))
     assert open_session(forged.split(".")[0] + "." + sealed.split(".")[1], SECRET, now=1.0) is None
+
+
+@given(st.text(max_size=100))
+def test_no_other_text_matches_a_csrf_token(sent: str) -> None:
+    expected = csrf_token(new_session("key_1"), SECRET)
+    assert tokens_match(sent, expected) is (sent == expected)
 
 
 def test_csrf_tokens_differ_per_session() -> None:
