@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -115,10 +114,8 @@ def _late_commit_done(sandboxes: Sandboxes, before: int) -> Callable[[], Awaitab
 
 
 @pytest.mark.e2e
-async def test_the_worker_survives_a_store_outage_mid_poll_and_resumes(
-    sandboxes: Sandboxes, tmp_path: Path
-) -> None:
-    own = OwnRedis(tmp_path)
+async def test_the_worker_survives_a_store_outage_mid_poll_and_resumes(sandboxes: Sandboxes) -> None:
+    own = OwnRedis()
     own.start()
     store = RedisStore(own.url, "chaos")
     stop = asyncio.Event()
@@ -164,4 +161,4 @@ async def test_the_worker_survives_a_store_outage_mid_poll_and_resumes(
             await asyncio.wait_for(running, 10)
     finally:
         stop.set()
-        own.stop()
+        own.close()

@@ -1,21 +1,18 @@
-"""A redis-server of a test's own, on a free port, with AOF: to kill and restart at will.
+"""A Redis server of a test's own, on a free port, that the test may kill and restart.
 
-The shared server at 6379 is never stopped; a test that needs a store outage starts this one.
+The shared Redis at 127.0.0.1:6379 is never stopped by a test; outages are played on this one.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
-import redis
-
-__all__ = ["OwnRedis"]
+import pytest
 
 
 def _free_port() -> int:
@@ -25,17 +22,20 @@ def _free_port() -> int:
 
 
 class OwnRedis:
-    """`start()`, `kill()` (SIGKILL: whatever AOF has fsynced survives), `start()` again, `stop()`."""
+    """`redis-server` with AOF in a temporary directory; `kill()` is a SIGKILL, `start()` restarts."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            raise RuntimeError("redis-server is not installed (.ci/run installs it)")
+            pytest.fail("redis-server is not installed (.ci/run installs it)")
         self.binary = binary
-        self.directory = directory
         self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.directory = Path(tempfile.mkdtemp(prefix="cg-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         self.process = subprocess.Popen(
@@ -57,32 +57,24 @@ class OwnRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + 10
-        try:
-            while True:
-                try:
-                    if client.ping():
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
                         return
-                except redis.RedisError:
-                    pass
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server on port {self.port} did not start")
-                time.sleep(0.02)
-        finally:
-            client.close()
+            except OSError:
+                pass
+            time.sleep(0.02)
+        pytest.fail(f"redis-server on port {self.port} did not come up")
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
+        if self.process is not None:
+            self.process.kill()
             self.process.wait(5)
-        self.process = None
+            self.process = None
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.process = None
+    def close(self) -> None:
+        self.kill()
+        shutil.rmtree(self.directory, ignore_errors=True)
