@@ -106,3 +106,25 @@ async def test_a_write_still_works_after_the_flood(api: httpx.AsyncClient) -> No
     )
     assert answer.status_code == 202, answer.text
     assert TENANT_KEY
+
+
+async def test_a_huge_body_that_fails_validation_is_answered_and_stored_small(
+    api: httpx.AsyncClient, raw: Any, prefix: str
+) -> None:
+    body = claim_body(f"ORD-{uuid.uuid4().hex[:8]}")
+    invoice = body["invoices"][0]
+    body["invoices"] = [
+        {**invoice, "number": "I-1", "due_on": "2020-01-01", "amount": {"amount": 0, "currency": "USD"}}
+        for _ in range(1000)
+    ]
+    idem = uuid.uuid4().hex
+    answer = await api.post(CLAIMS, json=body, headers=auth(idempotency_key=idem))
+    assert answer.status_code == 422, answer.text[:500]
+    assert len(answer.request.content) > 100_000
+    problem = answer.json()
+    assert len(problem["errors"]) == 100
+    assert "100 of" in problem["detail"]
+    assert len(answer.content) < 32 * 1024
+    assert raw.memory_usage(f"{prefix}:idem:acme:{idem}") < 40 * 1024
+    again = await api.post(CLAIMS, json=body, headers=auth(idempotency_key=idem))
+    assert again.content == answer.content
