@@ -19,7 +19,7 @@ from adapters.base import AdapterSpec
 from gateway.auth import audit_refusal
 from gateway.middleware import request_id_header
 from gateway.problems import exception_handlers
-from gateway.routes._shared import Services, provide_principal, provide_services
+from gateway.routes._shared import Services, authenticate_first, provide_principal, provide_services
 from gateway.routes.admin import AdminController
 from gateway.routes.claims import ClaimController
 from gateway.routes.operations import OperationController
@@ -81,6 +81,7 @@ def create_app(
             "principal": Provide(provide_principal),
             "services": Provide(provide_services, sync_to_thread=False),
         },
+        before_request=authenticate_first,
         exception_handlers=exception_handlers,
         after_exception=[audit_refusal],
         middleware=[_request_id],
