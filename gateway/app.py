@@ -12,12 +12,12 @@ import httpx
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from adapters.base import AdapterSpec
 from gateway.auth import audit_refusal
 from gateway.middleware import request_id_header
+from gateway.openapi import PolishedJson, PolishedScalar, PolishedSwagger, StrictStructs
 from gateway.problems import exception_handlers
 from gateway.routes._shared import Services, authenticate_first, provide_principal, provide_services
 from gateway.routes.admin import AdminController
@@ -92,7 +92,7 @@ def create_app(
             version="1.0.0",
             description=DESCRIPTION,
             path="/docs",
-            render_plugins=[ScalarRenderPlugin(path="/"), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[PolishedScalar(path="/"), PolishedSwagger(path="/swagger"), PolishedJson()],
             components=Components(
                 security_schemes={
                     "apiKey": SecurityScheme(type="http", scheme="bearer", description="API key")
@@ -101,6 +101,7 @@ def create_app(
             security=[{"apiKey": []}],
             tags=[Tag(name="claims"), Tag(name="operations"), Tag(name="agencies"), Tag(name="admin")],
         ),
+        plugins=[StrictStructs()],  # additionalProperties: false where a Struct refuses unknowns
         request_max_body_size=settings.max_body_bytes,
         debug=debug,
     )

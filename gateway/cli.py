@@ -122,9 +122,10 @@ def sandbox(agency: str, port: int, host: str) -> None:
 def openapi() -> None:
     """Print the OpenAPI 3.1 document."""
     from gateway.app import create_app
+    from gateway.openapi import served_document
 
     app = create_app(settings_from_mapping({}, {}, {}), specs={})
-    click.echo(json.dumps(app.openapi_schema.to_schema(), indent=2))
+    click.echo(json.dumps(served_document(app), indent=2))
 
 
 @main.group()

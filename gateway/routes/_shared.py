@@ -13,7 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import QueryParameter
 
-from canonical import FieldError, Problem
+from canonical import FieldError, Operation, Problem
 from canonical.problems import BadRequest, UnsupportedMediaType, ValidationFailed
 from gateway.auth import Principal, RefusalSampler, authenticate
 from gateway.demo import DEMO_CLAIM
@@ -26,6 +26,8 @@ from gateway.stores import StoredResponse
 T = TypeVar("T")
 
 __all__ = [
+    "CLAIM_CREATE_RESPONSES",
+    "FOLLOW_UP_RESPONSES",
     "READ_PROBLEMS",
     "WRITE_PROBLEMS",
     "Cursor",
@@ -79,6 +81,22 @@ WRITE_PROBLEMS: dict[int, ResponseSpec] = {
     409: problem_spec("idempotency_in_progress or duplicate_client_reference"),
     413: problem_spec("request_too_large"),
     422: problem_spec("validation_failed (errors[].pointer), unsupported_by_agency, idempotency_key_reused"),
+}
+
+
+def _final(description: str) -> ResponseSpec:
+    return ResponseSpec(data_container=Operation, description=description)
+
+
+#: A write answers 202 with the Operation, or (Prefer: wait) its final state when it ended in time.
+CLAIM_CREATE_RESPONSES: dict[int, ResponseSpec] = {
+    **WRITE_PROBLEMS,
+    201: _final("Prefer: wait - the claim was created at its agency in time: the succeeded Operation"),
+    200: _final("Prefer: wait - the operation failed in time: the failed Operation (error says why)"),
+}
+FOLLOW_UP_RESPONSES: dict[int, ResponseSpec] = {
+    **WRITE_PROBLEMS,
+    200: _final("Prefer: wait - the operation ended in time: the succeeded or failed Operation"),
 }
 
 

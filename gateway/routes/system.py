@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from gateway.openapi import served_document
 from gateway.routes._shared import READ_PROBLEMS, PrincipalDep, ServicesDep
 
 __all__ = ["agencies", "live", "metrics", "openapi_document", "ready"]
@@ -63,5 +64,5 @@ async def metrics() -> Response[bytes]:
 
 @get("/v1/openapi.json", include_in_schema=False)
 async def openapi_document(request: Request[Any, Any, Any]) -> Response[bytes]:
-    schema = request.app.openapi_schema.to_schema()
-    return Response(content=msgspec.json.encode(schema), media_type="application/vnd.oai.openapi+json")
+    document = served_document(request.app)
+    return Response(content=msgspec.json.encode(document), media_type="application/vnd.oai.openapi+json")
