@@ -97,6 +97,8 @@ class Settings(_Config, kw_only=True):
     max_body_bytes: int = 1024 * 1024
     #: Log level of the gateway's own loggers.
     log_level: str = "INFO"
+    #: "json" (one JSON object a line: serve, worker) or "text" (readable; the demo's default).
+    log_format: str = "json"
     #: Redis key prefix (several gateways may share one Redis).
     store_prefix: str = "cg"
     #: Delivery: attempts before an operation fails with agency_unavailable, and backoff bounds.
@@ -218,6 +220,8 @@ def _validated(settings: Settings, env: Mapping[str, str], specs: Mapping[str, A
         raise ConfigError("max_attempts: must be at least 1")
     if not 1 <= settings.port <= 65535:
         raise ConfigError(f"port: {settings.port} is not a TCP port (1-65535)")
+    if settings.log_format not in ("json", "text"):
+        raise ConfigError(f"log_format: {settings.log_format!r} is neither 'json' nor 'text'")
     if settings.workers < 1:
         raise ConfigError("workers: must be at least 1")
     if not settings.store_url.startswith(("memory://", "redis://", "rediss://", "unix://")):

@@ -115,7 +115,11 @@ async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     if known is not None:
         return known
     services: Services = request.app.state.services
-    return await authenticate(services.runtime.store, request.headers.get("authorization"))
+    principal = await authenticate(services.runtime.store, request.headers.get("authorization"))
+    state = request.scope["state"]  # for the access log line (gateway/middleware.py)
+    state["key_id"] = principal.key_id
+    state["tenant"] = principal.tenant
+    return principal
 
 
 def provide_services(request: Request[Any, Any, Any]) -> Services:

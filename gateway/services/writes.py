@@ -44,6 +44,8 @@ from canonical.problems import (
     UnsupportedByAgency,
     ValidationFailed,
 )
+from gateway import metrics
+from gateway.logs import bind_contextvars
 from gateway.problems import problem_bytes
 from gateway.runtime import Runtime
 from gateway.services.routing import choose
@@ -311,9 +313,10 @@ class WriteService:
         except StoreUnavailable:
             # The store may have run the step and lost only its answer: a 503 must mean that
             # nothing was stored, so look before saying so.
-            if await self._was_stored(operation.id):
-                return response
-            raise
+            if not await self._was_stored(operation.id):
+                raise
+        bind_contextvars(operation_id=operation.id, claim_id=operation.claim_id)  # the access line's
+        metrics.OPERATIONS.labels(operation.kind, operation.agency, "queued").inc()
         return response
 
     async def _was_stored(self, operation_id: str) -> bool:
