@@ -104,20 +104,18 @@ async def authenticate_first(request: Request[Any, Any, Any]) -> None:
     """`before_request`: a route that needs a key checks it before the body is read, so a caller
     without a valid key never makes the gateway read (or decode) a body."""
     if "principal" in request.route_handler.parsed_fn_signature.parameters:
-        services: Services = request.app.state.services
-        request.state.principal = await authenticate(
-            services.runtime.store, request.headers.get("authorization")
-        )
+        await provide_principal(request)
 
 
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
-    known: Principal | None = request.state.get("principal")
+    state = request.scope["state"]
+    known: Principal | None = state.get("principal")
     if known is not None:
         return known
     services: Services = request.app.state.services
     principal = await authenticate(services.runtime.store, request.headers.get("authorization"))
-    state = request.scope["state"]  # for the access log line (gateway/middleware.py)
-    state["key_id"] = principal.key_id
+    state["principal"] = principal
+    state["key_id"] = principal.key_id  # for the access log line (gateway/middleware.py)
     state["tenant"] = principal.tenant
     return principal
 
