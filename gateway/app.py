@@ -15,6 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from adapters.base import AdapterSpec
 from gateway.auth import audit_refusal
+from gateway.console import ConsolePlugin
 from gateway.middleware import observe_requests, request_id_header
 from gateway.openapi import PolishedJson, PolishedScalar, PolishedSwagger, StrictStructs
 from gateway.problems import exception_handlers
@@ -99,7 +100,8 @@ def create_app(
             security=[{"apiKey": []}],
             tags=[Tag(name="claims"), Tag(name="operations"), Tag(name="agencies"), Tag(name="admin")],
         ),
-        plugins=[StrictStructs()],  # additionalProperties: false where a Struct refuses unknowns
+        # StrictStructs: additionalProperties: false where a Struct refuses unknowns; the ops console
+        plugins=[StrictStructs(), ConsolePlugin()],
         request_max_body_size=settings.max_body_bytes,
         # Litestar's default would put its own handler on the root logger; ours (gateway/logs.py)
         # is installed by the CLI, and unexpected errors are logged by gateway/problems.py.

@@ -130,6 +130,18 @@ def _rules_in(rules: Sequence[Rule]) -> list[RoutingRule]:
     return [msgspec.convert(msgspec.to_builtins(r), RoutingRule) for r in rules]
 
 
+def _history_entry(version: RoutingVersion) -> RoutingHistoryEntry:
+    return RoutingHistoryEntry(
+        version=version.version,
+        changed_by=version.changed_by,
+        changed_at=version.changed_at,
+        reason=version.reason,
+        default_agency=version.default_agency,
+        rules=_rules_out(version.rules),
+        rollback_of=version.rollback_of,
+    )
+
+
 def credential_refs(section: Mapping[str, Any]) -> dict[str, Any]:
     return {
         name: value
@@ -371,21 +383,18 @@ class TenantService:
         after = None if cursor is None else open_cursor(cursor, scope, self.runtime.cursor_key)
         versions, position = await self.store.routing_history(tenant, after, limit)
         return Page(
-            data=[
-                RoutingHistoryEntry(
-                    version=v.version,
-                    changed_by=v.changed_by,
-                    changed_at=v.changed_at,
-                    reason=v.reason,
-                    default_agency=v.default_agency,
-                    rules=_rules_out(v.rules),
-                    rollback_of=v.rollback_of,
-                )
-                for v in versions
-            ],
+            data=[_history_entry(v) for v in versions],
             has_more=position is not None,
             next_cursor=None if position is None else seal_cursor(position, scope, self.runtime.cursor_key),
         )
+
+    async def version(self, tenant: str, number: int) -> RoutingHistoryEntry:
+        """One version of the tenant's routing (the console's diff reads two)."""
+        await self.current(tenant)
+        version = await self.store.routing_version(tenant, number)
+        if version is None:
+            raise NotFound(f"tenant {tenant!r} has no routing version {number}")
+        return _history_entry(version)
 
     async def preview(self, tenant: str, claim: ClaimCreate) -> RoutingPreview:
         current = await self.current(tenant)
