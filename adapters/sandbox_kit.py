@@ -40,10 +40,24 @@ _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class FaultPlan(msgspec.Struct, kw_only=True):
+    """The fault switches of every sandbox: `PUT /_sandbox/faults` with this body (JSON).
+
+    Counters count down, one per request they hit, then the sandbox behaves again. They apply in
+    this order, to the agency's own routes only (never `/_sandbox/...`), and only to request
+    paths matching `paths` when it is set. `GET /_sandbox/ledger` then shows what the agency
+    carried out (`entries`: one per write, with its kind, key and body) and how many requests it
+    received (`requests`); `POST /_sandbox/reset` clears faults and ledger.
+    """
+
+    #: Every request waits this long first.
     latency_ms: int = 0
+    #: The next N requests answer 503, and nothing is carried out.
     fail_5xx: int = 0
+    #: The next N requests answer 429 with `Retry-After: retry_after`, and nothing is carried out.
     rate_limit_429: int = 0
     retry_after: int = 1
+    #: The next N writes (POST/PUT/PATCH/DELETE) are carried out, and their answer is held back
+    #: `hang_seconds` — past the client's timeout: the lost answer after a commit.
     commit_then_timeout: int = 0
     commit_late: int = 0
     hang_seconds: float = 5.0
