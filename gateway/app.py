@@ -19,7 +19,7 @@ from gateway.console import ConsolePlugin
 from gateway.middleware import observe_requests, request_id_header
 from gateway.openapi import PolishedJson, PolishedScalar, PolishedSwagger, StrictStructs
 from gateway.problems import exception_handlers
-from gateway.routes._shared import Services, provide_principal, provide_services
+from gateway.routes._shared import Services, authenticate_first, provide_principal, provide_services
 from gateway.routes.admin import AdminController
 from gateway.routes.claims import ClaimController
 from gateway.routes.operations import OperationController
@@ -83,6 +83,7 @@ def create_app(
             "principal": Provide(provide_principal),
             "services": Provide(provide_services, sync_to_thread=False),
         },
+        before_request=authenticate_first,
         exception_handlers=exception_handlers,
         after_exception=[audit_refusal],
         before_send=[request_id_header],

@@ -50,6 +50,10 @@ class AgencySettings(_Config, kw_only=True):
     rate_limit_per_minute: int | None = None
     rate_limit_per_day: int | None = None
     timeout_seconds: float = 10.0
+    #: How long after the gateway stopped waiting for a write (timeout, lost answer, dead worker)
+    #: the agency may still carry it out. A write whose outcome is unknown is looked up only
+    #: after this bound (and resent only when the look-up finds nothing): docs/agencies.md.
+    commit_latency_seconds: float = 30.0
     #: Debbie: the voucherTypeId per kind of voucher.
     voucher_types: dict[str, str] | None = None
     #: Anything else an adapter documents (kept as written).
