@@ -208,6 +208,22 @@ class OperationContext(msgspec.Struct, frozen=True, kw_only=True):
     maybe_sent: bool = False
     #: For follow-ups: the canonical claim id (some agencies need it as a reference).
     claim_id: str = ""
+    #: The agency request an earlier attempt fixed with `fix_request` (None before the first):
+    #: an adapter whose request depends on agency state (allocations, today's date) sends this
+    #: instead of building a new one, so a retry under the same key carries the same body.
+    request: str | None = None
+    #: Stores the request with the operation *before* it is sent (the gateway's store).
+    fix_request: Callable[[str], Awaitable[None]] | None = None
+
+    async def fixed(self, build: Callable[[], Awaitable[str]]) -> str:
+        """The request of this operation: the one fixed at its first attempt, else `build()`'s,
+        stored before it is returned."""
+        if self.request is not None:
+            return self.request
+        request = await build()
+        if self.fix_request is not None:
+            await self.fix_request(request)
+        return request
 
 
 class ClaimRef(msgspec.Struct, frozen=True, kw_only=True):

@@ -24,6 +24,7 @@ from gateway.routes.admin import AdminController
 from gateway.routes.claims import ClaimController
 from gateway.routes.operations import OperationController
 from gateway.routes.system import agencies, live, metrics, openapi_document, ready
+from gateway.routes.webhooks import WebhookController
 from gateway.runtime import Runtime
 from gateway.server import body_deadline
 from gateway.settings import Settings
@@ -72,6 +73,7 @@ def create_app(
             ClaimController,
             OperationController,
             AdminController,
+            WebhookController,
             agencies,
             live,
             ready,
