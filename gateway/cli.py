@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from gateway.cli_admin import audit, keys_create_command, keys_list, keys_revoke, tenants
+from gateway.cli_webhooks import webhooks
 from gateway.demo import DEMO_CLAIM, DEMO_KEYS
 from gateway.scaffold import new_adapter_command
 from gateway.settings import ConfigError, Settings, load_settings, settings_from_mapping
@@ -221,6 +222,7 @@ def _demo_banner(base: str, servers: list[Any], tenants: dict[str, Any]) -> str:
 # Ops commands on a running gateway's admin API (gateway/cli_admin.py).
 main.add_command(tenants)
 main.add_command(audit)
+main.add_command(webhooks)
 keys.add_command(keys_create_command(keys_create))
 keys.add_command(keys_list)
 keys.add_command(keys_revoke)
