@@ -125,6 +125,13 @@ class Settings(_Config, kw_only=True):
     workers: int = 1
     #: Largest request body accepted (413 above it).
     max_body_bytes: int = 1024 * 1024
+    #: The server's own limits (gateway/server.py): connections per server process (503 above),
+    #: seconds for a request head and for a body to arrive in full (closed / 408), and how long an
+    #: idle keep-alive connection is kept.
+    max_connections: int = 1000
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    keep_alive_seconds: int = 5
     #: Log level of the gateway's own loggers.
     log_level: str = "INFO"
     #: "json" (one JSON object a line: serve, worker) or "text" (readable; the demo's default).
@@ -246,7 +253,16 @@ def _validated(settings: Settings, env: Mapping[str, str], specs: Mapping[str, A
         raise ConfigError("max_body_bytes: must be positive")
     if settings.idempotency_ttl_seconds <= 0:
         raise ConfigError("idempotency_ttl_seconds: must be positive")
-    for name in ("events_max_per_tenant", "audit_max_entries", "audit_refusals_per_minute"):
+    for name in ("header_timeout_seconds", "body_timeout_seconds"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"{name}: must be positive")
+    for name in (
+        "events_max_per_tenant",
+        "audit_max_entries",
+        "audit_refusals_per_minute",
+        "max_connections",
+        "keep_alive_seconds",
+    ):
         if getattr(settings, name) < 1:
             raise ConfigError(f"{name}: must be at least 1")
     if settings.max_attempts < 1:
