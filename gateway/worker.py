@@ -59,6 +59,7 @@ from gateway.runtime import Runtime
 from gateway.services.reads import status_event
 from gateway.services.writes import operation_token
 from gateway.stores import ClaimRecord, OperationRecord, OutboxEntry, new_id, utcnow
+from gateway.webhooks.delivery import WebhookDispatcher
 
 __all__ = ["Worker"]
 
@@ -77,8 +78,10 @@ class Worker:
         self._next_poll: dict[str, float] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver and poll until `stop` is set."""
-        await asyncio.gather(self._deliver_loop(stop), self._poll_loop(stop))
+        """Deliver, poll and send webhooks (gateway.webhooks.delivery, its own tasks) until `stop` is set."""
+        await asyncio.gather(
+            self._deliver_loop(stop), self._poll_loop(stop), WebhookDispatcher(self.runtime).run(stop)
+        )
 
     async def _deliver_loop(self, stop: asyncio.Event) -> None:
         # No failure ends a loop of the worker: a store outage (a StoreUnavailable, or a raw
