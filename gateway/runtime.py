@@ -37,7 +37,12 @@ class Runtime:
         transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     ) -> None:
         self.settings = settings
-        self.store: Store = store or create_store(settings.store_url, settings.store_prefix)
+        self.store: Store = store or create_store(
+            settings.store_url,
+            settings.store_prefix,
+            events_max=settings.events_max_per_tenant,
+            audit_max=settings.audit_max_entries,
+        )
         self.specs: dict[str, AdapterSpec] = dict(specs) if specs is not None else discover()
         self._transports = dict(transports or {})
         self.adapters: dict[str, Adapter] = {}

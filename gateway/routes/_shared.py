@@ -15,7 +15,7 @@ from litestar.params import QueryParameter
 
 from canonical import FieldError, Problem
 from canonical.problems import BadRequest, UnsupportedMediaType, ValidationFailed
-from gateway.auth import Principal, authenticate
+from gateway.auth import Principal, RefusalSampler, authenticate
 from gateway.demo import DEMO_CLAIM
 from gateway.problems import json_pointer
 from gateway.runtime import Runtime
@@ -46,6 +46,7 @@ class Services:
         self.runtime = runtime
         self.reads = ReadService(runtime)
         self.writes = WriteService(runtime)
+        self.refusals = RefusalSampler(runtime.settings.audit_refusals_per_minute)
 
 
 #: `?limit=` of every list (api.md: 1-100, default 20) and `?cursor=`.
