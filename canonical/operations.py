@@ -27,7 +27,14 @@ OPERATION_KINDS: tuple[OperationKind, ...] = get_args(OperationKind)
 OPERATION_STATUSES: tuple[OperationStatus, ...] = get_args(OperationStatus)
 FINAL_STATUSES: frozenset[OperationStatus] = frozenset({"succeeded", "failed"})
 
-EventType = Literal["operation.succeeded", "operation.failed", "claim.status_changed", "payment.received"]
+EventType = Literal[
+    "operation.succeeded",
+    "operation.failed",
+    "claim.status_changed",
+    "payment.received",
+    "payment.reversed",
+    "invoice.updated",
+]
 
 
 class Operation(View, kw_only=True):

@@ -183,7 +183,9 @@ class _Builder:
             share = min(left, invoice.remaining)
             if share > 0:
                 allocations.append(
-                    Allocation(invoice_number=number, amount=Money(amount=share, currency=self.claim.currency))
+                    Allocation(
+                        invoice_number=number, amount=Money(amount=share, currency=self.claim.currency)
+                    )
                 )
                 left -= share
             if left == 0:
@@ -298,7 +300,9 @@ def _creditor_payment(payments: Sequence[Payment], payment_id: str | None) -> Pa
     return None
 
 
-def _has_entry(payments: Sequence[Payment], source: PaymentSource, kind: PaymentKind, payment_id: str) -> bool:
+def _has_entry(
+    payments: Sequence[Payment], source: PaymentSource, kind: PaymentKind, payment_id: str
+) -> bool:
     return any(p.source == source and p.kind == kind and p.payment_id == payment_id for p in payments)
 
 
@@ -347,10 +351,16 @@ def apply_record(claim: ClaimRecord, ledger: ClaimLedger, record: ChangeRecord, 
                 allocations = list(record.allocations)
                 if not allocations:
                     original = next(
-                        (p for p in b.ledger.payments if p.payment_id == record.payment_id and p.kind == "payment"),
+                        (
+                            p
+                            for p in b.ledger.payments
+                            if p.payment_id == record.payment_id and p.kind == "payment"
+                        ),
                         None,
                     )
-                    allocations = list(original.allocations) if original is not None and record.payment_id else []
+                    allocations = (
+                        list(original.allocations) if original is not None and record.payment_id else []
+                    )
                 entry = Payment(
                     id=payment_entry_id(claim.id, applied_id),
                     payment_id=record.payment_id,

@@ -11,15 +11,15 @@ import msgspec
 
 from canonical import (
     ClaimStatus,
-    Money,
-    Payment,
     ClaimType,
     Debtor,
     Event,
     InvoiceCreate,
+    Money,
     Operation,
     OperationKind,
     OperationStatus,
+    Payment,
     Problem,
 )
 from gateway.settings import RoutingRule
