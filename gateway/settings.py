@@ -52,6 +52,10 @@ class AgencySettings(_Config, kw_only=True):
     rate_limit_per_minute: int | None = None
     rate_limit_per_day: int | None = None
     timeout_seconds: float = 10.0
+    #: How long after the gateway stopped waiting for a write (timeout, lost answer, dead worker)
+    #: the agency may still carry it out. A write whose outcome is unknown is looked up only
+    #: after this bound (and resent only when the look-up finds nothing): docs/agencies.md.
+    commit_latency_seconds: float = 30.0
     #: Debbie: the voucherTypeId per kind of voucher.
     voucher_types: dict[str, str] | None = None
     #: Anything else an adapter documents (kept as written).
@@ -100,6 +104,8 @@ class Settings(_Config, kw_only=True):
     max_body_bytes: int = 1024 * 1024
     #: Log level of the gateway's own loggers.
     log_level: str = "INFO"
+    #: "json" (one JSON object a line: serve, worker) or "text" (readable; the demo's default).
+    log_format: str = "json"
     #: Redis key prefix (several gateways may share one Redis).
     store_prefix: str = "cg"
     #: Delivery: attempts before an operation fails with agency_unavailable, and backoff bounds.
@@ -221,6 +227,8 @@ def _validated(settings: Settings, env: Mapping[str, str], specs: Mapping[str, A
         raise ConfigError("max_attempts: must be at least 1")
     if not 1 <= settings.port <= 65535:
         raise ConfigError(f"port: {settings.port} is not a TCP port (1-65535)")
+    if settings.log_format not in ("json", "text"):
+        raise ConfigError(f"log_format: {settings.log_format!r} is neither 'json' nor 'text'")
     if settings.workers < 1:
         raise ConfigError("workers: must be at least 1")
     if not settings.store_url.startswith(("memory://", "redis://", "rediss://", "unix://")):

@@ -66,7 +66,9 @@ from canonical.problems import (
     GatewayError,
     OutcomeUnknown,
 )
+from gateway import metrics
 from gateway.ledger import LedgerError, apply_operation, apply_record, new_ledger
+from gateway.logs import bind_contextvars, get_logger
 from gateway.runtime import Runtime
 from gateway.services.reads import status_event
 from gateway.services.writes import operation_token
@@ -83,6 +85,8 @@ from gateway.stores.records import (
 __all__ = ["Worker"]
 
 log = logging.getLogger(__name__)
+#: One line per delivery attempt: operation, agency, kind, outcome, duration (and problem code).
+attempt_log = get_logger("gateway.delivery")
 
 #: Compare-and-set rounds before a ledger step gives up (another writer won every time).
 _LEDGER_ATTEMPTS = 5
@@ -106,11 +110,16 @@ class Worker:
         await asyncio.gather(self._deliver_loop(stop), self._poll_loop(stop), self._feed_loop(stop))
 
     async def _deliver_loop(self, stop: asyncio.Event) -> None:
+        # No failure ends a loop of the worker: a store outage (a StoreUnavailable, or a raw
+        # Redis error from the adapters' shared state) pauses it, and it resumes when it can.
         while not stop.is_set():
             try:
                 await self.deliver_once(block_seconds=0.5)
             except GatewayError as exc:  # store down: wait and try again
                 log.warning("delivery paused: %s", exc)
+                await _wait(stop, 1.0)
+            except Exception:
+                log.exception("delivery paused by an unexpected failure")
                 await _wait(stop, 1.0)
 
     async def _poll_loop(self, stop: asyncio.Event) -> None:
@@ -119,6 +128,8 @@ class Worker:
                 await self.poll_once()
             except GatewayError as exc:
                 log.warning("outcome polling paused: %s", exc)
+            except Exception:
+                log.exception("outcome polling paused by an unexpected failure")
             due = min(self._next_poll.values(), default=time.monotonic() + 1.0)
             await _wait(stop, max(0.01, min(1.0, due - time.monotonic())))
 
@@ -131,11 +142,13 @@ class Worker:
         return len(entries)
 
     async def _deliver(self, entry: OutboxEntry) -> None:
+        bind_contextvars(operation_id=entry.operation_id)  # this delivery's task only (gather)
         operation = await self.store.get_operation(entry.operation_id)
         if operation is None or operation.status in FINAL_STATUSES or operation.status == "submitted":
             await self.store.outbox_ack(entry)
             return
         claim = await self.store.get_claim(operation.claim_id)
+        bind_contextvars(claim_id=operation.claim_id)
         if claim is None:  # cannot happen: accepted together; never lose the entry silently
             log.error("operation %s has no claim %s", operation.id, operation.claim_id)
             await self.store.outbox_ack(entry)
@@ -150,47 +163,63 @@ class Worker:
                 interval = self._poll_interval(claim.agency)
                 await self.store.outbox_retry_at(entry, time.time() + interval)
                 return
+        look_up_at = self._look_up_at(operation)
+        if look_up_at > time.time():  # a write that may still land: too early to look it up
+            await self.store.outbox_retry_at(entry, look_up_at)
+            return
         operation.maybe_sent = operation.maybe_sent or operation.in_flight
         operation.in_flight = True
         operation.attempts += 1
         operation.updated_at = utcnow()
         await self.store.save_operation(operation)
+        started = time.perf_counter()
         try:
             outcome = await self._call(operation, claim)
         except AgencyUnavailable as exc:  # transient: 5xx, timeout, rate limit, breaker open
             operation.in_flight = False
             operation.maybe_sent = operation.maybe_sent or isinstance(exc, OutcomeUnknown)
-            if operation.attempts >= self.settings.max_attempts:
+            operation.updated_at = utcnow()  # when the attempt ended: the look-up waits from here
+            gave_up = operation.attempts >= self.settings.max_attempts
+            _attempted(operation, "gave_up" if gave_up else "retry", started, exc.code)
+            if gave_up:
                 detail = f"{exc} (gave up after {operation.attempts} attempts)"
                 await self._finish(operation, claim, Failed(problem=AgencyUnavailable(detail).problem()))
                 await self.store.outbox_ack(entry)
                 return
             await self.store.save_operation(operation)
-            await self.store.outbox_retry_at(
-                entry, time.time() + self._backoff(operation.attempts, exc.retry_after)
-            )
+            due = time.time() + self._backoff(operation.attempts, exc.retry_after)
+            await self.store.outbox_retry_at(entry, max(due, self._look_up_at(operation)))
             return
         except GatewayError as exc:  # final: rejected, auth failed, unsupported
             outcome = Failed(problem=exc.problem())
         except Exception:
             log.exception("delivering %s failed unexpectedly", operation.id)
+            _attempted(operation, "error", started, "internal_error")
             operation.in_flight = False
             operation.maybe_sent = True
+            operation.updated_at = utcnow()
             if operation.attempts >= self.settings.max_attempts:
                 problem = GatewayError("delivery failed in the gateway; see its logs").problem()
                 await self._finish(operation, claim, Failed(problem=problem))
                 await self.store.outbox_ack(entry)
                 return
             await self.store.save_operation(operation)
-            await self.store.outbox_retry_at(entry, time.time() + self._backoff(operation.attempts, None))
+            due = time.time() + self._backoff(operation.attempts, None)
+            await self.store.outbox_retry_at(entry, max(due, self._look_up_at(operation)))
             return
         operation.in_flight = False
+        _attempted(operation, _outcome_name(outcome), started, _outcome_code(outcome))
         await self._finish(operation, claim, outcome)
         await self.store.outbox_ack(entry)
 
     async def _call(self, operation: OperationRecord, claim: ClaimRecord) -> Outcome:
         adapter = self.runtime.adapter(operation.agency)
         credential = self.runtime.credential(operation.tenant, operation.agency)
+
+        async def fix_request(request: str) -> None:  # stored before the request is sent
+            operation.agency_request = request
+            await self.store.save_operation(operation)
+
         context = OperationContext(
             id=operation.id,
             kind=operation.kind,
@@ -198,6 +227,8 @@ class Worker:
             attempt=operation.attempts,
             maybe_sent=operation.maybe_sent,
             claim_id=claim.id,
+            request=operation.agency_request,
+            fix_request=fix_request,
         )
         payload = operation.payload
         if operation.kind == "claim.create":
@@ -260,10 +291,30 @@ class Worker:
             )
         if operation.status == "succeeded":
             await self._apply_succeeded(operation, claim, events)
-            return
-        if changed_claim is not None and changed_claim.status != claim.status:
-            events.append(status_event(claim, changed_claim.status))
-        await self.store.save_operation(operation, changed_claim, events)
+        else:
+            if changed_claim is not None and changed_claim.status != claim.status:
+                events.append(status_event(claim, changed_claim.status))
+            await self.store.save_operation(operation, changed_claim, events)
+        metrics.OPERATIONS.labels(operation.kind, operation.agency, operation.status).inc()
+
+    def _look_up_at(self, operation: OperationRecord) -> float:
+        """The earliest time (epoch seconds) an attempt of `operation` may run.
+
+        A write whose outcome is unknown may still be carried out by the agency for a while after
+        the gateway stopped waiting: a look-up before then would find nothing and the resend
+        would book it twice (a ghost write). So it waits out the agency's commit latency bound,
+        counted from the end of the unknown attempt; an attempt found `in_flight` (its worker
+        died mid-call) started at `updated_at` and could have waited its full timeout first.
+        """
+        if not (operation.in_flight or operation.maybe_sent):
+            return 0.0
+        settings = self.settings.agencies.get(operation.agency)
+        if settings is None:
+            return 0.0
+        bound = settings.commit_latency_seconds
+        if operation.in_flight:
+            bound += settings.timeout_seconds
+        return operation.updated_at.timestamp() + bound
 
     async def _apply_succeeded(
         self, operation: OperationRecord, claim: ClaimRecord, events: list[Event]
@@ -331,8 +382,11 @@ class Worker:
         ]
         try:
             results = await adapter.poll_outcomes(self.runtime.credential(tenant, agency), pending)
-        except GatewayError as exc:
-            log.warning("polling %s for %s failed: %s", agency, tenant, exc)
+        except GatewayError as exc:  # the code, not the message: an agency's text may quote a debtor
+            log.warning("polling %s for %s failed: %s", agency, tenant, exc.code)
+            return 0
+        except Exception:  # e.g. the adapter's checkpoint store is down: the next poll resumes
+            log.exception("polling %s for %s failed unexpectedly", agency, tenant)
             return 0
         for result in results:
             operation = by_id.get(result.operation_id)
@@ -495,6 +549,37 @@ def _quarantined(
         reason=why[:500],
         at=now,
     )
+
+
+def _attempted(operation: OperationRecord, outcome: str, started: float, code: str | None) -> None:
+    """The delivery attempt's log line and metrics (operation_id and claim_id come from the context)."""
+    elapsed = time.perf_counter() - started
+    metrics.DELIVERY_ATTEMPTS.labels(operation.agency, operation.kind, outcome).inc()
+    metrics.DELIVERY_SECONDS.labels(operation.agency).observe(elapsed)
+    attempt_log.info(
+        "delivery attempt",
+        agency=operation.agency,
+        kind=operation.kind,
+        attempt=operation.attempts,
+        outcome=outcome,
+        code=code,
+        duration_ms=round(elapsed * 1000, 3),
+    )
+
+
+def _outcome_name(outcome: Outcome) -> str:
+    match outcome:
+        case Submitted():
+            return "submitted"
+        case Succeeded():
+            return "succeeded"
+        case Failed():
+            return "failed"
+    return "unknown"
+
+
+def _outcome_code(outcome: Outcome) -> str | None:
+    return outcome.problem.code if isinstance(outcome, Failed) else None
 
 
 def _claim_moved(claim: ClaimRecord, status: Any, now: Any, reference: str | None) -> ClaimRecord:

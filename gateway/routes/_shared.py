@@ -13,7 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import QueryParameter
 
-from canonical import FieldError, Problem
+from canonical import FieldError, Operation, Problem
 from canonical.problems import BadRequest, UnsupportedMediaType, ValidationFailed
 from gateway.auth import Principal, RefusalSampler, authenticate
 from gateway.demo import DEMO_CLAIM
@@ -26,6 +26,8 @@ from gateway.stores import StoredResponse
 T = TypeVar("T")
 
 __all__ = [
+    "CLAIM_CREATE_RESPONSES",
+    "FOLLOW_UP_RESPONSES",
     "READ_PROBLEMS",
     "WRITE_PROBLEMS",
     "Cursor",
@@ -34,6 +36,8 @@ __all__ = [
     "Services",
     "ServicesDep",
     "answer_write",
+    "authenticate_first",
+    "prefer_wait",
     "problem_spec",
     "provide_principal",
     "provide_services",
@@ -80,9 +84,40 @@ WRITE_PROBLEMS: dict[int, ResponseSpec] = {
 }
 
 
+def _final(description: str) -> ResponseSpec:
+    return ResponseSpec(data_container=Operation, description=description)
+
+
+#: A write answers 202 with the Operation, or (Prefer: wait) its final state when it ended in time.
+CLAIM_CREATE_RESPONSES: dict[int, ResponseSpec] = {
+    **WRITE_PROBLEMS,
+    201: _final("Prefer: wait - the claim was created at its agency in time: the succeeded Operation"),
+    200: _final("Prefer: wait - the operation failed in time: the failed Operation (error says why)"),
+}
+FOLLOW_UP_RESPONSES: dict[int, ResponseSpec] = {
+    **WRITE_PROBLEMS,
+    200: _final("Prefer: wait - the operation ended in time: the succeeded or failed Operation"),
+}
+
+
+async def authenticate_first(request: Request[Any, Any, Any]) -> None:
+    """`before_request`: a route that needs a key checks it before the body is read, so a caller
+    without a valid key never makes the gateway read (or decode) a body."""
+    if "principal" in request.route_handler.parsed_fn_signature.parameters:
+        await provide_principal(request)
+
+
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    state = request.scope["state"]
+    known: Principal | None = state.get("principal")
+    if known is not None:
+        return known
     services: Services = request.app.state.services
-    return await authenticate(services.runtime.store, request.headers.get("authorization"))
+    principal = await authenticate(services.runtime.store, request.headers.get("authorization"))
+    state["principal"] = principal
+    state["key_id"] = principal.key_id  # for the access log line (gateway/middleware.py)
+    state["tenant"] = principal.tenant
+    return principal
 
 
 def provide_services(request: Request[Any, Any, Any]) -> Services:
@@ -125,9 +160,20 @@ async def strict_body(request: Request[Any, Any, Any], type_: type[T], *, option
         raise ValidationFailed([FieldError(pointer=pointer, detail=text)]) from None
     except msgspec.DecodeError as exc:
         raise BadRequest(f"the body is not JSON: {exc}", code="malformed_json") from None
+    except RecursionError:
+        raise BadRequest("the body is not JSON: nested too deeply", code="malformed_json") from None
 
 
 _WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
+
+
+def prefer_wait(prefer: str) -> int:
+    """`Prefer: wait=N` in seconds, at most 30 (however many digits N has)."""
+    match = _WAIT.search(prefer)
+    if match is None:
+        return 0
+    digits = match.group(1).lstrip("0")
+    return 30 if len(digits) > 2 else min(int(digits or "0"), 30)
 
 
 async def answer_write(
@@ -137,8 +183,7 @@ async def answer_write(
     execute: Callable[[Idempotency], Awaitable[StoredResponse]],
 ) -> Response[bytes]:
     """Idempotency, `Prefer: wait=N`, and the stored answer sent byte for byte."""
-    match = _WAIT.search(request.headers.get("prefer", ""))
-    wait = min(int(match.group(1)), 30) if match else 0
+    wait = prefer_wait(request.headers.get("prefer", ""))
     response, replayed = await services.writes.idempotent(
         tenant=tenant,
         key=request.headers.get("idempotency-key"),

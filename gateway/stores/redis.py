@@ -648,7 +648,7 @@ class RedisStore:
 
     @_guard
     async def routing_version(self, tenant: str, version: int | None = None) -> RoutingVersion | None:
-        if version is not None and version < 1:
+        if version is not None and not 1 <= version < 2**62:  # Redis list indexes are 64-bit
             return None
         raw = await self.redis.lindex(self._k("routing", tenant), -1 if version is None else version - 1)
         return None if raw is None else msgspec.json.decode(raw, type=RoutingVersion)
