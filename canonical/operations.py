@@ -9,6 +9,7 @@ from canonical._base import View
 from canonical.problems import Problem
 
 __all__ = [
+    "EVENT_TYPES",
     "FINAL_STATUSES",
     "OPERATION_KINDS",
     "OPERATION_STATUSES",
@@ -34,7 +35,10 @@ EventType = Literal[
     "payment.received",
     "payment.reversed",
     "invoice.updated",
+    # A webhook endpoint that failed for its whole retry window was disabled (docs/webhooks.md).
+    "webhook.endpoint_disabled",
 ]
+EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 
 
 class Operation(View, kw_only=True):

@@ -24,7 +24,9 @@ from gateway.routes.admin import AdminController
 from gateway.routes.claims import ClaimController
 from gateway.routes.operations import OperationController
 from gateway.routes.system import agencies, live, metrics, openapi_document, ready
+from gateway.routes.webhooks import WebhookController
 from gateway.runtime import Runtime
+from gateway.server import body_deadline
 from gateway.settings import Settings
 from gateway.stores import Store
 from gateway.worker import Worker
@@ -71,6 +73,7 @@ def create_app(
             ClaimController,
             OperationController,
             AdminController,
+            WebhookController,
             agencies,
             live,
             ready,
@@ -82,6 +85,7 @@ def create_app(
             "services": Provide(provide_services, sync_to_thread=False),
         },
         before_request=authenticate_first,
+        middleware=[lambda app: body_deadline(app, settings.body_timeout_seconds)],
         exception_handlers=exception_handlers,
         after_exception=[audit_refusal],
         before_send=[request_id_header],

@@ -81,6 +81,7 @@ from gateway.stores.records import (
     LedgerWrite,
     QuarantineEntry,
 )
+from gateway.webhooks.delivery import WebhookDispatcher
 
 __all__ = ["Worker"]
 
@@ -106,8 +107,14 @@ class Worker:
         self._next_feed: dict[str, float] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver and poll until `stop` is set."""
-        await asyncio.gather(self._deliver_loop(stop), self._poll_loop(stop), self._feed_loop(stop))
+        """Deliver, poll, read change feeds and send webhooks (gateway.webhooks.delivery, its own
+        tasks) until `stop` is set."""
+        await asyncio.gather(
+            self._deliver_loop(stop),
+            self._poll_loop(stop),
+            self._feed_loop(stop),
+            WebhookDispatcher(self.runtime).run(stop),
+        )
 
     async def _deliver_loop(self, stop: asyncio.Event) -> None:
         # No failure ends a loop of the worker: a store outage (a StoreUnavailable, or a raw

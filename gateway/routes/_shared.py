@@ -20,6 +20,7 @@ from gateway.demo import DEMO_CLAIM
 from gateway.problems import json_pointer
 from gateway.runtime import Runtime
 from gateway.services.reads import ReadService
+from gateway.services.webhooks import WebhookService
 from gateway.services.writes import Idempotency, WriteService
 from gateway.stores import StoredResponse
 
@@ -50,6 +51,7 @@ class Services:
         self.runtime = runtime
         self.reads = ReadService(runtime)
         self.writes = WriteService(runtime)
+        self.webhooks = WebhookService(runtime)
         self.refusals = RefusalSampler(runtime.settings.audit_refusals_per_minute)
 
 

@@ -611,6 +611,13 @@ class RedisStore:
         return await self._feed(self._k("events", tenant), "event", Event, after, limit)
 
     @_guard
+    async def append_events(self, tenant: str, events: Sequence[Event]) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for event in events:
+                pipe.xadd(self._k("events", tenant), {"event": _enc.encode(event)})
+            await pipe.execute()
+
+    @_guard
     async def append_audit(self, entry: AuditEntry) -> None:
         await self.redis.xadd(
             self._k("audit"), {"entry": _enc.encode(entry)}, maxlen=self.audit_max, approximate=True
