@@ -11,7 +11,7 @@ import hashlib
 import re
 import tomllib
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -53,6 +53,9 @@ class AgencySettings(_Config, kw_only=True):
     token_url: str | None = None
     audience: str | None = None
     poll_interval_seconds: float = 5.0
+    #: The most of a credential's rate budget that change feeds and `?refresh=true` reads may
+    #: spend (deliveries of writes keep the rest).
+    sync_budget_share: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
     rate_limit_per_minute: int | None = None
     rate_limit_per_day: int | None = None
     timeout_seconds: float = 10.0
