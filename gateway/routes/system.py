@@ -26,7 +26,11 @@ class AgencyInfo(msgspec.Struct, kw_only=True):
 
 
 class AgencyList(msgspec.Struct, kw_only=True):
+    """Every agency in one page: shaped like every list (api.md Conventions), never more to fetch."""
+
     data: list[AgencyInfo]
+    has_more: bool = False
+    next_cursor: str | None = None
 
 
 class Health(msgspec.Struct, kw_only=True):
