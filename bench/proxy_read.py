@@ -196,7 +196,9 @@ async def run(seconds: float, rounds: int) -> dict[str, object]:
         "ledger_cpu_us_per_request": round(statistics.median(results["ledger_cpu_us"])),
         # What one worker process (one event loop, one core) can serve when CPU is the limit.
         "ledger_reads_per_cpu_second": round(1e6 / statistics.median(results["ledger_cpu_us"])),
-        "ledger_upstream_calls_per_request": round(statistics.median(results["ledger_upstream"]), 3),
+        "ledger_upstream_calls_per_request": round(
+            max(0.0, statistics.median(results["ledger_upstream"])), 3
+        ),
         "direct_p50_ms_c1": round(percentile(direct_c1, 0.5), 2),
         "direct_p99_ms_c1": round(percentile(direct_c1, 0.99), 2),
         "gateway_p50_ms_c1": round(percentile(proxied_c1, 0.5), 2),
