@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
@@ -101,7 +101,7 @@ class TenantUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class RoutingRollback(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    version: int
+    version: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
     reason: str
 
 
