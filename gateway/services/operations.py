@@ -2,8 +2,9 @@
 ones, and the retry of a failed one.
 
 Retry is a new delivery of the *same* operation (same id, so the same agency-side idempotency
-token): it is queued again and marked `maybe_sent`, so the adapter first looks the write up at the
-agency and sends only what is not there — a retry can never make a write happen twice. Only a
+token): it is queued again with what the worker knew — if an earlier attempt's outcome was unknown
+(`maybe_sent`), the adapter looks the write up at the agency and sends only what is not there — so
+a retry can never make a write happen twice. Only a
 failure the agency did not decide is retried: the agency was unavailable or rate-limited until the
 attempts ran out, our credentials were refused (fixed since), or the gateway itself failed. An
 operation the agency rejected, or one it cannot do, stays failed.
@@ -129,7 +130,8 @@ class OperationService:
         operation.error = None
         operation.attempts = 0
         operation.in_flight = False
-        operation.maybe_sent = True  # earlier attempts may have reached the agency: reconcile first
+        # maybe_sent stays as the worker left it: set when an earlier attempt's outcome was unknown,
+        # so the worker waits out the agency's commit latency and looks the write up before any resend.
         operation.updated_at = now
         operation.record_step(
             "retried", code=previous.code if previous else None, detail=reason.strip(), by=principal.name
