@@ -18,6 +18,7 @@ from gateway.stores import (
     new_id,
     utcnow,
 )
+from gateway.stores.records import LedgerStep
 
 
 def claim_record(tenant: str = "acme", reference: str = "ORD-1") -> ClaimRecord:
@@ -307,3 +308,14 @@ async def test_operations_list_by_status_follows_each_change_of_status(store: St
     assert [op.id for op in rest] == [ops[1].id]
     everything, _ = await store.list_operations("acme", None, 10, lambda op: True)
     assert len(everything) == 7
+
+
+async def test_an_operation_finished_by_a_ledger_step_is_listed_under_its_new_status(store: Store) -> None:
+    claim = claim_record()
+    op = operation_record(claim)
+    await store.accept(op, claim, None)
+    op.status = "succeeded"
+    assert await store.commit_ledger(LedgerStep(tenant="acme", operation=op))
+    succeeded, _ = await store.list_operations("acme", None, 10, lambda o: True, status="succeeded")
+    queued, _ = await store.list_operations("acme", None, 10, lambda o: True, status="queued")
+    assert ([o.id for o in succeeded], queued) == ([op.id], [])
