@@ -222,7 +222,10 @@ def forward_to_stdlib() -> None:
     set up. The state until a process configures its logs (tests, embedding): nothing printed."""
     global _generation
     structlog.configure(
-        processors=[structlog.contextvars.merge_contextvars, structlog.stdlib.render_to_log_kwargs],
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.KeyValueRenderer(key_order=["event"], drop_missing=True),
+        ],
         wrapper_class=structlog.stdlib.BoundLogger,
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=False,

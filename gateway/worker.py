@@ -63,6 +63,8 @@ from gateway.stores import ClaimRecord, OperationRecord, OutboxEntry, new_id, ut
 __all__ = ["Worker"]
 
 log = logging.getLogger(__name__)
+#: How often the worker reads the backlog gauges from the store.
+BACKLOG_SECONDS = 5.0
 #: One line per delivery attempt: operation, agency, kind, outcome, duration (and problem code).
 attempt_log = get_logger("gateway.delivery")
 
@@ -75,10 +77,27 @@ class Worker:
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
         self.batch = batch
         self._next_poll: dict[str, float] = {}
+        #: loop name → time.monotonic() of its last completed round (liveness: `stalled`).
+        self.heartbeats: dict[str, float] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver and poll until `stop` is set."""
-        await asyncio.gather(self._deliver_loop(stop), self._poll_loop(stop))
+        now = time.monotonic()
+        self.heartbeats.update(deliver=now, poll=now, backlog=now)
+        for name, agency in self.settings.agencies.items():
+            metrics.FEED_INTERVAL.labels(name).set(agency.poll_interval_seconds)
+        await asyncio.gather(self._deliver_loop(stop), self._poll_loop(stop), self._backlog_loop(stop))
+
+    def beat(self, loop: str) -> None:
+        """A loop completed a round (each loop calls this once per round, failed rounds included:
+        a store outage is readiness's business, a loop that stopped turning is liveness's)."""
+        self.heartbeats[loop] = time.monotonic()
+        metrics.WORKER_LOOP_HEARTBEAT.labels(loop).set(time.time())
+
+    def stalled(self, within: float) -> list[str]:
+        """The loops that have not completed a round for `within` seconds."""
+        now = time.monotonic()
+        return sorted(name for name, last in self.heartbeats.items() if now - last > within)
 
     async def _deliver_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -87,6 +106,26 @@ class Worker:
             except GatewayError as exc:  # store down: wait and try again
                 log.warning("delivery paused: %s", exc)
                 await _wait(stop, 1.0)
+            self.beat("deliver")
+
+    async def _backlog_loop(self, stop: asyncio.Event) -> None:
+        """The backlog gauges (outbox depth and age, submitted awaiting outcome), from the store."""
+        while not stop.is_set():
+            try:
+                await self.observe_backlog()
+            except GatewayError as exc:
+                log.warning("backlog metrics paused: %s", exc.code)
+            self.beat("backlog")
+            await _wait(stop, BACKLOG_SECONDS)
+
+    async def observe_backlog(self) -> None:
+        agencies = list(self.runtime.adapters)
+        backlog = await self.store.backlog(agencies)
+        metrics.OUTBOX_DEPTH.set(backlog.outbox)
+        oldest = backlog.oldest_created_at
+        metrics.OUTBOX_OLDEST_AGE.set(max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0)
+        for agency, count in backlog.submitted.items():
+            metrics.OPERATIONS_AWAITING_OUTCOME.labels(agency).set(count)
 
     async def _poll_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -94,6 +133,7 @@ class Worker:
                 await self.poll_once()
             except GatewayError as exc:
                 log.warning("outcome polling paused: %s", exc)
+            self.beat("poll")
             due = min(self._next_poll.values(), default=time.monotonic() + 1.0)
             await _wait(stop, max(0.01, min(1.0, due - time.monotonic())))
 
