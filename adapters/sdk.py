@@ -99,6 +99,8 @@ from adapters.base import (
     Submitted,
     Succeeded,
     Unreadable,
+    WireExample,
+    amount_examples,
     lazy_sandbox,
 )
 from adapters.sandbox_kit import (
@@ -236,8 +238,10 @@ __all__ = [
     "UpstreamClient",
     "UpstreamResponse",
     "ValidationFailed",
+    "WireExample",
     "Withdrawal",
     "WithdrawalReason",
+    "amount_examples",
     "claim_total",
     "cursor_position",
     "exponent_of",
