@@ -187,7 +187,7 @@ class Worker:
             operation.maybe_sent = operation.maybe_sent or isinstance(exc, OutcomeUnknown)
             operation.updated_at = utcnow()  # when the attempt ended: the look-up waits from here
             gave_up = operation.attempts >= self.settings.max_attempts
-            _attempted(operation, "gave_up" if gave_up else "retry", started, exc.code)
+            _attempted(operation, "gave_up" if gave_up else "retry", started, exc.code, str(exc))
             if gave_up:
                 detail = f"{exc} (gave up after {operation.attempts} attempts)"
                 await self._finish(operation, claim, Failed(problem=AgencyUnavailable(detail).problem()))
@@ -215,7 +215,9 @@ class Worker:
             await self.store.outbox_retry_at(entry, max(due, self._look_up_at(operation)))
             return
         operation.in_flight = False
-        _attempted(operation, _outcome_name(outcome), started, _outcome_code(outcome))
+        _attempted(
+            operation, _outcome_name(outcome), started, _outcome_code(outcome), _outcome_detail(outcome)
+        )
         await self._finish(operation, claim, outcome)
         await self.store.outbox_ack(entry)
 
@@ -401,6 +403,13 @@ class Worker:
                 continue
             claim = await self.store.get_claim(operation.claim_id)
             if claim is not None:
+                name = _outcome_name(result.outcome)
+                if name in FINAL_STATUSES:
+                    operation.record_step(
+                        f"resolved_{name}",
+                        code=_outcome_code(result.outcome),
+                        detail=_outcome_detail(result.outcome),
+                    )
                 await self._finish(operation, claim, result.outcome)
         return len(results)
 
@@ -558,9 +567,13 @@ def _quarantined(
     )
 
 
-def _attempted(operation: OperationRecord, outcome: str, started: float, code: str | None) -> None:
-    """The delivery attempt's log line and metrics (operation_id and claim_id come from the context)."""
+def _attempted(
+    operation: OperationRecord, outcome: str, started: float, code: str | None, detail: str | None = None
+) -> None:
+    """The delivery attempt's log line, metrics and history step (operation_id and claim_id come
+    from the context; the step is stored with the operation's next save)."""
     elapsed = time.perf_counter() - started
+    operation.record_step(outcome, code=code, detail=detail, duration_ms=round(elapsed * 1000, 3))
     metrics.DELIVERY_ATTEMPTS.labels(operation.agency, operation.kind, outcome).inc()
     metrics.DELIVERY_SECONDS.labels(operation.agency).observe(elapsed)
     attempt_log.info(
@@ -587,6 +600,10 @@ def _outcome_name(outcome: Outcome) -> str:
 
 def _outcome_code(outcome: Outcome) -> str | None:
     return outcome.problem.code if isinstance(outcome, Failed) else None
+
+
+def _outcome_detail(outcome: Outcome) -> str | None:
+    return outcome.problem.detail if isinstance(outcome, Failed) else None
 
 
 def _claim_moved(claim: ClaimRecord, status: Any, now: Any, reference: str | None) -> ClaimRecord:

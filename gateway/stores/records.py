@@ -25,6 +25,7 @@ from canonical import (
 from gateway.settings import RoutingRule
 
 __all__ = [
+    "HISTORY_MAX",
     "ApiKeyRecord",
     "AuditEntry",
     "ClaimLedger",
@@ -36,6 +37,7 @@ __all__ = [
     "LedgerStep",
     "LedgerWrite",
     "OperationRecord",
+    "OperationStep",
     "OutboxEntry",
     "QuarantineEntry",
     "RoutingVersion",
@@ -94,6 +96,26 @@ class ClaimRecord(msgspec.Struct, kw_only=True):
     updated_at: dt.datetime
 
 
+#: An operation keeps this many history steps (the latest); older ones are dropped.
+HISTORY_MAX = 20
+_DETAIL_MAX = 500
+
+
+class OperationStep(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One line of an operation's history: a delivery attempt and how it ended, an outcome the
+    agency told later (`resolved_*`), or an admin's retry (`retried`, with who and why)."""
+
+    at: dt.datetime
+    #: The delivery attempt this step belongs to (0: before any).
+    attempt: int
+    #: submitted | succeeded | failed | retry | gave_up | error | resolved_succeeded | resolved_failed | retried
+    outcome: str
+    code: str | None = None
+    detail: str | None = None
+    duration_ms: float | None = None
+    by: str | None = None
+
+
 class OperationRecord(msgspec.Struct, kw_only=True):
     id: str
     tenant: str
@@ -119,6 +141,30 @@ class OperationRecord(msgspec.Struct, kw_only=True):
     agency_request: str | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
+    #: The latest `HISTORY_MAX` steps, oldest first (the console shows them).
+    history: list[OperationStep] = []
+
+    def record_step(
+        self,
+        outcome: str,
+        *,
+        code: str | None = None,
+        detail: str | None = None,
+        duration_ms: float | None = None,
+        by: str | None = None,
+    ) -> None:
+        self.history.append(
+            OperationStep(
+                at=utcnow(),
+                attempt=self.attempts,
+                outcome=outcome,
+                code=code,
+                detail=detail[:_DETAIL_MAX] if detail else None,
+                duration_ms=duration_ms,
+                by=by,
+            )
+        )
+        del self.history[:-HISTORY_MAX]
 
     def public(self) -> Operation:
         return Operation(
