@@ -45,6 +45,7 @@ from adapters.base import (
     Failed,
     OperationContext,
     Outcome,
+    PartiallyAccepted,
     PendingOutcome,
     Submitted,
     Succeeded,
@@ -62,6 +63,7 @@ from canonical import (
 from canonical.problems import (
     AgencyRateLimited,
     AgencyRejected,
+    AgencyReviewTimeout,
     AgencyUnavailable,
     GatewayError,
     OutcomeUnknown,
@@ -297,6 +299,7 @@ class Worker:
             agency_reference=claim.agency_reference,
             currency=claim.currency,
             client_reference=claim.client_reference,
+            invoice_references=claim.invoice_references,
         )
         match operation.kind:
             case "payment.report":
@@ -325,13 +328,24 @@ class Worker:
                 operation.status = "submitted"
                 operation.tracking = tracking
                 operation.submitted_at = now
-            case Succeeded(agency_reference=reference):
+            case Succeeded(agency_reference=reference, invoice_references=invoice_references):
                 operation.status = "succeeded"
                 operation.error = None
+                operation.invoice_references = dict(invoice_references)
                 if operation.kind == "claim.create":
                     operation.agency_reference = reference
                 else:
                     operation.agency_reference = reference or claim.agency_reference
+            case PartiallyAccepted(
+                agency_reference=reference, refused=refused, invoice_references=invoice_references
+            ):
+                # The claim exists at the agency with the other invoices: a success that lists
+                # what was refused (the refused invoices owe nothing through this claim).
+                operation.status = "succeeded"
+                operation.error = None
+                operation.agency_reference = reference
+                operation.refused_invoices = list(refused)
+                operation.invoice_references = dict(invoice_references)
             case Failed(problem=problem):
                 operation.status = "failed"
                 operation.error = problem
@@ -447,7 +461,7 @@ class Worker:
             log.exception("polling %s for %s failed unexpectedly", agency, tenant)
             return 0
         for result in results:
-            operation = by_id.get(result.operation_id)
+            operation = by_id.pop(result.operation_id, None)
             if operation is None:
                 continue
             claim = await self.store.get_claim(operation.claim_id)
@@ -460,7 +474,31 @@ class Worker:
                         detail=_outcome_detail(result.outcome),
                     )
                 await self._finish(operation, claim, result.outcome)
-        return len(results)
+        return len(results) + await self._review_timed_out(agency, list(by_id.values()))
+
+    async def _review_timed_out(self, agency: str, operations: list[OperationRecord]) -> int:
+        """Fail what stayed under the agency's review longer than its adapter declares
+        (`Capabilities.review_timeout_seconds`); the failure names the agency's tracking."""
+        timeout = self.runtime.specs[agency].capabilities.review_timeout_seconds
+        if timeout is None:
+            return 0
+        ended = 0
+        now = utcnow()
+        for operation in operations:
+            submitted_at = operation.submitted_at or operation.updated_at
+            if (now - submitted_at).total_seconds() < timeout:
+                continue
+            claim = await self.store.get_claim(operation.claim_id)
+            if claim is None:
+                continue
+            detail = (
+                f"{operation.agency} did not decide within {timeout:g} s of review "
+                f"(tracking {operation.tracking}); ask the agency, then submit again if it has nothing"
+            )
+            problem = AgencyReviewTimeout(detail).problem()
+            await self._finish(operation, claim, Failed(problem=problem))
+            ended += 1
+        return ended
 
     # change feeds
     async def _feed_loop(self, stop: asyncio.Event) -> None:
