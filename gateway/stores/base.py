@@ -16,7 +16,7 @@ from typing import Protocol
 import msgspec
 
 from adapters._upstream import SharedState
-from canonical import Event
+from canonical import Event, OperationStatus
 from canonical.problems import Conflict, ServiceUnavailable
 from gateway.stores.records import (
     ApiKeyRecord,
@@ -34,6 +34,7 @@ from gateway.stores.records import (
 )
 
 __all__ = [
+    "Backlog",
     "Begun",
     "DuplicateClientReference",
     "IdempotencyWrite",
@@ -76,6 +77,17 @@ class Begun(msgspec.Struct, frozen=True, kw_only=True):
 
 
 Predicate = Callable[[object], bool]
+
+
+class Backlog(msgspec.Struct, frozen=True, kw_only=True):
+    """What waits in the store, for the metrics (gateway/metrics.py): read by the worker."""
+
+    #: Outbox entries not yet acknowledged: ready, held by a worker, or waiting for a retry.
+    outbox: int
+    #: When the oldest of them was accepted (None: the outbox is empty).
+    oldest_created_at: dt.datetime | None
+    #: Operations submitted to each agency whose outcome is not known yet.
+    submitted: dict[str, int]
 
 
 class Store(Protocol):
@@ -144,13 +156,29 @@ class Store(Protocol):
     async def get_operation(self, operation_id: str) -> OperationRecord | None: ...
 
     async def list_operations(
-        self, tenant: str, after: str | None, limit: int, keep: Callable[[OperationRecord], bool]
-    ) -> tuple[list[OperationRecord], str | None]: ...
+        self,
+        tenant: str,
+        after: str | None,
+        limit: int,
+        keep: Callable[[OperationRecord], bool],
+        status: OperationStatus | None = None,
+    ) -> tuple[list[OperationRecord], str | None]:
+        """Newest first. With `status`, only operations in that status, read from a per-status
+        index where the store keeps one (Redis), so a page of the few failed operations among
+        many costs a page, not a scan of them all."""
+        ...
 
     async def save_operation(
         self, operation: OperationRecord, claim: ClaimRecord | None = None, events: Sequence[Event] = ()
     ) -> None:
         """Store an operation's new state with its claim change and events, atomically."""
+        ...
+
+    async def requeue(
+        self, operation: OperationRecord, claim: ClaimRecord | None = None, events: Sequence[Event] = ()
+    ) -> None:
+        """An admin's retry of a failed operation: store it (queued again) with its claim change and
+        events, and put it back on the outbox, atomically."""
         ...
 
     async def submitted_operations(self, agency: str) -> list[OperationRecord]: ...
@@ -179,6 +207,10 @@ class Store(Protocol):
         ...
 
     async def outbox_promote_due(self, now: float) -> int: ...
+
+    async def backlog(self, agencies: Sequence[str]) -> Backlog:
+        """Outbox depth, its oldest entry's acceptance time, submitted operations per agency."""
+        ...
 
     # events and audit
     async def list_events(

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 import msgspec
 
 from adapters._upstream import MemorySharedState
-from canonical import FINAL_STATUSES, Event
-from gateway.stores.base import Begun, DuplicateClientReference, IdempotencyWrite
+from canonical import FINAL_STATUSES, Event, OperationStatus
+from gateway.stores.base import Backlog, Begun, DuplicateClientReference, IdempotencyWrite
 from gateway.stores.records import (
     QUARANTINE_MAX,
     ApiKeyRecord,
@@ -175,9 +175,27 @@ class MemoryStore:
         return self._operations.get(operation_id)
 
     async def list_operations(
-        self, tenant: str, after: str | None, limit: int, keep: Callable[[OperationRecord], bool]
+        self,
+        tenant: str,
+        after: str | None,
+        limit: int,
+        keep: Callable[[OperationRecord], bool],
+        status: OperationStatus | None = None,
     ) -> tuple[list[OperationRecord], str | None]:
-        return _page(self._operation_order.get(tenant, []), self._operations, after, limit, keep)
+        def wanted(op: OperationRecord) -> bool:
+            return (status is None or op.status == status) and keep(op)
+
+        return _page(self._operation_order.get(tenant, []), self._operations, after, limit, wanted)
+
+    async def requeue(
+        self, operation: OperationRecord, claim: ClaimRecord | None = None, events: Sequence[Event] = ()
+    ) -> None:
+        self._operations[operation.id] = operation
+        if claim is not None:
+            self._claims[claim.id] = claim
+        self._append_events(operation.tenant, events)
+        self._enqueue(operation.id)
+        await self._notify()
 
     async def save_operation(
         self, operation: OperationRecord, claim: ClaimRecord | None = None, events: Sequence[Event] = ()
@@ -317,6 +335,15 @@ class MemoryStore:
             self._enqueue(operation_id)
             moved += 1
         return moved
+
+    async def backlog(self, agencies: Sequence[str]) -> Backlog:
+        waiting = [p.operation_id for p in self._outbox.values()] + [op for _, op in self._delayed]
+        created = [self._operations[i].created_at for i in waiting if i in self._operations]
+        submitted = dict.fromkeys(agencies, 0)
+        for op in self._operations.values():
+            if op.status == "submitted" and op.agency in submitted:
+                submitted[op.agency] += 1
+        return Backlog(outbox=len(waiting), oldest_created_at=min(created, default=None), submitted=submitted)
 
     def _next_due(self) -> float:
         return self._delayed[0][0] if self._delayed else float("inf")

@@ -106,6 +106,7 @@ def test_submit_wait_read_report_a_payment_and_reverse_it(gateway: Client) -> No
 
     read = gateway.claims.get(done.claim_id)
     assert read.client_reference == body.client_reference and read.agency_reference
+    assert gateway.claims.get(done.claim_id, refresh=True).synced_at is not None  # read at the agency
     assert read.balance == Money(amount=12500, currency="EUR")
     [invoice] = list(gateway.claims.invoices(read.id))
     assert invoice.remaining == Money(amount=12000, currency="EUR")
