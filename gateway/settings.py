@@ -32,7 +32,7 @@ __all__ = [
     "settings_from_mapping",
 ]
 
-Scope = Literal["claims:read", "claims:write", "admin", "metrics"]
+Scope = Literal["claims:read", "claims:write", "claims:erase", "admin", "metrics"]
 #: Tenant names: lower-case letters, digits, `-` and `_` (no `:`), so that no two tenants can
 #: collide in a store key (`idem:<tenant>:<key>`).
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -132,6 +132,10 @@ class Settings(_Config, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    #: `collection-gateway worker` serves /metrics and /health/{live,ready} on this port (0: any free one).
+    worker_port: int = 9000
+    #: The worker is not live when one of its loops has not completed a round for this long.
+    worker_stall_seconds: float = 180.0
     #: Largest request body accepted (413 above it).
     max_body_bytes: int = 1024 * 1024
     #: The server's own limits (gateway/server.py): connections per server process (503 above),
@@ -141,6 +145,8 @@ class Settings(_Config, kw_only=True):
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
     keep_alive_seconds: int = 5
+    #: Closed claims' personal data is erased this many days after their last change (0: kept).
+    personal_data_retention_days: int = 0
     #: False: `GET /metrics` needs a key with the `metrics` (or `admin`) scope.
     metrics_public: bool = True
     #: Log level of the gateway's own loggers.
@@ -264,6 +270,8 @@ def _validated(settings: Settings, env: Mapping[str, str], specs: Mapping[str, A
         raise ConfigError("max_body_bytes: must be positive")
     if settings.idempotency_ttl_seconds <= 0:
         raise ConfigError("idempotency_ttl_seconds: must be positive")
+    if settings.personal_data_retention_days < 0:
+        raise ConfigError("personal_data_retention_days: must be 0 (keep) or more")
     for name in ("header_timeout_seconds", "body_timeout_seconds"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name}: must be positive")
@@ -282,6 +290,10 @@ def _validated(settings: Settings, env: Mapping[str, str], specs: Mapping[str, A
         raise ConfigError(f"port: {settings.port} is not a TCP port (1-65535)")
     if settings.log_format not in ("json", "text"):
         raise ConfigError(f"log_format: {settings.log_format!r} is neither 'json' nor 'text'")
+    if not 0 <= settings.worker_port <= 65535:
+        raise ConfigError(f"worker_port: {settings.worker_port} is not a TCP port (0-65535)")
+    if settings.worker_stall_seconds <= 0:
+        raise ConfigError("worker_stall_seconds: must be positive")
     if settings.workers < 1:
         raise ConfigError("workers: must be at least 1")
     if not settings.store_url.startswith(("memory://", "redis://", "rediss://", "unix://")):
