@@ -96,7 +96,7 @@ async def test_a_claim_not_yet_confirmed_has_no_synced_at(
     client: httpx.AsyncClient, agency: FakeAgency
 ) -> None:
     agency.asynchronous = True
-    agency.reject_next = None
+    agency.undecided = True  # the agency has not decided yet: the claim stays pending
     response = await client.post(CLAIMS, json=claim_body(), headers=auth(**{"Idempotency-Key": "k"}))
     claim = (await client.get(f"{CLAIMS}/{response.json()['claim_id']}", headers=auth())).json()
     assert claim["status"] == "pending" and claim["synced_at"] is None
