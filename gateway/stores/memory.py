@@ -192,7 +192,7 @@ class MemoryStore:
     ) -> None:
         self._operations[operation.id] = operation
         if claim is not None:
-            self._claims[claim.id] = claim
+            self._put_claim(claim)
         self._append_events(operation.tenant, events)
         self._enqueue(operation.id)
         await self._notify()
