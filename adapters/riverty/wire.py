@@ -255,6 +255,8 @@ class RivertyTransaction(_Wire, kw_only=True):
     claim_number: str | None = None
     reasons: list[RivertyReason | str] = []
     status: str | None = None
+    #: ACCOUNTING_DOCUMENT: the document booked or cancelled (a payment's `paymentNumber`).
+    document_number: str | None = None
 
 
 # --- follow-up writes (each → 202 {requestId}) ----------------------------------------------

@@ -1,7 +1,8 @@
 """The production store on Redis (redis-py asyncio).
 
 Layout under `<prefix>:` — claim:<id>, claims:<tenant> (zset by creation), claimref:<tenant>
-(hash client_reference → id), op:<id>, ops:<tenant>, idem:<tenant>:<key>, outbox (stream with
+(hash client_reference → id), op:<id>, ops:<tenant> (zset by creation), opstatus:<tenant>:<status>
+(the same, per operation status: moved by the scripts that store an operation), idem:<tenant>:<key>, outbox (stream with
 consumer group `workers`), delayed (zset of operation ids by due time), polling:<agency> (set of
 submitted operations), events:<tenant> (stream), audit (stream), keys (hash sha256 → key), routing:<tenant> (list of
 routing versions, version N at index N-1, appended by a compare-and-set script),
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 import os
 import time
@@ -28,15 +30,21 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from adapters._upstream.shared import RedisSharedState
-from canonical import FINAL_STATUSES, Event
+from canonical import FINAL_STATUSES, Event, OperationStatus
+from canonical.operations import OPERATION_STATUSES
 from gateway.stores.base import Begun, DuplicateClientReference, IdempotencyWrite, StoreUnavailable
 from gateway.stores.records import (
+    QUARANTINE_MAX,
     ApiKeyRecord,
     AuditEntry,
+    ClaimLedger,
     ClaimRecord,
+    FeedState,
     IdempotencyRecord,
+    LedgerStep,
     OperationRecord,
     OutboxEntry,
+    QuarantineEntry,
     RoutingVersion,
 )
 
@@ -52,7 +60,8 @@ _RECHECK_SECONDS = 1.0
 _enc = msgspec.json.Encoder()
 
 _ACCEPT = """
--- KEYS: claimref, claim, claims, op, ops, idem, outbox
+-- KEYS: claimref, claim, claims, op, ops, idem, outbox, claims-by-status, claims-by-agency,
+--       opstatus:<tenant>:queued
 -- ARGV: claim_json, client_reference, claim_id, score, op_json, op_id, idem_json, idem_ttl
 if ARGV[1] ~= '' then
   local existing = redis.call('HGET', KEYS[1], ARGV[2])
@@ -60,24 +69,60 @@ if ARGV[1] ~= '' then
   redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
   redis.call('SET', KEYS[2], ARGV[1])
   redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+  redis.call('ZADD', KEYS[8], ARGV[4], ARGV[3])
+  redis.call('ZADD', KEYS[9], ARGV[4], ARGV[3])
 end
 redis.call('SET', KEYS[4], ARGV[5])
 redis.call('ZADD', KEYS[5], ARGV[4], ARGV[6])
 if ARGV[7] ~= '' then redis.call('SET', KEYS[6], ARGV[7], 'EX', ARGV[8]) end
 redis.call('XADD', KEYS[7], '*', 'op', ARGV[6])
+redis.call('ZADD', KEYS[10], ARGV[4], ARGV[6])
 return {'ok'}
 """
 
-_SAVE_OPERATION = """
--- KEYS: op, polling, claim, events, done (channel)
--- ARGV: op_json, op_id, submitted(0/1), final(0/1), claim_json, events_max, event_json...
+#: Writes a claim record and keeps its indexes (by status, agency reference) current. The index
+#: keys are derived from the prefix here: the store runs on one Redis node (docs/operations.md).
+_PUT_CLAIM = """
+local function put_claim(prefix, tenant, claim_id, claim_json, status, score, agency, reference)
+  local key = prefix .. ':claim:' .. claim_id
+  local by_status = prefix .. ':claims:' .. tenant .. ':status:'
+  local old = redis.call('GET', key)
+  if old then
+    local previous = cjson.decode(old)['status']
+    if previous and previous ~= status then redis.call('ZREM', by_status .. previous, claim_id) end
+  end
+  redis.call('SET', key, claim_json)
+  redis.call('ZADD', by_status .. status, score, claim_id)
+  if reference ~= '' then
+    redis.call('HSET', prefix .. ':agencyref:' .. tenant .. ':' .. agency, reference, claim_id)
+  end
+end
+"""
+
+_SAVE_OPERATION = (
+    _PUT_CLAIM
+    + """
+-- KEYS: op, polling, claim, events, done (channel), outbox,
+--       opstatus:<tenant>:queued, …:submitted, …:succeeded, …:failed
+-- ARGV: op_json, op_id, submitted(0/1), final(0/1), claim_json, events_max,
+--       prefix, tenant, claim_id, status, score, agency, reference,
+--       operation status index (1-4: it belongs in KEYS[6+n]), operation score, requeue(0/1),
+--       event_json...
 redis.call('SET', KEYS[1], ARGV[1])
 if ARGV[3] == '1' then redis.call('SADD', KEYS[2], ARGV[2]) else redis.call('SREM', KEYS[2], ARGV[2]) end
-if ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[5]) end
-for i = 7, #ARGV do redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*', 'event', ARGV[i]) end
+if ARGV[5] ~= '' then
+  put_claim(ARGV[7], ARGV[8], ARGV[9], ARGV[5], ARGV[10], ARGV[11], ARGV[12], ARGV[13])
+end
+for i = 7, 10 do
+  if i - 6 == tonumber(ARGV[14]) then redis.call('ZADD', KEYS[i], ARGV[15], ARGV[2])
+  else redis.call('ZREM', KEYS[i], ARGV[2]) end
+end
+for i = 17, #ARGV do redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*', 'event', ARGV[i]) end
 if ARGV[4] == '1' then redis.call('PUBLISH', KEYS[5], ARGV[2]) end
+if ARGV[16] == '1' then redis.call('XADD', KEYS[6], '*', 'op', ARGV[2]) end
 return 1
 """
+)
 
 _PROMOTE = """
 -- KEYS: delayed, outbox; ARGV: now
@@ -105,6 +150,81 @@ redis.call('RPUSH', KEYS[1], ARGV[2])
 if ARGV[3] ~= '' then redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'entry', ARGV[3]) end
 return 1
 """
+
+
+#: Moves an operation to its status's index (`opstatus:<tenant>:<status>`, scored by creation as in
+#: `ops:<tenant>`), for a script that has the operation's JSON rather than its index keys.
+_INDEX_OPERATION = """
+local function index_operation(prefix, tenant, op_id, op_json)
+  local status = cjson.decode(op_json)['status'] or 'queued'
+  local base = prefix .. ':opstatus:' .. tenant .. ':'
+  local score = redis.call('ZSCORE', prefix .. ':ops:' .. tenant, op_id)
+  for _, each in ipairs({'queued', 'submitted', 'succeeded', 'failed'}) do
+    if each == status then
+      if score then redis.call('ZADD', base .. each, score, op_id) end
+    else
+      redis.call('ZREM', base .. each, op_id)
+    end
+  end
+end
+"""
+
+_COMMIT = (
+    _PUT_CLAIM
+    + _INDEX_OPERATION
+    + """
+-- One ledger step (Store.commit_ledger): all of it or nothing; 0 = a compare-and-set failed.
+-- KEYS: events, op, polling, done (channel), feed, quarantine (hash), quarantine order (zset)
+-- ARGV[1..13]: n_writes, feed_expected ('-' = no feed part, '' = none stored yet), feed_new,
+--   op_json ('' = none), op_id, submitted, final, events_max, n_events, n_quarantine,
+--   quarantine_max, prefix, tenant
+-- then per write 10: ledger key, expected version, new version, ledger json, claim json ('' =
+--   unchanged), claim id, status, score, agency, reference; then events; then per quarantined
+--   record 3: id, score, json
+local n, base, width = tonumber(ARGV[1]), 14, 10
+for i = 0, n - 1 do
+  local o = base + i * width
+  if (redis.call('HGET', ARGV[o], 'v') or '0') ~= ARGV[o + 1] then return 0 end
+end
+if ARGV[2] ~= '-' then
+  if (redis.call('GET', KEYS[5]) or '') ~= ARGV[2] then return 0 end
+  redis.call('SET', KEYS[5], ARGV[3])
+end
+for i = 0, n - 1 do
+  local o = base + i * width
+  redis.call('HSET', ARGV[o], 'v', ARGV[o + 2], 'doc', ARGV[o + 3])
+  if ARGV[o + 4] ~= '' then
+    put_claim(ARGV[12], ARGV[13], ARGV[o + 5], ARGV[o + 4], ARGV[o + 6], ARGV[o + 7], ARGV[o + 8], ARGV[o + 9])
+  end
+end
+if ARGV[4] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[4])
+  if ARGV[6] == '1' then redis.call('SADD', KEYS[3], ARGV[5]) else redis.call('SREM', KEYS[3], ARGV[5]) end
+  index_operation(ARGV[12], ARGV[13], ARGV[5], ARGV[4])
+end
+local e = base + n * width
+for j = 0, tonumber(ARGV[9]) - 1 do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[8], '*', 'event', ARGV[e + j])
+end
+local q = e + tonumber(ARGV[9])
+for j = 0, tonumber(ARGV[10]) - 1 do
+  local o = q + j * 3
+  if redis.call('HSETNX', KEYS[6], ARGV[o], ARGV[o + 2]) == 1 then
+    redis.call('ZADD', KEYS[7], ARGV[o + 1], ARGV[o])
+  end
+end
+local excess = redis.call('ZCARD', KEYS[7]) - tonumber(ARGV[11])
+if excess > 0 then
+  for _, gone in ipairs(redis.call('ZPOPMIN', KEYS[7], excess)) do redis.call('HDEL', KEYS[6], gone) end
+end
+if ARGV[4] ~= '' and ARGV[7] == '1' then redis.call('PUBLISH', KEYS[4], ARGV[5]) end
+return 1
+"""
+)
+
+
+def _score(when: Any) -> int:
+    return int(when.timestamp() * 1000)
 
 
 def _guard(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
@@ -195,6 +315,7 @@ class RedisStore:
         self._promote = self.redis.register_script(_PROMOTE)
         self._retry_at = self.redis.register_script(_RETRY_AT)
         self._append_routing = self.redis.register_script(_APPEND_ROUTING)
+        self._commit = self.redis.register_script(_COMMIT)
         self._group_ready = False
         self._ended = _EndedSignals(self.redis, self._k("done"))
 
@@ -277,6 +398,9 @@ class RedisStore:
                 self._k("ops", tenant),
                 self._k("idem", tenant, idempotency.key if idempotency else "-"),
                 self._k("outbox"),
+                self._k("claims", tenant, "status", claim.status if claim else "-"),
+                self._k("claims", tenant, "agency", claim.agency if claim else "-"),
+                self._k("opstatus", tenant, "queued"),
             ],
             args=[
                 _enc.encode(claim) if claim else b"",
@@ -305,14 +429,38 @@ class RedisStore:
 
     @_guard
     async def list_claims(
-        self, tenant: str, after: str | None, limit: int, keep: Callable[[ClaimRecord], bool]
+        self,
+        tenant: str,
+        after: str | None,
+        limit: int,
+        keep: Callable[[ClaimRecord], bool],
+        *,
+        status: str | None = None,
+        agency: str | None = None,
+        created_after: dt.datetime | None = None,
     ) -> tuple[list[ClaimRecord], str | None]:
-        return await self._scan(self._k("claims", tenant), "claim", ClaimRecord, after, limit, keep)
+        """Newest first from the narrowest index (status, else agency, else all), stopping at
+        `created_after` instead of reading the index to its end."""
+        index = self._k("claims", tenant)
+        if status is not None:
+            index = self._k("claims", tenant, "status", status)
+        elif agency is not None:
+            index = self._k("claims", tenant, "agency", agency)
+        floor = None if created_after is None else _score(created_after)
+        return await self._scan(index, "claim", ClaimRecord, after, limit, keep, floor)
 
     @_guard
     async def save_claim(self, claim: ClaimRecord, events: Sequence[Event] = ()) -> None:
+        old = await self.get_claim(claim.id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self._k("claim", claim.id), _enc.encode(claim))
+            if old is not None and old.status != claim.status:
+                pipe.zrem(self._k("claims", claim.tenant, "status", old.status), claim.id)
+            pipe.zadd(
+                self._k("claims", claim.tenant, "status", claim.status), {claim.id: _score(claim.created_at)}
+            )
+            if claim.agency_reference:
+                pipe.hset(self._k("agencyref", claim.tenant, claim.agency), claim.agency_reference, claim.id)
             for event in events:
                 pipe.xadd(
                     self._k("events", claim.tenant),
@@ -329,25 +477,66 @@ class RedisStore:
 
     @_guard
     async def list_operations(
-        self, tenant: str, after: str | None, limit: int, keep: Callable[[OperationRecord], bool]
+        self,
+        tenant: str,
+        after: str | None,
+        limit: int,
+        keep: Callable[[OperationRecord], bool],
+        status: OperationStatus | None = None,
     ) -> tuple[list[OperationRecord], str | None]:
-        return await self._scan(self._k("ops", tenant), "op", OperationRecord, after, limit, keep)
+        everything = self._k("ops", tenant)
+        if status is None:
+            return await self._scan(everything, "op", OperationRecord, after, limit, keep)
+
+        def wanted(op: OperationRecord) -> bool:  # the index may lag a concurrent save by a moment
+            return op.status == status and keep(op)
+
+        return await self._scan(
+            self._k("opstatus", tenant, status),
+            "op",
+            OperationRecord,
+            after,
+            limit,
+            wanted,
+            scores=everything,
+        )
 
     async def _scan(
-        self, index: str, kind: str, type_: type[T], after: str | None, limit: int, keep: Callable[[T], bool]
+        self,
+        index: str,
+        kind: str,
+        type_: type[T],
+        after: str | None,
+        limit: int,
+        keep: Callable[[T], bool],
+        floor: int | None = None,
+        scores: str | None = None,
     ) -> tuple[list[T], str | None]:
-        """Newest first over a creation-ordered zset, filtering in chunks until a page is full."""
+        """Newest first over a creation-ordered zset, filtering in chunks until a page is full;
+        members scored at or below `floor` (ms) end the scan.
+
+        `scores`: a zset with every id's creation score, for an `after` that has left `index`
+        meanwhile (a status index): the page goes on after that id's time."""
         start = 0
         if after is not None:
             rank = await self.redis.zrevrank(index, after)
             if rank is None:
-                return [], None
+                score = None if scores is None else await self.redis.zscore(scores, after)
+                if score is None:
+                    return [], None
+                # its rank had it stayed: newer scores, then equal scores ordered by id (ZREVRANGE)
+                ties = await self.redis.zrangebyscore(index, score, score)
+                later = sum(1 for tie in ties if tie.decode() > after)
+                rank = int(await self.redis.zcount(index, f"({score}", "+inf")) + later - 1
             start = rank + 1
         found: list[T] = []
         last_id: str | None = None
         chunk = max(limit * 2, 50)
         while True:
-            ids = await self.redis.zrevrange(index, start, start + chunk - 1)
+            if floor is None:
+                ids = await self.redis.zrevrange(index, start, start + chunk - 1)
+            else:
+                ids = await self.redis.zrevrangebyscore(index, "+inf", f"({floor}", start=start, num=chunk)
             if not ids:
                 return found, None
             raws = await self.redis.mget([self._k(kind, i.decode()) for i in ids])
@@ -364,8 +553,15 @@ class RedisStore:
 
     @_guard
     async def save_operation(
-        self, operation: OperationRecord, claim: ClaimRecord | None = None, events: Sequence[Event] = ()
+        self,
+        operation: OperationRecord,
+        claim: ClaimRecord | None = None,
+        events: Sequence[Event] = (),
+        *,
+        requeue: bool = False,
     ) -> None:
+        """One script: the operation, its status index, claim, events, done signal (and with
+        `requeue`, an outbox entry: an admin's retry)."""
         await self._save_operation(
             keys=[
                 self._k("op", operation.id),
@@ -373,6 +569,8 @@ class RedisStore:
                 self._k("claim", claim.id if claim else "-"),
                 self._k("events", operation.tenant),
                 self._k("done"),
+                self._k("outbox"),
+                *(self._k("opstatus", operation.tenant, status) for status in OPERATION_STATUSES),
             ],
             args=[
                 _enc.encode(operation),
@@ -381,9 +579,32 @@ class RedisStore:
                 "1" if operation.status in FINAL_STATUSES else "0",
                 _enc.encode(claim) if claim else b"",
                 self.events_max,
+                *self._claim_args(claim),
+                OPERATION_STATUSES.index(operation.status) + 1,
+                int(operation.created_at.timestamp() * 1000),
+                "1" if requeue else "0",
                 *(_enc.encode(event) for event in events),
             ],
         )
+
+    async def requeue(
+        self, operation: OperationRecord, claim: ClaimRecord | None = None, events: Sequence[Event] = ()
+    ) -> None:
+        await self.save_operation(operation, claim, events, requeue=True)
+
+    def _claim_args(self, claim: ClaimRecord | None) -> list[str | int]:
+        """put_claim's arguments after the JSON: prefix, tenant, id, status, score, agency, reference."""
+        if claim is None:
+            return [self.prefix, "", "", "", 0, "", ""]
+        return [
+            self.prefix,
+            claim.tenant,
+            claim.id,
+            claim.status,
+            _score(claim.created_at),
+            claim.agency,
+            claim.agency_reference or "",
+        ]
 
     @_guard
     async def submitted_operations(self, agency: str) -> list[OperationRecord]:
@@ -536,6 +757,107 @@ class RedisStore:
         page = [msgspec.json.decode(raw, type=RoutingVersion) for raw in reversed(raws)]
         last = below - len(page)
         return page, (str(last) if page and last > 1 else None)
+
+    # the claim ledger
+    @_guard
+    async def get_ledger(self, claim_id: str) -> ClaimLedger | None:
+        raw = await self.redis.hget(self._k("ledger", claim_id), "doc")
+        return None if raw is None else msgspec.json.decode(raw, type=ClaimLedger)
+
+    @_guard
+    async def get_ledgers(self, claim_ids: Sequence[str]) -> list[ClaimLedger | None]:
+        if not claim_ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for claim_id in claim_ids:
+                pipe.hget(self._k("ledger", claim_id), "doc")
+            raws = await pipe.execute()
+        return [None if raw is None else msgspec.json.decode(raw, type=ClaimLedger) for raw in raws]
+
+    @_guard
+    async def find_claim_by_agency_reference(
+        self, tenant: str, agency: str, agency_reference: str
+    ) -> ClaimRecord | None:
+        claim_id = await self.redis.hget(self._k("agencyref", tenant, agency), agency_reference)
+        return None if claim_id is None else await self.get_claim(claim_id.decode())
+
+    @_guard
+    async def commit_ledger(self, step: LedgerStep) -> bool:
+        writes: list[Any] = []
+        for write in step.writes:
+            ledger, claim = write.ledger, write.claim
+            writes += [
+                self._k("ledger", ledger.claim_id),
+                str(ledger.version - 1),
+                str(ledger.version),
+                _enc.encode(ledger),
+                _enc.encode(claim) if claim is not None else b"",
+                *(self._claim_args(claim)[2:] if claim is not None else ["", "", 0, "", ""]),
+            ]
+        quarantine: list[Any] = []
+        for entry in step.quarantine:
+            quarantine += [entry.id, _score(entry.at), _enc.encode(entry)]
+        operation = step.operation
+        feed_key, feed_expected, feed_new = "-", "-", b""
+        if step.feed is not None:
+            credential, before, after = step.feed
+            feed_key = self._k("feed", credential)
+            feed_expected = "" if before is None else _enc.encode(before).decode()
+            feed_new = _enc.encode(after)
+        stored = await self._commit(
+            keys=[
+                self._k("events", step.tenant),
+                self._k("op", operation.id if operation else "-"),
+                self._k("polling", operation.agency if operation else "-"),
+                self._k("done"),
+                feed_key,
+                self._k("quarantine"),
+                self._k("quarantine", "order"),
+            ],
+            args=[
+                len(step.writes),
+                feed_expected,
+                feed_new,
+                _enc.encode(operation) if operation else b"",
+                operation.id if operation else "",
+                "1" if operation and operation.status == "submitted" else "0",
+                "1" if operation and operation.status in FINAL_STATUSES else "0",
+                self.events_max,
+                len(step.events),
+                len(step.quarantine),
+                QUARANTINE_MAX,
+                self.prefix,
+                step.tenant,
+                *writes,
+                *(_enc.encode(event) for event in step.events),
+                *quarantine,
+            ],
+        )
+        return bool(stored)
+
+    @_guard
+    async def get_feed(self, credential: str) -> FeedState | None:
+        raw = await self.redis.get(self._k("feed", credential))
+        return None if raw is None else msgspec.json.decode(raw, type=FeedState)
+
+    @_guard
+    async def list_quarantine(
+        self, after: str | None, limit: int
+    ) -> tuple[list[QuarantineEntry], str | None]:
+        """Newest first; `after` is the id of the last entry of the previous page."""
+        order = self._k("quarantine", "order")
+        start = 0
+        if after is not None:
+            rank = await self.redis.zrevrank(order, after)
+            if rank is None:
+                return [], None
+            start = rank + 1
+        ids = await self.redis.zrevrange(order, start, start + limit)
+        if not ids:
+            return [], None
+        raws = await self.redis.hmget(self._k("quarantine"), ids[:limit])
+        entries = [msgspec.json.decode(raw, type=QuarantineEntry) for raw in raws if raw is not None]
+        return entries, (ids[limit - 1].decode() if len(ids) > limit else None)
 
     @_guard
     async def try_lock(self, name: str, seconds: float) -> bool:
