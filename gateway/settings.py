@@ -132,6 +132,10 @@ class Settings(_Config, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    #: `collection-gateway worker` serves /metrics and /health/{live,ready} on this port (0: any free one).
+    worker_port: int = 9000
+    #: The worker is not live when one of its loops has not completed a round for this long.
+    worker_stall_seconds: float = 180.0
     #: Largest request body accepted (413 above it).
     max_body_bytes: int = 1024 * 1024
     #: The server's own limits (gateway/server.py): connections per server process (503 above),
@@ -282,6 +286,10 @@ def _validated(settings: Settings, env: Mapping[str, str], specs: Mapping[str, A
         raise ConfigError(f"port: {settings.port} is not a TCP port (1-65535)")
     if settings.log_format not in ("json", "text"):
         raise ConfigError(f"log_format: {settings.log_format!r} is neither 'json' nor 'text'")
+    if not 0 <= settings.worker_port <= 65535:
+        raise ConfigError(f"worker_port: {settings.worker_port} is not a TCP port (0-65535)")
+    if settings.worker_stall_seconds <= 0:
+        raise ConfigError("worker_stall_seconds: must be positive")
     if settings.workers < 1:
         raise ConfigError("workers: must be at least 1")
     if not settings.store_url.startswith(("memory://", "redis://", "rediss://", "unix://")):

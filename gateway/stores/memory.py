@@ -20,7 +20,7 @@ import msgspec
 
 from adapters._upstream import MemorySharedState
 from canonical import FINAL_STATUSES, Event, OperationStatus
-from gateway.stores.base import Begun, DuplicateClientReference, IdempotencyWrite
+from gateway.stores.base import Backlog, Begun, DuplicateClientReference, IdempotencyWrite
 from gateway.stores.records import (
     QUARANTINE_MAX,
     ApiKeyRecord,
@@ -318,6 +318,15 @@ class MemoryStore:
             self._enqueue(operation_id)
             moved += 1
         return moved
+
+    async def backlog(self, agencies: Sequence[str]) -> Backlog:
+        waiting = [p.operation_id for p in self._outbox.values()] + [op for _, op in self._delayed]
+        created = [self._operations[i].created_at for i in waiting if i in self._operations]
+        submitted = dict.fromkeys(agencies, 0)
+        for op in self._operations.values():
+            if op.status == "submitted" and op.agency in submitted:
+                submitted[op.agency] += 1
+        return Backlog(outbox=len(waiting), oldest_created_at=min(created, default=None), submitted=submitted)
 
     def _next_due(self) -> float:
         return self._delayed[0][0] if self._delayed else float("inf")

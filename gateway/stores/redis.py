@@ -32,7 +32,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from adapters._upstream.shared import RedisSharedState
 from canonical import FINAL_STATUSES, Event, OperationStatus
 from canonical.operations import OPERATION_STATUSES
-from gateway.stores.base import Begun, DuplicateClientReference, IdempotencyWrite, StoreUnavailable
+from gateway.stores.base import Backlog, Begun, DuplicateClientReference, IdempotencyWrite, StoreUnavailable
 from gateway.stores.records import (
     QUARANTINE_MAX,
     ApiKeyRecord,
@@ -683,6 +683,27 @@ class RedisStore:
     @_guard
     async def outbox_promote_due(self, now: float) -> int:
         return int(await self._promote(keys=[self._k("delayed"), self._k("outbox")], args=[now]))
+
+    @_guard
+    async def backlog(self, agencies: Sequence[str]) -> Backlog:
+        """XLEN + ZCARD, and the older of the stream's first entry and the first delayed retry."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xlen(self._k("outbox"))
+            pipe.zcard(self._k("delayed"))
+            pipe.xrange(self._k("outbox"), count=1)
+            pipe.zrange(self._k("delayed"), 0, 0)
+            for agency in agencies:
+                pipe.scard(self._k("polling", agency))
+            ready, delayed, first, first_delayed, *submitted = await pipe.execute()
+        ids = [_entry(entry_id, fields).operation_id for entry_id, fields in first if fields]
+        ids += [raw.decode() for raw in first_delayed]
+        raws = await self.redis.mget([self._k("op", i) for i in ids]) if ids else []
+        created = [msgspec.json.decode(raw, type=OperationRecord).created_at for raw in raws if raw]
+        return Backlog(
+            outbox=int(ready) + int(delayed),
+            oldest_created_at=min(created, default=None),
+            submitted={agency: int(n) for agency, n in zip(agencies, submitted, strict=True)},
+        )
 
     # events and audit
     @_guard
