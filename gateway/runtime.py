@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -48,6 +48,9 @@ class Runtime:
         self.adapters: dict[str, Adapter] = {}
         self._clients: list[UpstreamClient] = []
         self.cursor_key = b""
+        #: Called as `eraser(tenant, claim_id)` after a claim's personal data is erased
+        #: (gateway.services.privacy): a part that keeps its own per-claim copies registers here.
+        self.personal_data_erasers: list[Callable[[str, str], Awaitable[None]]] = []
         self.started = False
 
     async def start(self) -> None:

@@ -32,7 +32,7 @@ __all__ = [
     "settings_from_mapping",
 ]
 
-Scope = Literal["claims:read", "claims:write", "admin", "metrics"]
+Scope = Literal["claims:read", "claims:write", "claims:erase", "admin", "metrics"]
 #: Tenant names: lower-case letters, digits, `-` and `_` (no `:`), so that no two tenants can
 #: collide in a store key (`idem:<tenant>:<key>`).
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -145,6 +145,8 @@ class Settings(_Config, kw_only=True):
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
     keep_alive_seconds: int = 5
+    #: Closed claims' personal data is erased this many days after their last change (0: kept).
+    personal_data_retention_days: int = 0
     #: False: `GET /metrics` needs a key with the `metrics` (or `admin`) scope.
     metrics_public: bool = True
     #: Log level of the gateway's own loggers.
@@ -268,6 +270,8 @@ def _validated(settings: Settings, env: Mapping[str, str], specs: Mapping[str, A
         raise ConfigError("max_body_bytes: must be positive")
     if settings.idempotency_ttl_seconds <= 0:
         raise ConfigError("idempotency_ttl_seconds: must be positive")
+    if settings.personal_data_retention_days < 0:
+        raise ConfigError("personal_data_retention_days: must be 0 (keep) or more")
     for name in ("header_timeout_seconds", "body_timeout_seconds"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name}: must be positive")

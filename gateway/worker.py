@@ -72,6 +72,7 @@ from gateway import metrics
 from gateway.ledger import LedgerError, apply_operation, apply_record, new_ledger
 from gateway.logs import bind_contextvars, get_logger
 from gateway.runtime import Runtime
+from gateway.services.privacy import PrivacyService
 from gateway.services.reads import status_event
 from gateway.services.writes import operation_token
 from gateway.stores import ClaimRecord, OperationRecord, OutboxEntry, StoreUnavailable, new_id, utcnow
@@ -127,6 +128,7 @@ class Worker:
             self._feed_loop(stop),
             self._backlog_loop(stop),
             WebhookDispatcher(self.runtime).run(stop),
+            self._retention_loop(stop),
         )
 
     def beat(self, loop: str) -> None:
@@ -139,6 +141,21 @@ class Worker:
         """The loops that have not completed a round for `within` seconds."""
         now = time.monotonic()
         return sorted(name for name, last in self.heartbeats.items() if now - last > within)
+
+    async def _retention_loop(self, stop: asyncio.Event) -> None:
+        """Closed claims' personal data past `personal_data_retention_days`: erased hourly, by one
+        worker at a time (gateway.services.privacy)."""
+        if self.settings.personal_data_retention_days <= 0:
+            return
+        while not stop.is_set():
+            try:
+                if await self.store.try_lock("retention", 3000):
+                    await PrivacyService(self.runtime).erase_expired()
+            except GatewayError as exc:
+                log.warning("retention paused: %s", exc)
+            except Exception:
+                log.exception("retention paused by an unexpected failure")
+            await _wait(stop, 3600.0)
 
     async def _deliver_loop(self, stop: asyncio.Event) -> None:
         # No failure ends a loop of the worker: a store outage (a StoreUnavailable, or a raw

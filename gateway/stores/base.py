@@ -183,6 +183,14 @@ class Store(Protocol):
 
     async def submitted_operations(self, agency: str) -> list[OperationRecord]: ...
 
+    async def save_erasure(
+        self, claim: ClaimRecord, operations: Sequence[OperationRecord], audit: AuditEntry
+    ) -> None:
+        """Store an erased claim, its erased operations and the audit entry together, and rewrite
+        the idempotency records those operations were accepted under (their answer is the
+        operation; status code and expiry stay)."""
+        ...
+
     async def wait_final(self, operation_id: str, timeout: float) -> OperationRecord | None:
         """Wait until the operation is succeeded/failed (or the timeout); its latest state."""
         ...

@@ -607,6 +607,32 @@ class RedisStore:
         ]
 
     @_guard
+    async def save_erasure(
+        self, claim: ClaimRecord, operations: Sequence[OperationRecord], audit: AuditEntry
+    ) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._k("claim", claim.id), _enc.encode(claim))
+            for operation in operations:
+                pipe.set(self._k("op", operation.id), _enc.encode(operation))
+            pipe.xadd(
+                self._k("audit"), {"entry": _enc.encode(audit)}, maxlen=self.audit_max, approximate=True
+            )
+            await pipe.execute()
+        for operation in operations:
+            if operation.idempotency_key is None:
+                continue
+            name = self._k("idem", operation.tenant, operation.idempotency_key)
+            raw = await self.redis.get(name)
+            if raw is None:
+                continue
+            record = msgspec.json.decode(raw, type=IdempotencyRecord)
+            response = record.response
+            if response is None or not response.headers.get("location", "").endswith("/" + operation.id):
+                continue
+            response.body = _enc.encode(operation.public())
+            await self.redis.set(name, _enc.encode(record), keepttl=True, xx=True)
+
+    @_guard
     async def submitted_operations(self, agency: str) -> list[OperationRecord]:
         ids = await self.redis.smembers(self._k("polling", agency))
         if not ids:
