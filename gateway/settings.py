@@ -174,6 +174,11 @@ class Settings(_Config, kw_only=True):
     tenants: dict[str, TenantSettings] = {}
     api_keys: list[ApiKeySettings] = []
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
+    #: The environment variable holding the key agency OAuth tokens are sealed with in the store
+    #: (gateway/sealed.py); unset: they are stored in clear (a warning at start).
+    token_key_env: str | None = None
+    #: Resolved at load: the token key's value. Not in the file.
+    token_key: str = ""
     #: Resolved at load: the webhook secret key's value (empty: the store keeps one). Not in the file.
     webhook_secret_key: str = ""
     #: Resolved at load: (tenant, agency) → credential with secrets. Not part of the file.
@@ -217,7 +222,7 @@ def settings_from_mapping(
         value = env.get(f"CG_{name.upper()}")
         if value is not None:
             document[name] = _parse_scalar(f"CG_{name.upper()}", value, kind)
-    for computed in ("credentials", "key_hashes", "webhook_secret_key"):
+    for computed in ("credentials", "key_hashes", "webhook_secret_key", "token_key"):
         if computed in document:
             raise ConfigError(f"{computed}: not a config key")
     # Named sections are converted one by one so that an error names the agency or tenant.
@@ -362,8 +367,17 @@ def _validated(settings: Settings, env: Mapping[str, str], specs: Mapping[str, A
             raise ConfigError(f"{at}: needs key_sha256 or key_env")
         key_hashes.append(digest)
     webhook_key = _webhook_secret_key(settings.webhooks, env)
+    token_key = ""
+    if settings.token_key_env:
+        token_key = env.get(settings.token_key_env, "")
+        if not token_key:
+            raise ConfigError(f"token_key_env: environment variable {settings.token_key_env} is not set")
     return msgspec.structs.replace(
-        settings, credentials=credentials, key_hashes=key_hashes, webhook_secret_key=webhook_key
+        settings,
+        credentials=credentials,
+        key_hashes=key_hashes,
+        webhook_secret_key=webhook_key,
+        token_key=token_key,
     )
 
 
