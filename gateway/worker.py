@@ -45,6 +45,7 @@ from adapters.base import (
     Failed,
     OperationContext,
     Outcome,
+    PartiallyAccepted,
     PendingOutcome,
     Submitted,
     Succeeded,
@@ -62,6 +63,7 @@ from canonical import (
 from canonical.problems import (
     AgencyRateLimited,
     AgencyRejected,
+    AgencyReviewTimeout,
     AgencyUnavailable,
     GatewayError,
     OutcomeUnknown,
@@ -70,6 +72,7 @@ from gateway import metrics
 from gateway.ledger import LedgerError, apply_operation, apply_record, new_ledger
 from gateway.logs import bind_contextvars, get_logger
 from gateway.runtime import Runtime
+from gateway.services.privacy import PrivacyService
 from gateway.services.reads import status_event
 from gateway.services.writes import operation_token
 from gateway.stores import ClaimRecord, OperationRecord, OutboxEntry, StoreUnavailable, new_id, utcnow
@@ -86,6 +89,8 @@ from gateway.webhooks.delivery import WebhookDispatcher
 __all__ = ["Worker"]
 
 log = logging.getLogger(__name__)
+#: How often the worker reads the backlog gauges from the store.
+BACKLOG_SECONDS = 5.0
 #: One line per delivery attempt: operation, agency, kind, outcome, duration (and problem code).
 attempt_log = get_logger("gateway.delivery")
 
@@ -105,16 +110,52 @@ class Worker:
         self.batch = batch
         self._next_poll: dict[str, float] = {}
         self._next_feed: dict[str, float] = {}
+        #: loop name → time.monotonic() of its last completed round (liveness: `stalled`).
+        self.heartbeats: dict[str, float] = {}
+        #: (agency, tenant) → when this process last read that credential's feed successfully.
+        self.feed_read_at: dict[tuple[str, str], float] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver, poll, read change feeds and send webhooks (gateway.webhooks.delivery, its own
         tasks) until `stop` is set."""
+        now = time.monotonic()
+        self.heartbeats.update(deliver=now, poll=now, feeds=now, backlog=now)
+        for name, agency in self.settings.agencies.items():
+            metrics.FEED_INTERVAL.labels(name).set(agency.poll_interval_seconds)
         await asyncio.gather(
             self._deliver_loop(stop),
             self._poll_loop(stop),
             self._feed_loop(stop),
+            self._backlog_loop(stop),
             WebhookDispatcher(self.runtime).run(stop),
+            self._retention_loop(stop),
         )
+
+    def beat(self, loop: str) -> None:
+        """A loop completed a round (each loop calls this once per round, failed rounds included:
+        a store outage is readiness's business, a loop that stopped turning is liveness's)."""
+        self.heartbeats[loop] = time.monotonic()
+        metrics.WORKER_LOOP_HEARTBEAT.labels(loop).set(time.time())
+
+    def stalled(self, within: float) -> list[str]:
+        """The loops that have not completed a round for `within` seconds."""
+        now = time.monotonic()
+        return sorted(name for name, last in self.heartbeats.items() if now - last > within)
+
+    async def _retention_loop(self, stop: asyncio.Event) -> None:
+        """Closed claims' personal data past `personal_data_retention_days`: erased hourly, by one
+        worker at a time (gateway.services.privacy)."""
+        if self.settings.personal_data_retention_days <= 0:
+            return
+        while not stop.is_set():
+            try:
+                if await self.store.try_lock("retention", 3000):
+                    await PrivacyService(self.runtime).erase_expired()
+            except GatewayError as exc:
+                log.warning("retention paused: %s", exc)
+            except Exception:
+                log.exception("retention paused by an unexpected failure")
+            await _wait(stop, 3600.0)
 
     async def _deliver_loop(self, stop: asyncio.Event) -> None:
         # No failure ends a loop of the worker: a store outage (a StoreUnavailable, or a raw
@@ -128,6 +169,32 @@ class Worker:
             except Exception:
                 log.exception("delivery paused by an unexpected failure")
                 await _wait(stop, 1.0)
+            self.beat("deliver")
+
+    async def _backlog_loop(self, stop: asyncio.Event) -> None:
+        """The backlog gauges (outbox depth and age, submitted awaiting outcome), from the store."""
+        while not stop.is_set():
+            try:
+                await self.observe_backlog()
+            except GatewayError as exc:
+                log.warning("backlog metrics paused: %s", exc.code)
+            except Exception:
+                log.exception("backlog metrics paused by an unexpected failure")
+            self.beat("backlog")
+            await _wait(stop, BACKLOG_SECONDS)
+
+    async def observe_backlog(self) -> None:
+        agencies = list(self.runtime.adapters)
+        backlog = await self.store.backlog(agencies)
+        metrics.OUTBOX_DEPTH.set(backlog.outbox)
+        oldest = backlog.oldest_created_at
+        metrics.OUTBOX_OLDEST_AGE.set(max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0)
+        for agency, count in backlog.submitted.items():
+            metrics.OPERATIONS_AWAITING_OUTCOME.labels(agency).set(count)
+        now = time.time()
+        for (agency, tenant), last in self.feed_read_at.items():
+            # As this process saw it; across replicas, time() - max(last success) is the lag.
+            metrics.FEED_LAG.labels(agency, tenant).set(now - last)
 
     async def _poll_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -137,6 +204,7 @@ class Worker:
                 log.warning("outcome polling paused: %s", exc)
             except Exception:
                 log.exception("outcome polling paused by an unexpected failure")
+            self.beat("poll")
             due = min(self._next_poll.values(), default=time.monotonic() + 1.0)
             await _wait(stop, max(0.01, min(1.0, due - time.monotonic())))
 
@@ -248,6 +316,7 @@ class Worker:
             agency_reference=claim.agency_reference,
             currency=claim.currency,
             client_reference=claim.client_reference,
+            invoice_references=claim.invoice_references,
         )
         match operation.kind:
             case "payment.report":
@@ -276,13 +345,24 @@ class Worker:
                 operation.status = "submitted"
                 operation.tracking = tracking
                 operation.submitted_at = now
-            case Succeeded(agency_reference=reference):
+            case Succeeded(agency_reference=reference, invoice_references=invoice_references):
                 operation.status = "succeeded"
                 operation.error = None
+                operation.invoice_references = dict(invoice_references)
                 if operation.kind == "claim.create":
                     operation.agency_reference = reference
                 else:
                     operation.agency_reference = reference or claim.agency_reference
+            case PartiallyAccepted(
+                agency_reference=reference, refused=refused, invoice_references=invoice_references
+            ):
+                # The claim exists at the agency with the other invoices: a success that lists
+                # what was refused (the refused invoices owe nothing through this claim).
+                operation.status = "succeeded"
+                operation.error = None
+                operation.agency_reference = reference
+                operation.refused_invoices = list(refused)
+                operation.invoice_references = dict(invoice_references)
             case Failed(problem=problem):
                 operation.status = "failed"
                 operation.error = problem
@@ -398,7 +478,7 @@ class Worker:
             log.exception("polling %s for %s failed unexpectedly", agency, tenant)
             return 0
         for result in results:
-            operation = by_id.get(result.operation_id)
+            operation = by_id.pop(result.operation_id, None)
             if operation is None:
                 continue
             claim = await self.store.get_claim(operation.claim_id)
@@ -411,7 +491,31 @@ class Worker:
                         detail=_outcome_detail(result.outcome),
                     )
                 await self._finish(operation, claim, result.outcome)
-        return len(results)
+        return len(results) + await self._review_timed_out(agency, list(by_id.values()))
+
+    async def _review_timed_out(self, agency: str, operations: list[OperationRecord]) -> int:
+        """Fail what stayed under the agency's review longer than its adapter declares
+        (`Capabilities.review_timeout_seconds`); the failure names the agency's tracking."""
+        timeout = self.runtime.specs[agency].capabilities.review_timeout_seconds
+        if timeout is None:
+            return 0
+        ended = 0
+        now = utcnow()
+        for operation in operations:
+            submitted_at = operation.submitted_at or operation.updated_at
+            if (now - submitted_at).total_seconds() < timeout:
+                continue
+            claim = await self.store.get_claim(operation.claim_id)
+            if claim is None:
+                continue
+            detail = (
+                f"{operation.agency} did not decide within {timeout:g} s of review "
+                f"(tracking {operation.tracking}); ask the agency, then submit again if it has nothing"
+            )
+            problem = AgencyReviewTimeout(detail).problem()
+            await self._finish(operation, claim, Failed(problem=problem))
+            ended += 1
+        return ended
 
     # change feeds
     async def _feed_loop(self, stop: asyncio.Event) -> None:
@@ -422,6 +526,7 @@ class Worker:
                 log.warning("change feeds paused: %s", exc)
             except Exception:
                 log.exception("change feeds: unexpected failure; trying again")
+            self.beat("feeds")
             due = min(self._next_feed.values(), default=time.monotonic() + 1.0)
             await _wait(stop, max(0.01, min(1.0, due - time.monotonic())))
 
@@ -469,12 +574,14 @@ class Worker:
             except AgencyRateLimited:
                 log.debug("feed %s: sync budget spent for now", credential.key)
                 break
-            except GatewayError as exc:
-                log.warning("feed %s: %s", credential.key, exc)
+            except GatewayError as exc:  # the code: an agency's text may quote a debtor
+                log.warning("feed %s: %s", credential.key, exc.code)
                 break
             except Exception:
                 log.exception("feed %s: the adapter failed", credential.key)
                 break
+            self.feed_read_at[(agency, tenant)] = time.time()  # the agency answered
+            metrics.FEED_LAST_SUCCESS.labels(agency, tenant).set(self.feed_read_at[(agency, tenant)])
             stored = await self._apply_batch(tenant, agency, credential.key, state, batch)
             if stored is None:  # another worker moved the checkpoint: it owns this round
                 break

@@ -65,6 +65,7 @@ from adapters.sdk import (
     Credential,
     CreditNoteCreate,
     Failed,
+    FinalOutcome,
     MemorySharedState,
     MoneyError,
     NotFound,
@@ -497,7 +498,7 @@ class RivertyAdapter:
 
     async def _claim_tracking_outcome(
         self, credential: Credential, op: PendingOutcome
-    ) -> Succeeded | Failed | None:
+    ) -> FinalOutcome | None:
         """A claim found again after a lost answer is tracked by its number (its requestId is
         unknown): rare, so asking /claims/search for it is fine."""
         number = op.tracking.removeprefix(_CLAIM_TRACKING)

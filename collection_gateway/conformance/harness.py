@@ -31,7 +31,7 @@ from adapters.base import (
     AdapterSpec,
     ClaimRef,
     Credential,
-    Failed,
+    FinalOutcome,
     OperationContext,
     Outcome,
     PendingOutcome,
@@ -127,7 +127,7 @@ class Agency:
                     claim_id=op.claim_id,
                 )
 
-    async def resolve(self, op: OperationContext, outcome: Outcome, claim_id: str = "") -> Succeeded | Failed:
+    async def resolve(self, op: OperationContext, outcome: Outcome, claim_id: str = "") -> FinalOutcome:
         """The final outcome of a write: at once, or by polling until a deadline."""
         if not isinstance(outcome, Submitted):
             return outcome
@@ -163,7 +163,7 @@ class Agency:
 
     async def write(
         self, ref: ClaimRef, kind: OperationKind, send: Callable[[OperationContext], Awaitable[Outcome]]
-    ) -> Succeeded | Failed:
+    ) -> FinalOutcome:
         op = self.op(kind, claim_id=ref.claim_id)
         return await self.resolve(op, await self.deliver(op, send))
 

@@ -21,6 +21,7 @@ from canonical import (
     OperationStatus,
     Payment,
     Problem,
+    RefusedInvoice,
 )
 from gateway.settings import RoutingRule
 
@@ -86,6 +87,8 @@ class ClaimRecord(msgspec.Struct, kw_only=True):
     routing_version: int = 1
     routing_rule: int | None = None
     agency_reference: str | None = None
+    #: Agencies that keep one claim per invoice: invoice number → the agency's reference for it.
+    invoice_references: dict[str, str] = {}
     status: ClaimStatus = "pending"
     type: ClaimType
     currency: str
@@ -94,6 +97,8 @@ class ClaimRecord(msgspec.Struct, kw_only=True):
     create_operation_id: str
     created_at: dt.datetime
     updated_at: dt.datetime
+    #: When the debtor's personal data was erased (gateway.services.privacy); None while kept.
+    personal_data_erased_at: dt.datetime | None = None
 
 
 #: An operation keeps this many history steps (the latest); older ones are dropped.
@@ -127,6 +132,8 @@ class OperationRecord(msgspec.Struct, kw_only=True):
     payload: dict[str, Any]
     #: The creditor's payment id for `payment.reverse` (from the path).
     target: str | None = None
+    #: The Idempotency-Key it was accepted under (an erase rewrites that key's stored answer).
+    idempotency_key: str | None = None
     agency_reference: str | None = None
     error: Problem | None = None
     attempts: int = 0
@@ -139,6 +146,10 @@ class OperationRecord(msgspec.Struct, kw_only=True):
     #: The agency request as the adapter built it at the first attempt (its own encoding, e.g.
     #: wire JSON): every later attempt sends exactly this, never a recomputed one.
     agency_request: str | None = None
+    #: A `claim.create` the agency accepted in part: the invoices it refused, and the agency's
+    #: reference per accepted invoice (agencies that keep one claim per invoice).
+    refused_invoices: list[RefusedInvoice] = []
+    invoice_references: dict[str, str] = {}
     created_at: dt.datetime
     updated_at: dt.datetime
     #: The latest `HISTORY_MAX` steps, oldest first (the console shows them).
@@ -175,6 +186,7 @@ class OperationRecord(msgspec.Struct, kw_only=True):
             agency=self.agency,
             agency_reference=self.agency_reference,
             error=self.error,
+            refused_invoices=self.refused_invoices or msgspec.UNSET,
             created_at=self.created_at,
             updated_at=self.updated_at,
         )
@@ -287,6 +299,8 @@ class ClaimLedger(msgspec.Struct, kw_only=True):
     payments: list[Payment] = []
     credit_notes: list[LedgerCreditNote] = []
     withdrawn_invoices: list[str] = []
+    #: Invoices the agency refused when the claim was created (PartiallyAccepted): remaining 0.
+    refused_invoices: list[str] = []
     #: When the ledger last agreed with the agency; None until the agency confirmed the claim.
     synced_at: dt.datetime | None = None
     #: Operation ids and agency record ids already applied (bounded, oldest first).
