@@ -457,7 +457,11 @@ class RedisStore:
         elif agency is not None:
             index = self._k("claims", tenant, "agency", agency)
         floor = None if created_after is None else _score(created_after)
-        return await self._scan(index, "claim", ClaimRecord, after, limit, keep, floor)
+        # A claim that changed status between two pages has left the status index: the page
+        # goes on after its creation time (from the tenant's index of every claim).
+        everything = self._k("claims", tenant)
+        scores = everything if index != everything else None
+        return await self._scan(index, "claim", ClaimRecord, after, limit, keep, floor, scores)
 
     @_guard
     async def save_claim(self, claim: ClaimRecord, events: Sequence[Event] = ()) -> None:
