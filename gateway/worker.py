@@ -649,6 +649,8 @@ class Worker:
             if unknown:
                 log.debug("feed %s: %d records for claims this gateway does not know", credential, unknown)
             if await self.store.commit_ledger(step):
+                if quarantine:
+                    metrics.QUARANTINED_RECORDS.labels(agency, "feed").inc(len(quarantine))
                 return after
             if await self.store.get_feed(credential) != before:
                 return None
