@@ -35,6 +35,8 @@ class CredentialView(msgspec.Struct, kw_only=True):
     feed_lag_seconds: float | None = None
     last_sync: str | None = None
     quarantined: int | None = None
+    #: The agency has a change feed the worker reads (else lag, last sync and quarantine do not apply).
+    has_feed: bool = False
 
 
 class AgencyView(msgspec.Struct, kw_only=True):
@@ -79,6 +81,7 @@ async def credential_health(admin: AdminDep, agency: str, tenant: str) -> Creden
     spec = runtime.specs.get(agency)
     if credential is None or spec is None or not spec.capabilities.feeds:
         return view
+    view.has_feed = True
     try:
         state = await runtime.store.get_feed(credential.key)
     except Exception:  # the page shows what it can while the store is down
