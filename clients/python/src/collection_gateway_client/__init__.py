@@ -51,6 +51,7 @@ from collection_gateway_client.models import (
     PaymentReport,
     PaymentReversal,
     Problem,
+    RefusedInvoice,
     Withdrawal,
 )
 from collection_gateway_client.webhooks import sign_webhook, verify_webhook
@@ -87,6 +88,7 @@ __all__ = [
     "PaymentReversal",
     "PreconditionFailed",
     "Problem",
+    "RefusedInvoice",
     "ProblemError",
     "RateLimited",
     "RequestTooLarge",
