@@ -41,6 +41,7 @@ import msgspec
 from canonical import Event
 from canonical.problems import GatewayError
 from gateway import metrics
+from gateway.logs import get_logger
 from gateway.services.webhooks import WebhookService
 from gateway.stores import new_id, utcnow
 from gateway.stores.webhooks import DeliveryAttempt, DeliveryState, Redelivery, WebhookEndpoint
@@ -53,6 +54,9 @@ if TYPE_CHECKING:
 __all__ = ["Backoff", "SendResult", "WebhookDispatcher", "standard_backoff"]
 
 log = logging.getLogger(__name__)
+#: One line per failed attempt and per disabled endpoint (successes are counted, not logged:
+#: a busy worker delivers thousands a second). Never the URL's secret parts, never a secret.
+attempt_log = get_logger("gateway.webhooks")
 
 #: Seconds before the next attempt, given the failed attempts so far and the receiver's Retry-After.
 Backoff = Callable[[int, float | None], float]
@@ -295,10 +299,23 @@ class WebhookDispatcher:
             reason = f"every attempt failed for {hours} h (last: {record.error})"
             await self.service.disable(endpoint, reason, since)
             metrics.WEBHOOK_DELIVERIES.labels("gave_up").inc()
-            log.warning("webhook endpoint %s of %s disabled: %s", endpoint.id, endpoint.tenant, reason)
+            attempt_log.warning(
+                "webhook endpoint disabled", tenant=endpoint.tenant, endpoint_id=endpoint.id, reason=reason
+            )
             return "disabled"
         state.next_attempt_at = now + max(0.0, self.backoff(record.attempt, result.retry_after))
         record.next_attempt_at = dt.datetime.fromtimestamp(state.next_attempt_at, dt.UTC)
+        attempt_log.info(
+            "webhook attempt failed",
+            tenant=endpoint.tenant,
+            endpoint_id=endpoint.id,
+            event_id=record.event_id,
+            attempt=record.attempt,
+            status_code=record.status_code,
+            error=record.error,
+            duration_ms=record.duration_ms,
+            retry_in_seconds=round(state.next_attempt_at - now, 1),
+        )
         if not await self.hooks.save_progress(endpoint.id, self.owner, state, records):
             return "lost"
         return "waiting"
