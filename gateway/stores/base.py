@@ -111,6 +111,10 @@ class Store(Protocol):
 
     async def list_api_keys(self) -> list[ApiKeyRecord]: ...
 
+    async def api_keys_version(self) -> int:
+        """Changes with every key stored or deleted (what in-process key caches check)."""
+        ...
+
     async def delete_api_key(self, key_sha256: str) -> None:
         """Forget a key (a config key that left the file): the next use is 401."""
         ...

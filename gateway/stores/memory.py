@@ -53,6 +53,7 @@ class MemoryStore:
         self.shared = MemorySharedState()
         self._key = os.urandom(32)
         self._api_keys: dict[str, ApiKeyRecord] = {}
+        self._keys_version = 0
         self._idempotency: dict[tuple[str, str], tuple[IdempotencyRecord, float]] = {}
         self._claims: dict[str, ClaimRecord] = {}
         self._claim_refs: dict[tuple[str, str], str] = {}
@@ -87,6 +88,10 @@ class MemoryStore:
     # API keys
     async def put_api_key(self, record: ApiKeyRecord) -> None:
         self._api_keys[record.key_sha256] = record
+        self._keys_version += 1
+
+    async def api_keys_version(self) -> int:
+        return self._keys_version
 
     async def find_api_key(self, key_sha256: str) -> ApiKeyRecord | None:
         return self._api_keys.get(key_sha256)
@@ -96,6 +101,7 @@ class MemoryStore:
 
     async def delete_api_key(self, key_sha256: str) -> None:
         self._api_keys.pop(key_sha256, None)
+        self._keys_version += 1
 
     # idempotency
     async def idempotency_begin(self, tenant: str, key: str, fingerprint: str, lock_seconds: int) -> Begun:

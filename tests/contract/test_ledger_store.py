@@ -166,3 +166,21 @@ async def test_records_an_agency_pushes_apply_once_without_a_checkpoint(store: S
     events, _ = await store.list_events("acme", None, 10)
     assert [e.type for e in events].count("payment.received") == 1
     assert await store.get_feed("fake:acme-1") is None
+
+
+async def test_a_status_list_pages_on_when_the_last_claim_of_a_page_changed_status(store: Store) -> None:
+    claims = []
+    start = utcnow()
+    for n in range(3):
+        claim = claim_record(reference=f"ORD-P{n}")
+        claim.created_at = start + dt.timedelta(seconds=n)
+        accepted = operation_record(claim)
+        accepted.created_at = claim.created_at
+        await store.accept(accepted, claim, None)
+        claims.append(claim)
+    page, position = await store.list_claims("acme", None, 1, lambda _: True, status="pending")
+    assert [c.id for c in page] == [claims[2].id] and position is not None
+    moved = msgspec.structs.replace(claims[2], status="active")
+    await store.save_claim(moved)
+    rest, _ = await store.list_claims("acme", position, 5, lambda _: True, status="pending")
+    assert [c.id for c in rest] == [claims[1].id, claims[0].id]
