@@ -76,6 +76,7 @@ from gateway.stores.records import (
     LedgerStep,
     LedgerWrite,
 )
+from gateway.tracing import delivery_span
 from gateway.webhooks.delivery import WebhookDispatcher
 
 __all__ = ["Worker"]
@@ -282,6 +283,10 @@ class Worker:
         await self.store.outbox_ack(entry)
 
     async def _call(self, operation: OperationRecord, claim: ClaimRecord) -> Outcome:
+        with delivery_span(self.runtime.tracer_provider, operation):  # continues the request's trace
+            return await self._call_adapter(operation, claim)
+
+    async def _call_adapter(self, operation: OperationRecord, claim: ClaimRecord) -> Outcome:
         adapter = self.runtime.adapter(operation.agency)
         credential = self.runtime.credential(operation.tenant, operation.agency)
 

@@ -65,6 +65,7 @@ from gateway.stores import (
     new_id,
     utcnow,
 )
+from gateway.tracing import carrier
 
 __all__ = ["Idempotency", "StoreOutcomeUnknown", "WriteService", "operation_token"]
 
@@ -342,6 +343,7 @@ class WriteService:
     ) -> StoredResponse:
         operation.idempotency_key = idempotency.key
         response = accepted_response(operation)
+        operation.trace_context = carrier(self.runtime.tracer_provider)
         try:
             taken = await self.store.accept_once(
                 operation, claim, idempotency.write(response, held=True), routing_version

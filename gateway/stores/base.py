@@ -253,7 +253,11 @@ class Store(Protocol):
 
     async def append_audit(self, entry: AuditEntry) -> None: ...
 
-    async def list_audit(self, after: str | None, limit: int) -> tuple[list[AuditEntry], str | None]: ...
+    async def list_audit(
+        self, after: str | None, limit: int, *, newest_first: bool = False
+    ) -> tuple[list[AuditEntry], str | None]:
+        """Oldest first (the admin API's feed), or newest first (the console's audit page)."""
+        ...
 
     # tenants' routing: an append-only list of versions per tenant
     async def append_routing_version(self, version: RoutingVersion, audit: AuditEntry | None = None) -> bool:

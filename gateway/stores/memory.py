@@ -395,8 +395,17 @@ class MemoryStore:
         self._audit.append((f"{self._seq:020d}", entry))
         _trim(self._audit, self._audit_max)
 
-    async def list_audit(self, after: str | None, limit: int) -> tuple[list[AuditEntry], str | None]:
-        return _after(self._audit, after, limit)
+    async def list_audit(
+        self, after: str | None, limit: int, *, newest_first: bool = False
+    ) -> tuple[list[AuditEntry], str | None]:
+        if not newest_first:
+            return _after(self._audit, after, limit)
+        end = (
+            len(self._audit) if after is None else bisect.bisect_left([seq for seq, _ in self._audit], after)
+        )
+        chunk = self._audit[max(0, end - limit) : end][::-1]
+        more = end - limit > 0
+        return [entry for _, entry in chunk], (chunk[-1][0] if more and chunk else None)
 
     # routing versions
     async def append_routing_version(self, version: RoutingVersion, audit: AuditEntry | None = None) -> bool:

@@ -822,8 +822,19 @@ class RedisStore:
         )
 
     @_guard
-    async def list_audit(self, after: str | None, limit: int) -> tuple[list[AuditEntry], str | None]:
-        return await self._feed(self._k("audit"), "entry", AuditEntry, after, limit)
+    async def list_audit(
+        self, after: str | None, limit: int, *, newest_first: bool = False
+    ) -> tuple[list[AuditEntry], str | None]:
+        if not newest_first:
+            return await self._feed(self._k("audit"), "entry", AuditEntry, after, limit)
+        try:
+            rows = await self.redis.xrevrange(
+                self._k("audit"), max="+" if after is None else f"({after}", min="-", count=limit + 1
+            )
+        except ResponseError:  # a position that is not a stream id
+            return [], None
+        items = [msgspec.json.decode(fields[b"entry"], type=AuditEntry) for _, fields in rows[:limit]]
+        return items, (rows[limit - 1][0].decode() if len(rows) > limit else None)
 
     async def _feed(
         self, stream: str, field: str, type_: type[T], after: str | None, limit: int
