@@ -20,7 +20,7 @@ import msgspec
 
 from adapters._upstream import MemorySharedState
 from canonical import FINAL_STATUSES, Event, OperationStatus
-from gateway.stores.base import Backlog, Begun, DuplicateClientReference, IdempotencyWrite
+from gateway.stores.base import Backlog, Begun, DuplicateClientReference, IdempotencyWrite, RoutingChanged
 from gateway.stores.records import (
     QUARANTINE_MAX,
     ApiKeyRecord,
@@ -118,6 +118,28 @@ class MemoryStore:
     async def idempotency_finish(self, write: IdempotencyWrite) -> None:
 
         self._idempotency[(write.tenant, write.key)] = (write.record(), time.monotonic() + write.ttl_seconds)
+
+    async def idempotency_store_once(self, write: IdempotencyWrite) -> IdempotencyRecord | None:
+        entry = self._idempotency.get((write.tenant, write.key))
+        if entry is not None and entry[1] > time.monotonic():
+            return entry[0]
+        await self.idempotency_finish(write)
+        return None
+
+    async def accept_once(
+        self,
+        operation: OperationRecord,
+        claim: ClaimRecord | None,
+        idempotency: IdempotencyWrite,
+        routing_version: int | None = None,
+    ) -> IdempotencyRecord | None:
+        entry = self._idempotency.get((idempotency.tenant, idempotency.key))
+        if entry is not None and entry[1] > time.monotonic():
+            return entry[0]
+        if routing_version is not None and len(self._routing.get(operation.tenant, [])) != routing_version:
+            raise RoutingChanged(operation.tenant)
+        await self.accept(operation, claim, idempotency)
+        return None
 
     async def idempotency_release(self, tenant: str, key: str) -> None:
         self._idempotency.pop((tenant, key), None)
@@ -373,8 +395,17 @@ class MemoryStore:
         self._audit.append((f"{self._seq:020d}", entry))
         _trim(self._audit, self._audit_max)
 
-    async def list_audit(self, after: str | None, limit: int) -> tuple[list[AuditEntry], str | None]:
-        return _after(self._audit, after, limit)
+    async def list_audit(
+        self, after: str | None, limit: int, *, newest_first: bool = False
+    ) -> tuple[list[AuditEntry], str | None]:
+        if not newest_first:
+            return _after(self._audit, after, limit)
+        end = (
+            len(self._audit) if after is None else bisect.bisect_left([seq for seq, _ in self._audit], after)
+        )
+        chunk = self._audit[max(0, end - limit) : end][::-1]
+        more = end - limit > 0
+        return [entry for _, entry in chunk], (chunk[-1][0] if more and chunk else None)
 
     # routing versions
     async def append_routing_version(self, version: RoutingVersion, audit: AuditEntry | None = None) -> bool:
