@@ -281,6 +281,10 @@ class Store(Protocol):
 
     async def get_ledgers(self, claim_ids: Sequence[str]) -> list[ClaimLedger | None]: ...
 
+    async def get_claim_and_ledger(self, claim_id: str) -> tuple[ClaimRecord | None, ClaimLedger | None]:
+        """Both in one round trip: what every claim read needs."""
+        ...
+
     async def find_claim_by_agency_reference(
         self, tenant: str, agency: str, agency_reference: str
     ) -> ClaimRecord | None:

@@ -239,6 +239,9 @@ class MemoryStore:
         raw = self._ledgers.get(claim_id)
         return None if raw is None else msgspec.json.decode(raw, type=ClaimLedger)
 
+    async def get_claim_and_ledger(self, claim_id: str) -> tuple[ClaimRecord | None, ClaimLedger | None]:
+        return self._claims.get(claim_id), await self.get_ledger(claim_id)
+
     async def get_ledgers(self, claim_ids: Sequence[str]) -> list[ClaimLedger | None]:
         return [await self.get_ledger(claim_id) for claim_id in claim_ids]
 

@@ -895,6 +895,17 @@ class RedisStore:
         return None if raw is None else msgspec.json.decode(raw, type=ClaimLedger)
 
     @_guard
+    async def get_claim_and_ledger(self, claim_id: str) -> tuple[ClaimRecord | None, ClaimLedger | None]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(self._k("claim", claim_id))
+            pipe.hget(self._k("ledger", claim_id), "doc")
+            raw_claim, raw_ledger = await pipe.execute()
+        return (
+            None if raw_claim is None else msgspec.json.decode(raw_claim, type=ClaimRecord),
+            None if raw_ledger is None else msgspec.json.decode(raw_ledger, type=ClaimLedger),
+        )
+
+    @_guard
     async def get_ledgers(self, claim_ids: Sequence[str]) -> list[ClaimLedger | None]:
         if not claim_ids:
             return []

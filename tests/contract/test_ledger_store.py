@@ -184,3 +184,10 @@ async def test_a_status_list_pages_on_when_the_last_claim_of_a_page_changed_stat
     await store.save_claim(moved)
     rest, _ = await store.list_claims("acme", position, 5, lambda _: True, status="pending")
     assert [c.id for c in rest] == [claims[1].id, claims[0].id]
+
+
+async def test_a_claim_and_its_ledger_are_read_together(store: Store) -> None:
+    _, claim = await confirmed(store)
+    pair = await store.get_claim_and_ledger(claim.id)
+    assert pair == (await store.get_claim(claim.id), await store.get_ledger(claim.id))
+    assert await store.get_claim_and_ledger("clm_missing") == (None, None)
