@@ -49,10 +49,43 @@ def gateway_app(sandbox_url: str) -> object:
     return create_app(settings_from_mapping(document, SPEC.sandbox.secrets(), {"intrum": SPEC}))
 
 
+def writer_app(sandbox_url: str, redis_url: str, prefix: str) -> object:
+    """The accepted-write gateway: the Redis store, no worker (what is measured is accepting)."""
+    from adapters.intrum import SPEC
+    from gateway.app import create_app
+    from gateway.settings import settings_from_mapping
+
+    assert SPEC.sandbox is not None
+    agency = SPEC.sandbox.agency_config(sandbox_url)
+    document = {
+        "store_url": redis_url,
+        "store_prefix": prefix,
+        "run_worker": False,
+        "log_level": "WARNING",
+        "agencies": {"intrum": agency},
+        "tenants": {
+            "bench": {"default_agency": "intrum", "credentials": {"intrum": SPEC.sandbox.credentials()}}
+        },
+        "api_keys": [
+            {
+                "tenant": "bench",
+                "scopes": ["claims:read", "claims:write"],
+                "key_sha256": hashlib.sha256(BENCH_KEY.encode()).hexdigest(),
+            }
+        ],
+    }
+    return create_app(settings_from_mapping(document, SPEC.sandbox.secrets(), {"intrum": SPEC}))
+
+
 def main() -> None:
     role, port = sys.argv[1], int(sys.argv[2])
     logging.basicConfig(level=logging.WARNING)
-    app = sandbox_app() if role == "sandbox" else gateway_app(sys.argv[3])
+    if role == "sandbox":
+        app = sandbox_app()
+    elif role == "writer":
+        app = writer_app(sys.argv[3], sys.argv[4], sys.argv[5])
+    else:
+        app = gateway_app(sys.argv[3])
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)  # type: ignore[arg-type]
 
 

@@ -36,8 +36,11 @@ class Runtime:
         store: Store | None = None,
         specs: Mapping[str, AdapterSpec] | None = None,
         transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+        tracer_provider: Any = None,
     ) -> None:
         self.settings = settings
+        #: OpenTelemetry TracerProvider, or None: traces off (gateway/tracing.py).
+        self.tracer_provider = tracer_provider
         self.store: Store = store or create_store(
             settings.store_url,
             settings.store_prefix,
@@ -77,6 +80,7 @@ class Runtime:
                 shared=token_state,
                 rate_limits=limits,
                 sync_share=agency.sync_budget_share,
+                tracer_provider=self.tracer_provider,
             )
             self._clients.append(client)
             config: dict[str, Any] = {

@@ -59,6 +59,7 @@ from gateway.stores import (
     new_id,
     utcnow,
 )
+from gateway.tracing import carrier
 
 __all__ = ["Idempotency", "StoreOutcomeUnknown", "WriteService", "operation_token"]
 
@@ -309,6 +310,7 @@ class WriteService:
     ) -> StoredResponse:
         operation.idempotency_key = idempotency.key
         response = accepted_response(operation)
+        operation.trace_context = carrier(self.runtime.tracer_provider)
         try:
             await self.store.accept(operation, claim, idempotency.write(response, held=True))
         except StoreUnavailable:

@@ -111,6 +111,10 @@ class Store(Protocol):
 
     async def list_api_keys(self) -> list[ApiKeyRecord]: ...
 
+    async def api_keys_version(self) -> int:
+        """Changes with every key stored or deleted (what in-process key caches check)."""
+        ...
+
     async def delete_api_key(self, key_sha256: str) -> None:
         """Forget a key (a config key that left the file): the next use is 401."""
         ...
@@ -223,7 +227,11 @@ class Store(Protocol):
 
     async def append_audit(self, entry: AuditEntry) -> None: ...
 
-    async def list_audit(self, after: str | None, limit: int) -> tuple[list[AuditEntry], str | None]: ...
+    async def list_audit(
+        self, after: str | None, limit: int, *, newest_first: bool = False
+    ) -> tuple[list[AuditEntry], str | None]:
+        """Oldest first (the admin API's feed), or newest first (the console's audit page)."""
+        ...
 
     # tenants' routing: an append-only list of versions per tenant
     async def append_routing_version(self, version: RoutingVersion, audit: AuditEntry | None = None) -> bool:

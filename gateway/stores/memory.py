@@ -53,6 +53,7 @@ class MemoryStore:
         self.shared = MemorySharedState()
         self._key = os.urandom(32)
         self._api_keys: dict[str, ApiKeyRecord] = {}
+        self._keys_version = 0
         self._idempotency: dict[tuple[str, str], tuple[IdempotencyRecord, float]] = {}
         self._claims: dict[str, ClaimRecord] = {}
         self._claim_refs: dict[tuple[str, str], str] = {}
@@ -87,6 +88,10 @@ class MemoryStore:
     # API keys
     async def put_api_key(self, record: ApiKeyRecord) -> None:
         self._api_keys[record.key_sha256] = record
+        self._keys_version += 1
+
+    async def api_keys_version(self) -> int:
+        return self._keys_version
 
     async def find_api_key(self, key_sha256: str) -> ApiKeyRecord | None:
         return self._api_keys.get(key_sha256)
@@ -96,6 +101,7 @@ class MemoryStore:
 
     async def delete_api_key(self, key_sha256: str) -> None:
         self._api_keys.pop(key_sha256, None)
+        self._keys_version += 1
 
     # idempotency
     async def idempotency_begin(self, tenant: str, key: str, fingerprint: str, lock_seconds: int) -> Begun:
@@ -367,8 +373,17 @@ class MemoryStore:
         self._audit.append((f"{self._seq:020d}", entry))
         _trim(self._audit, self._audit_max)
 
-    async def list_audit(self, after: str | None, limit: int) -> tuple[list[AuditEntry], str | None]:
-        return _after(self._audit, after, limit)
+    async def list_audit(
+        self, after: str | None, limit: int, *, newest_first: bool = False
+    ) -> tuple[list[AuditEntry], str | None]:
+        if not newest_first:
+            return _after(self._audit, after, limit)
+        end = (
+            len(self._audit) if after is None else bisect.bisect_left([seq for seq, _ in self._audit], after)
+        )
+        chunk = self._audit[max(0, end - limit) : end][::-1]
+        more = end - limit > 0
+        return [entry for _, entry in chunk], (chunk[-1][0] if more and chunk else None)
 
     # routing versions
     async def append_routing_version(self, version: RoutingVersion, audit: AuditEntry | None = None) -> bool:

@@ -341,7 +341,14 @@ class RedisStore:
     # API keys
     @_guard
     async def put_api_key(self, record: ApiKeyRecord) -> None:
-        await self.redis.hset(self._k("keys"), record.key_sha256, _enc.encode(record))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._k("keys"), record.key_sha256, _enc.encode(record))
+            pipe.incr(self._k("keys_version"))
+            await pipe.execute()
+
+    @_guard
+    async def api_keys_version(self) -> int:
+        return int(await self.redis.get(self._k("keys_version")) or 0)
 
     @_guard
     async def find_api_key(self, key_sha256: str) -> ApiKeyRecord | None:
@@ -355,7 +362,10 @@ class RedisStore:
 
     @_guard
     async def delete_api_key(self, key_sha256: str) -> None:
-        await self.redis.hdel(self._k("keys"), key_sha256)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(self._k("keys"), key_sha256)
+            pipe.incr(self._k("keys_version"))
+            await pipe.execute()
 
     # idempotency
     @_guard
@@ -447,7 +457,11 @@ class RedisStore:
         elif agency is not None:
             index = self._k("claims", tenant, "agency", agency)
         floor = None if created_after is None else _score(created_after)
-        return await self._scan(index, "claim", ClaimRecord, after, limit, keep, floor)
+        # A claim that changed status between two pages has left the status index: the page
+        # goes on after its creation time (from the tenant's index of every claim).
+        everything = self._k("claims", tenant)
+        scores = everything if index != everything else None
+        return await self._scan(index, "claim", ClaimRecord, after, limit, keep, floor, scores)
 
     @_guard
     async def save_claim(self, claim: ClaimRecord, events: Sequence[Event] = ()) -> None:
@@ -750,8 +764,19 @@ class RedisStore:
         )
 
     @_guard
-    async def list_audit(self, after: str | None, limit: int) -> tuple[list[AuditEntry], str | None]:
-        return await self._feed(self._k("audit"), "entry", AuditEntry, after, limit)
+    async def list_audit(
+        self, after: str | None, limit: int, *, newest_first: bool = False
+    ) -> tuple[list[AuditEntry], str | None]:
+        if not newest_first:
+            return await self._feed(self._k("audit"), "entry", AuditEntry, after, limit)
+        try:
+            rows = await self.redis.xrevrange(
+                self._k("audit"), max="+" if after is None else f"({after}", min="-", count=limit + 1
+            )
+        except ResponseError:  # a position that is not a stream id
+            return [], None
+        items = [msgspec.json.decode(fields[b"entry"], type=AuditEntry) for _, fields in rows[:limit]]
+        return items, (rows[limit - 1][0].decode() if len(rows) > limit else None)
 
     async def _feed(
         self, stream: str, field: str, type_: type[T], after: str | None, limit: int
