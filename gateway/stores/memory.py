@@ -20,7 +20,7 @@ import msgspec
 
 from adapters._upstream import MemorySharedState
 from canonical import FINAL_STATUSES, Event, OperationStatus
-from gateway.stores.base import Backlog, Begun, DuplicateClientReference, IdempotencyWrite
+from gateway.stores.base import Backlog, Begun, DuplicateClientReference, IdempotencyWrite, RoutingChanged
 from gateway.stores.records import (
     QUARANTINE_MAX,
     ApiKeyRecord,
@@ -118,6 +118,28 @@ class MemoryStore:
     async def idempotency_finish(self, write: IdempotencyWrite) -> None:
 
         self._idempotency[(write.tenant, write.key)] = (write.record(), time.monotonic() + write.ttl_seconds)
+
+    async def idempotency_store_once(self, write: IdempotencyWrite) -> IdempotencyRecord | None:
+        entry = self._idempotency.get((write.tenant, write.key))
+        if entry is not None and entry[1] > time.monotonic():
+            return entry[0]
+        await self.idempotency_finish(write)
+        return None
+
+    async def accept_once(
+        self,
+        operation: OperationRecord,
+        claim: ClaimRecord | None,
+        idempotency: IdempotencyWrite,
+        routing_version: int | None = None,
+    ) -> IdempotencyRecord | None:
+        entry = self._idempotency.get((idempotency.tenant, idempotency.key))
+        if entry is not None and entry[1] > time.monotonic():
+            return entry[0]
+        if routing_version is not None and len(self._routing.get(operation.tenant, [])) != routing_version:
+            raise RoutingChanged(operation.tenant)
+        await self.accept(operation, claim, idempotency)
+        return None
 
     async def idempotency_release(self, tenant: str, key: str) -> None:
         self._idempotency.pop((tenant, key), None)
@@ -217,6 +239,9 @@ class MemoryStore:
         raw = self._ledgers.get(claim_id)
         return None if raw is None else msgspec.json.decode(raw, type=ClaimLedger)
 
+    async def get_claim_and_ledger(self, claim_id: str) -> tuple[ClaimRecord | None, ClaimLedger | None]:
+        return self._claims.get(claim_id), await self.get_ledger(claim_id)
+
     async def get_ledgers(self, claim_ids: Sequence[str]) -> list[ClaimLedger | None]:
         return [await self.get_ledger(claim_id) for claim_id in claim_ids]
 
@@ -249,6 +274,14 @@ class MemoryStore:
             del self._quarantine[next(iter(self._quarantine))]
         await self._notify()
         return True
+
+    async def erase_quarantined(self, tenant: str, agency: str, agency_reference: str) -> int:
+        erased = 0
+        for key, entry in self._quarantine.items():
+            if (entry.tenant, entry.agency, entry.agency_reference) == (tenant, agency, agency_reference):
+                self._quarantine[key] = msgspec.structs.replace(entry, raw="[erased]")
+                erased += 1
+        return erased
 
     async def get_feed(self, credential: str) -> FeedState | None:
         raw = self._feeds.get(credential)

@@ -32,7 +32,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from adapters._upstream.shared import RedisSharedState
 from canonical import FINAL_STATUSES, Event, OperationStatus
 from canonical.operations import OPERATION_STATUSES
-from gateway.stores.base import Backlog, Begun, DuplicateClientReference, IdempotencyWrite, StoreUnavailable
+from gateway.stores.base import (
+    Backlog,
+    Begun,
+    DuplicateClientReference,
+    IdempotencyWrite,
+    RoutingChanged,
+    StoreUnavailable,
+)
 from gateway.stores.records import (
     QUARANTINE_MAX,
     ApiKeyRecord,
@@ -61,8 +68,16 @@ _enc = msgspec.json.Encoder()
 
 _ACCEPT = """
 -- KEYS: claimref, claim, claims, op, ops, idem, outbox, claims-by-status, claims-by-agency,
---       opstatus:<tenant>:queued
--- ARGV: claim_json, client_reference, claim_id, score, op_json, op_id, idem_json, idem_ttl
+--       opstatus:<tenant>:queued, routing:<tenant>
+-- ARGV: claim_json, client_reference, claim_id, score, op_json, op_id, idem_json, idem_ttl,
+--       once ('1': a key already stored wins, nothing is stored), routing version ('' = unchecked)
+if ARGV[9] == '1' then
+  local held = redis.call('GET', KEYS[6])
+  if held then return {'taken', held} end
+end
+if ARGV[10] ~= nil and ARGV[10] ~= '' and redis.call('LLEN', KEYS[11]) ~= tonumber(ARGV[10]) then
+  return {'routing'}
+end
 if ARGV[1] ~= '' then
   local existing = redis.call('HGET', KEYS[1], ARGV[2])
   if existing then return {'duplicate', existing} end
@@ -387,6 +402,18 @@ class RedisStore:
         )
 
     @_guard
+    async def idempotency_store_once(self, write: IdempotencyWrite) -> IdempotencyRecord | None:
+        # SET NX GET (Redis 7): stores only when the key is free, and answers what was there.
+        previous = await self.redis.set(
+            self._k("idem", write.tenant, write.key),
+            _enc.encode(write.record()),
+            ex=write.ttl_seconds,
+            nx=True,
+            get=True,
+        )
+        return None if previous is None else msgspec.json.decode(previous, type=IdempotencyRecord)
+
+    @_guard
     async def idempotency_release(self, tenant: str, key: str) -> None:
         await self.redis.delete(self._k("idem", tenant, key))
 
@@ -395,6 +422,29 @@ class RedisStore:
     async def accept(
         self, operation: OperationRecord, claim: ClaimRecord | None, idempotency: IdempotencyWrite | None
     ) -> None:
+        await self._accept_step(operation, claim, idempotency, once=False, routing_version=None)
+
+    @_guard
+    async def accept_once(
+        self,
+        operation: OperationRecord,
+        claim: ClaimRecord | None,
+        idempotency: IdempotencyWrite,
+        routing_version: int | None = None,
+    ) -> IdempotencyRecord | None:
+        return await self._accept_step(
+            operation, claim, idempotency, once=True, routing_version=routing_version
+        )
+
+    async def _accept_step(
+        self,
+        operation: OperationRecord,
+        claim: ClaimRecord | None,
+        idempotency: IdempotencyWrite | None,
+        *,
+        once: bool,
+        routing_version: int | None,
+    ) -> IdempotencyRecord | None:
         tenant = operation.tenant
         idem_json = b""
         if idempotency is not None:
@@ -411,6 +461,7 @@ class RedisStore:
                 self._k("claims", tenant, "status", claim.status if claim else "-"),
                 self._k("claims", tenant, "agency", claim.agency if claim else "-"),
                 self._k("opstatus", tenant, "queued"),
+                self._k("routing", tenant),
             ],
             args=[
                 _enc.encode(claim) if claim else b"",
@@ -421,11 +472,18 @@ class RedisStore:
                 operation.id,
                 idem_json,
                 idempotency.ttl_seconds if idempotency else 0,
+                "1" if once else "",
+                "" if routing_version is None else routing_version,
             ],
         )
+        if result[0] == b"taken":
+            return msgspec.json.decode(result[1], type=IdempotencyRecord)
+        if result[0] == b"routing":
+            raise RoutingChanged(operation.tenant)
         if result[0] == b"duplicate":
             assert claim is not None
             raise DuplicateClientReference(claim.client_reference, result[1].decode())
+        return None
 
     @_guard
     async def get_claim(self, claim_id: str) -> ClaimRecord | None:
@@ -837,6 +895,17 @@ class RedisStore:
         return None if raw is None else msgspec.json.decode(raw, type=ClaimLedger)
 
     @_guard
+    async def get_claim_and_ledger(self, claim_id: str) -> tuple[ClaimRecord | None, ClaimLedger | None]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(self._k("claim", claim_id))
+            pipe.hget(self._k("ledger", claim_id), "doc")
+            raw_claim, raw_ledger = await pipe.execute()
+        return (
+            None if raw_claim is None else msgspec.json.decode(raw_claim, type=ClaimRecord),
+            None if raw_ledger is None else msgspec.json.decode(raw_ledger, type=ClaimLedger),
+        )
+
+    @_guard
     async def get_ledgers(self, claim_ids: Sequence[str]) -> list[ClaimLedger | None]:
         if not claim_ids:
             return []
@@ -906,6 +975,21 @@ class RedisStore:
             ],
         )
         return bool(stored)
+
+    @_guard
+    async def erase_quarantined(self, tenant: str, agency: str, agency_reference: str) -> int:
+        # At most QUARANTINE_MAX entries, read in slices: an erase is rare, the scan is bounded.
+        erased = 0
+        async for key, raw in self.redis.hscan_iter(self._k("quarantine"), count=500):
+            entry = msgspec.json.decode(raw, type=QuarantineEntry)
+            if (entry.tenant, entry.agency, entry.agency_reference) != (tenant, agency, agency_reference):
+                continue
+            # Only while the entry is still there (the cap may have dropped it meanwhile).
+            if entry.raw != "[erased]" and await self.redis.hexists(self._k("quarantine"), key):
+                erased_entry = msgspec.structs.replace(entry, raw="[erased]")
+                await self.redis.hset(self._k("quarantine"), key, _enc.encode(erased_entry))
+            erased += 1
+        return erased
 
     @_guard
     async def get_feed(self, credential: str) -> FeedState | None:
