@@ -183,6 +183,17 @@ async def test_a_claim_verdandi_accepts_in_part_succeeds_listing_the_refused_inv
             problem = operation["refused_invoices"][0]["problem"]
             assert problem["code"] == "agency_rejected" and "too old" in problem["detail"]
 
+            # The lost answer did cost an attempt: the next one resumed at the claims step.
+            scrape = (await http.get("/metrics")).text
+            retries = [
+                line
+                for line in scrape.splitlines()
+                if line.startswith("cg_delivery_attempts_total{")
+                and 'agency="verdandi"' in line
+                and 'outcome="retry"' in line
+            ]
+            assert retries and float(retries[0].rsplit(" ", 1)[1]) >= 1, scrape[-2000:]
+
             claim_url = f"/v1/tenants/acme/claims/{operation['claim_id']}"
             claim = (await http.get(claim_url, headers=headers)).json()
             assert (claim["agency"], claim["status"]) == ("verdandi", "active")
