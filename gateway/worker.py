@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
-import hashlib
 import logging
 import os
 import random
@@ -38,9 +36,7 @@ import msgspec
 
 from adapters._upstream import sync_budget
 from adapters.base import (
-    ChangeBatch,
     ChangeFeed,
-    ChangeRecord,
     ClaimRef,
     Failed,
     OperationContext,
@@ -49,7 +45,6 @@ from adapters.base import (
     PendingOutcome,
     Submitted,
     Succeeded,
-    Unreadable,
 )
 from canonical import (
     FINAL_STATUSES,
@@ -69,21 +64,19 @@ from canonical.problems import (
     OutcomeUnknown,
 )
 from gateway import metrics
-from gateway.ledger import LedgerError, apply_operation, apply_record, new_ledger
+from gateway.ledger import apply_operation, new_ledger
 from gateway.logs import bind_contextvars, get_logger
 from gateway.runtime import Runtime
+from gateway.services.feeds import apply_feed_batch
 from gateway.services.privacy import PrivacyService
 from gateway.services.reads import status_event
 from gateway.services.writes import operation_token
 from gateway.stores import ClaimRecord, OperationRecord, OutboxEntry, StoreUnavailable, new_id, utcnow
 from gateway.stores.records import (
-    QUARANTINE_RAW_MAX,
-    ClaimLedger,
-    FeedState,
     LedgerStep,
     LedgerWrite,
-    QuarantineEntry,
 )
+from gateway.tracing import delivery_span
 from gateway.webhooks.delivery import WebhookDispatcher
 
 __all__ = ["Worker"]
@@ -258,6 +251,8 @@ class Worker:
             _attempted(operation, "gave_up" if gave_up else "retry", started, exc.code, str(exc))
             if gave_up:
                 detail = f"{exc} (gave up after {operation.attempts} attempts)"
+                if operation.maybe_sent:  # say so: the agency may hold it (docs/architecture.md)
+                    detail += f"; an earlier attempt may have reached {operation.agency}: check there before resubmitting"
                 await self._finish(operation, claim, Failed(problem=AgencyUnavailable(detail).problem()))
                 await self.store.outbox_ack(entry)
                 return
@@ -290,6 +285,10 @@ class Worker:
         await self.store.outbox_ack(entry)
 
     async def _call(self, operation: OperationRecord, claim: ClaimRecord) -> Outcome:
+        with delivery_span(self.runtime.tracer_provider, operation):  # continues the request's trace
+            return await self._call_adapter(operation, claim)
+
+    async def _call_adapter(self, operation: OperationRecord, claim: ClaimRecord) -> Outcome:
         adapter = self.runtime.adapter(operation.agency)
         credential = self.runtime.credential(operation.tenant, operation.agency)
 
@@ -582,7 +581,7 @@ class Worker:
                 break
             self.feed_read_at[(agency, tenant)] = time.time()  # the agency answered
             metrics.FEED_LAST_SUCCESS.labels(agency, tenant).set(self.feed_read_at[(agency, tenant)])
-            stored = await self._apply_batch(tenant, agency, credential.key, state, batch)
+            stored = await apply_feed_batch(self.store, tenant, agency, credential.key, state, batch)
             if stored is None:  # another worker moved the checkpoint: it owns this round
                 break
             applied += len(batch.records)
@@ -590,88 +589,6 @@ class Worker:
             if not batch.has_more:
                 break
         return applied
-
-    async def _apply_batch(
-        self, tenant: str, agency: str, credential: str, before: FeedState | None, batch: ChangeBatch
-    ) -> FeedState | None:
-        """Apply a batch and store its checkpoint in one step; the new feed state, None if the
-        feed's state moved meanwhile. Retries when a claim's ledger moved (an operation ended)."""
-        for _ in range(_LEDGER_ATTEMPTS):
-            now = utcnow()
-            claims: dict[str, tuple[ClaimRecord, ClaimLedger, int, bool]] = {}
-            events: list[Event] = []
-            quarantine: list[QuarantineEntry] = []
-            unknown = 0
-            for record in batch.records:
-                reference = record.agency_reference
-                if isinstance(record, Unreadable) or reference is None:
-                    quarantine.append(_quarantined(agency, tenant, credential, record, "", now))
-                    continue
-                entry = claims.get(reference)
-                if entry is None:
-                    claim = await self.store.find_claim_by_agency_reference(tenant, agency, reference)
-                    if claim is None:
-                        unknown += 1  # not a claim of this gateway (or not confirmed yet)
-                        continue
-                    ledger = await self.store.get_ledger(claim.id) or new_ledger(claim)
-                    entry = (claim, ledger, ledger.version, False)
-                claim, ledger, base, moved = entry
-                try:
-                    change = apply_record(claim, ledger, record, now)
-                except LedgerError as exc:
-                    quarantine.append(_quarantined(agency, tenant, credential, record, str(exc), now))
-                    continue
-                claims[reference] = (
-                    change.claim or claim,
-                    change.ledger,
-                    base,
-                    moved or change.claim is not None,
-                )
-                events += change.events
-            writes = []
-            for claim, ledger, base, moved in claims.values():
-                ledger.version = base + 1
-                writes.append(LedgerWrite(ledger=ledger, claim=claim if moved else None))
-            after = FeedState(
-                checkpoint=batch.checkpoint,
-                drained_at=now if not batch.has_more else (before.drained_at if before else None),
-                updated_at=now,
-                records=(before.records if before else 0) + len(batch.records),
-                quarantined=(before.quarantined if before else 0) + len(quarantine),
-            )
-            step = LedgerStep(
-                tenant=tenant,
-                writes=writes,
-                events=events,
-                feed=(credential, before, after),
-                quarantine=quarantine,
-            )
-            if unknown:
-                log.debug("feed %s: %d records for claims this gateway does not know", credential, unknown)
-            if await self.store.commit_ledger(step):
-                return after
-            if await self.store.get_feed(credential) != before:
-                return None
-        raise StoreUnavailable(f"feed {credential}: ledgers kept changing; the batch will be read again")
-
-
-def _quarantined(
-    agency: str, tenant: str, credential: str, record: ChangeRecord, reason: str, now: dt.datetime
-) -> QuarantineEntry:
-    raw = record.raw if isinstance(record, Unreadable) else msgspec.json.encode(record).decode()
-    why = record.reason if isinstance(record, Unreadable) else reason or "no agency reference"
-    digest = hashlib.sha256(f"{credential}\0{record.record_id}".encode()).hexdigest()[:24]
-    return QuarantineEntry(
-        id=f"qr_{digest}",
-        agency=agency,
-        tenant=tenant,
-        credential=credential,
-        record_id=record.record_id,
-        agency_reference=record.agency_reference,
-        raw=raw[:QUARANTINE_RAW_MAX],
-        reason=why[:500],
-        at=now,
-    )
 
 
 def _attempted(

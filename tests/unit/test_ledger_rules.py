@@ -136,3 +136,18 @@ def test_an_operation_applied_twice_changes_nothing_the_second_time() -> None:
     reversed_ = apply_operation(claim, second.ledger, reversal, NOW)
     assert [p.kind for p in reversed_.ledger.payments] == ["payment", "reversal"]
     assert reversed_.ledger.invoices[0].remaining == 12_000
+
+
+def test_a_payment_is_never_booked_twice_even_after_its_id_left_the_bounded_memory() -> None:
+    claim, ledger = confirmed()
+    payment = PaymentCollected(
+        record_id="v-1", agency_reference="AG-1", amount=eur(700), paid_on=dt.date(2026, 11, 1)
+    )
+    sweep: list[ChangeRecord] = [payment]
+    sweep += [
+        StatusChanged(record_id=f"sweep-{n}", agency_reference="AG-1", status="active") for n in range(2_100)
+    ]
+    claim, ledger, _ = run(claim, ledger, sweep)
+    assert "r:v-1" not in ledger.applied  # forgotten: the list keeps the last 2,000
+    _, after, events = run(claim, ledger, [payment])
+    assert events == [] and len(after.payments) == 1 and after.invoices[0].remaining == 12_000 - 700
