@@ -23,7 +23,7 @@ def sandbox_app() -> object:
     return create_app(options=SandboxOptions(per_minute=UNLIMITED, per_day=UNLIMITED))
 
 
-def gateway_app(sandbox_url: str) -> object:
+def gateway_app(sandbox_url: str, store_url: str = "memory://", prefix: str = "cg-bench") -> object:
     from adapters.intrum import SPEC
     from gateway.app import create_app
     from gateway.settings import settings_from_mapping
@@ -32,7 +32,8 @@ def gateway_app(sandbox_url: str) -> object:
     agency = SPEC.sandbox.agency_config(sandbox_url)
     agency.update(rate_limit_per_minute=UNLIMITED, rate_limit_per_day=UNLIMITED)
     document = {
-        "store_url": "memory://",
+        "store_url": store_url,
+        "store_prefix": prefix,
         "log_level": "WARNING",
         "claim_cache_seconds": 0,  # every read goes to the agency: the proxy path is what is measured
         "agencies": {"intrum": agency},

@@ -251,6 +251,8 @@ class Worker:
             _attempted(operation, "gave_up" if gave_up else "retry", started, exc.code, str(exc))
             if gave_up:
                 detail = f"{exc} (gave up after {operation.attempts} attempts)"
+                if operation.maybe_sent:  # say so: the agency may hold it (docs/architecture.md)
+                    detail += f"; an earlier attempt may have reached {operation.agency}: check there before resubmitting"
                 await self._finish(operation, claim, Failed(problem=AgencyUnavailable(detail).problem()))
                 await self.store.outbox_ack(entry)
                 return

@@ -281,6 +281,10 @@ class Store(Protocol):
 
     async def get_ledgers(self, claim_ids: Sequence[str]) -> list[ClaimLedger | None]: ...
 
+    async def get_claim_and_ledger(self, claim_id: str) -> tuple[ClaimRecord | None, ClaimLedger | None]:
+        """Both in one round trip: what every claim read needs."""
+        ...
+
     async def find_claim_by_agency_reference(
         self, tenant: str, agency: str, agency_reference: str
     ) -> ClaimRecord | None:
@@ -299,6 +303,11 @@ class Store(Protocol):
         self, after: str | None, limit: int
     ) -> tuple[list[QuarantineEntry], str | None]:
         """Quarantined agency records, newest first (bounded: QUARANTINE_MAX)."""
+        ...
+
+    async def erase_quarantined(self, tenant: str, agency: str, agency_reference: str) -> int:
+        """Personal data erase: the raw text of the claim's quarantined records becomes
+        "[erased]" (ids, reason, time stay). The number of records rewritten."""
         ...
 
     async def try_lock(self, name: str, seconds: float) -> bool:

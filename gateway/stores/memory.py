@@ -239,6 +239,9 @@ class MemoryStore:
         raw = self._ledgers.get(claim_id)
         return None if raw is None else msgspec.json.decode(raw, type=ClaimLedger)
 
+    async def get_claim_and_ledger(self, claim_id: str) -> tuple[ClaimRecord | None, ClaimLedger | None]:
+        return self._claims.get(claim_id), await self.get_ledger(claim_id)
+
     async def get_ledgers(self, claim_ids: Sequence[str]) -> list[ClaimLedger | None]:
         return [await self.get_ledger(claim_id) for claim_id in claim_ids]
 
@@ -271,6 +274,14 @@ class MemoryStore:
             del self._quarantine[next(iter(self._quarantine))]
         await self._notify()
         return True
+
+    async def erase_quarantined(self, tenant: str, agency: str, agency_reference: str) -> int:
+        erased = 0
+        for key, entry in self._quarantine.items():
+            if (entry.tenant, entry.agency, entry.agency_reference) == (tenant, agency, agency_reference):
+                self._quarantine[key] = msgspec.structs.replace(entry, raw="[erased]")
+                erased += 1
+        return erased
 
     async def get_feed(self, credential: str) -> FeedState | None:
         raw = self._feeds.get(credential)
