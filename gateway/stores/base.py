@@ -305,6 +305,11 @@ class Store(Protocol):
         """Quarantined agency records, newest first (bounded: QUARANTINE_MAX)."""
         ...
 
+    async def erase_quarantined(self, tenant: str, agency: str, agency_reference: str) -> int:
+        """Personal data erase: the raw text of the claim's quarantined records becomes
+        "[erased]" (ids, reason, time stay). The number of records rewritten."""
+        ...
+
     async def try_lock(self, name: str, seconds: float) -> bool:
         """Hold `name` for `seconds` unless someone else holds it (poller coordination)."""
         ...

@@ -275,6 +275,14 @@ class MemoryStore:
         await self._notify()
         return True
 
+    async def erase_quarantined(self, tenant: str, agency: str, agency_reference: str) -> int:
+        erased = 0
+        for key, entry in self._quarantine.items():
+            if (entry.tenant, entry.agency, entry.agency_reference) == (tenant, agency, agency_reference):
+                self._quarantine[key] = msgspec.structs.replace(entry, raw="[erased]")
+                erased += 1
+        return erased
+
     async def get_feed(self, credential: str) -> FeedState | None:
         raw = self._feeds.get(credential)
         return None if raw is None else msgspec.json.decode(raw, type=FeedState)

@@ -812,7 +812,12 @@ class RedisStore:
     async def append_events(self, tenant: str, events: Sequence[Event]) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             for event in events:
-                pipe.xadd(self._k("events", tenant), {"event": _enc.encode(event)})
+                pipe.xadd(
+                    self._k("events", tenant),
+                    {"event": _enc.encode(event)},
+                    maxlen=self.events_max,
+                    approximate=True,
+                )
             await pipe.execute()
 
     @_guard
@@ -975,6 +980,21 @@ class RedisStore:
             ],
         )
         return bool(stored)
+
+    @_guard
+    async def erase_quarantined(self, tenant: str, agency: str, agency_reference: str) -> int:
+        # At most QUARANTINE_MAX entries, read in slices: an erase is rare, the scan is bounded.
+        erased = 0
+        async for key, raw in self.redis.hscan_iter(self._k("quarantine"), count=500):
+            entry = msgspec.json.decode(raw, type=QuarantineEntry)
+            if (entry.tenant, entry.agency, entry.agency_reference) != (tenant, agency, agency_reference):
+                continue
+            # Only while the entry is still there (the cap may have dropped it meanwhile).
+            if entry.raw != "[erased]" and await self.redis.hexists(self._k("quarantine"), key):
+                erased_entry = msgspec.structs.replace(entry, raw="[erased]")
+                await self.redis.hset(self._k("quarantine"), key, _enc.encode(erased_entry))
+            erased += 1
+        return erased
 
     @_guard
     async def get_feed(self, credential: str) -> FeedState | None:

@@ -191,3 +191,26 @@ async def test_a_claim_and_its_ledger_are_read_together(store: Store) -> None:
     pair = await store.get_claim_and_ledger(claim.id)
     assert pair == (await store.get_claim(claim.id), await store.get_ledger(claim.id))
     assert await store.get_claim_and_ledger("clm_missing") == (None, None)
+
+
+async def test_an_erase_blanks_the_raw_text_of_the_claims_quarantined_records(store: Store) -> None:
+    def entry(record_id: str, reference: str) -> QuarantineEntry:
+        return QuarantineEntry(
+            id=f"qr_{record_id}",
+            agency="fake",
+            tenant="acme",
+            credential="fake:acme-1",
+            record_id=record_id,
+            agency_reference=reference,
+            raw='{"debtor": "Anna Muster"}',
+            reason="unreadable",
+            at=utcnow(),
+        )
+
+    assert await store.commit_ledger(
+        LedgerStep(tenant="acme", quarantine=[entry("a", "AG-1"), entry("b", "AG-2")])
+    )
+    assert await store.erase_quarantined("acme", "fake", "AG-1") == 1
+    page, _ = await store.list_quarantine(None, 10)
+    assert {(e.record_id, e.raw) for e in page} == {("a", "[erased]"), ("b", '{"debtor": "Anna Muster"}')}
+    assert all(e.reason == "unreadable" for e in page)
