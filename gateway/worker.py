@@ -294,7 +294,12 @@ class Worker:
 
         async def fix_request(request: str) -> None:  # stored before the request is sent
             operation.agency_request = request
-            await self.store.save_operation(operation)
+            try:
+                await self.store.save_operation(operation)
+            except StoreUnavailable as exc:
+                # Our store, not the agency, failed (a fixed request or a Steps checkpoint, before
+                # anything was sent): never a final outcome — the attempt is retried.
+                raise CheckpointNotStored(str(exc)) from exc
 
         context = OperationContext(
             id=operation.id,
@@ -589,6 +594,11 @@ class Worker:
             if not batch.has_more:
                 break
         return applied
+
+
+class CheckpointNotStored(RuntimeError):
+    """The store failed while an adapter stored its request or step log (`fix_request`): a fault of
+    the gateway's, retried like any unexpected one, never the operation's final failure."""
 
 
 def _attempted(
