@@ -112,7 +112,7 @@ class Worker:
         """Deliver, poll, read change feeds and send webhooks (gateway.webhooks.delivery, its own
         tasks) until `stop` is set."""
         now = time.monotonic()
-        self.heartbeats.update(deliver=now, poll=now, feeds=now, backlog=now)
+        self.heartbeats.update(deliver=now, poll=now, feeds=now, backlog=now, webhooks=now)
         for name, agency in self.settings.agencies.items():
             metrics.FEED_INTERVAL.labels(name).set(agency.poll_interval_seconds)
         await asyncio.gather(
@@ -120,7 +120,7 @@ class Worker:
             self._poll_loop(stop),
             self._feed_loop(stop),
             self._backlog_loop(stop),
-            WebhookDispatcher(self.runtime).run(stop),
+            WebhookDispatcher(self.runtime, on_round=lambda: self.beat("webhooks")).run(stop),
             self._retention_loop(stop),
         )
 
