@@ -114,7 +114,7 @@ class Worker:
         """Deliver, poll, read change feeds and send webhooks (gateway.webhooks.delivery, its own
         tasks) until `stop` is set."""
         now = time.monotonic()
-        self.heartbeats.update(deliver=now, poll=now, feeds=now, backlog=now)
+        self.heartbeats.update(deliver=now, poll=now, feeds=now, backlog=now, webhooks=now)
         for name, agency in self.settings.agencies.items():
             metrics.FEED_INTERVAL.labels(name).set(agency.poll_interval_seconds)
         await asyncio.gather(
@@ -122,7 +122,7 @@ class Worker:
             self._poll_loop(stop),
             self._feed_loop(stop),
             self._backlog_loop(stop),
-            WebhookDispatcher(self.runtime).run(stop),
+            WebhookDispatcher(self.runtime, on_round=lambda: self.beat("webhooks")).run(stop),
             self._retention_loop(stop),
         )
 
@@ -296,7 +296,12 @@ class Worker:
 
         async def fix_request(request: str) -> None:  # stored before the request is sent
             operation.agency_request = request
-            await self.store.save_operation(operation)
+            try:
+                await self.store.save_operation(operation)
+            except StoreUnavailable as exc:
+                # Our store, not the agency, failed (a fixed request or a Steps checkpoint, before
+                # anything was sent): never a final outcome — the attempt is retried.
+                raise CheckpointNotStored(str(exc)) from exc
 
         context = OperationContext(
             id=operation.id,
@@ -599,6 +604,11 @@ class Worker:
             if not batch.has_more:
                 break
         return applied
+
+
+class CheckpointNotStored(RuntimeError):
+    """The store failed while an adapter stored its request or step log (`fix_request`): a fault of
+    the gateway's, retried like any unexpected one, never the operation's final failure."""
 
 
 def _attempted(
