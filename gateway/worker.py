@@ -92,6 +92,8 @@ _LEDGER_ATTEMPTS = 5
 #: Records asked of a change feed per call, and calls per credential per interval at most.
 FEED_BATCH = 100
 FEED_ROUNDS = 10
+#: Credentials whose feeds one worker reads at the same time.
+FEED_CONCURRENCY = 8
 
 
 class Worker:
@@ -523,8 +525,14 @@ class Worker:
 
     # change feeds
     async def _feed_loop(self, stop: asyncio.Event) -> None:
+        indexed = False
         while not stop.is_set():
             try:
+                if not indexed:  # claims stored before the ledger: once, before their feeds
+                    for tenant in sorted(self.settings.tenants):
+                        if count := await self.store.index_claims(tenant):
+                            log.info("indexed %d claims of %s for the claim ledger", count, tenant)
+                    indexed = True
                 await self.feed_once()
             except GatewayError as exc:  # store down: nothing was applied, the checkpoint stands
                 log.warning("change feeds paused: %s", exc)
@@ -547,22 +555,30 @@ class Worker:
         return found
 
     async def feed_once(self, force: bool = False) -> int:
-        """Read every due credential's change feed (under its lease); the records applied."""
-        applied = 0
-        for tenant, agency, adapter in self._feeds():
+        """Read every due credential's change feed (under its lease), FEED_CONCURRENCY at a time
+        so that one slow agency does not hold up the others; the records applied."""
+        limit = asyncio.Semaphore(FEED_CONCURRENCY)
+
+        async def due(tenant: str, agency: str, adapter: Any) -> int:
             credential = self.runtime.credential(tenant, agency)
             interval = self._poll_interval(agency)
             now = time.monotonic()
             if not force and self._next_feed.get(credential.key, 0.0) > now:
-                continue
+                return 0
             self._next_feed[credential.key] = now + interval
-            # The lease: one worker reads a credential's feed per interval, whatever the replica
-            # count. Correctness does not depend on it (records apply once, the checkpoint is
-            # compare-and-set), only the agency's budget does.
-            if not await self.store.try_lock(f"feed:{credential.key}", max(interval * 0.9, 0.01)):
-                continue
-            applied += await self.read_feed(tenant, agency, adapter, credential)
-        return applied
+            async with limit:
+                # The lease: one worker reads a credential's feed per interval, whatever the
+                # replica count. Correctness does not depend on it (records apply once, the
+                # checkpoint is compare-and-set), only the agency's budget does.
+                if not await self.store.try_lock(f"feed:{credential.key}", max(interval * 0.9, 0.01)):
+                    return 0
+                return await self.read_feed(tenant, agency, adapter, credential)
+
+        results = await asyncio.gather(*(due(*feed) for feed in self._feeds()), return_exceptions=True)
+        for result in results:  # a store outage: reported once every credential had its turn
+            if isinstance(result, BaseException):
+                raise result
+        return sum(r for r in results if isinstance(r, int))
 
     async def read_feed(self, tenant: str, agency: str, adapter: ChangeFeed, credential: Any) -> int:
         """Read one credential's feed from its checkpoint until it has no more (or the sync
