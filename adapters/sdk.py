@@ -28,7 +28,7 @@ What is here, by the job it does:
   `AdapterContext.checkpoints` offers for small durable checkpoints.
 - **Paging helpers** — pure functions for the three ways agencies page (below).
 - **The sandbox toolkit** — `SandboxState` (fault switches + ledger), `with_faults`,
-  `serve_in_thread`, `FaultPlan`, `LedgerEntry`.
+  `serve_in_thread`, `FaultPlan`, `LedgerEntry`, `ActivityPlan` (the agency acting on its own).
 
 Paging. The gateway asks an adapter for at most `limit` items from `position` (None = the
 start) and seals the `next_position` it answers into an opaque cursor; the position is the
@@ -87,6 +87,7 @@ from adapters.base import (
     lazy_sandbox,
 )
 from adapters.sandbox_kit import (
+    ActivityPlan,
     ASGIApp,
     FaultPlan,
     LedgerEntry,
@@ -150,6 +151,7 @@ __all__ = [
     "CURRENCY_EXPONENTS",
     "MAX_AMOUNT",
     "ASGIApp",
+    "ActivityPlan",
     "Adapter",
     "AdapterContext",
     "AdapterPage",

@@ -163,7 +163,7 @@ def demo(host: str, port: int, store_url: str) -> None:
     from adapters.registry import discover
     from adapters.sandbox_kit import serve_in_thread
     from gateway.app import create_app
-    from gateway.demo import demo_document
+    from gateway.demo import demo_document, start_agency_activity
 
     _configure_logging("INFO")
     specs = discover()
@@ -177,6 +177,9 @@ def demo(host: str, port: int, store_url: str) -> None:
         settings = settings_from_mapping(document, {**os.environ, **secrets}, specs)
     except (ValueError, ConfigError) as exc:
         raise click.ClickException(f"demo configuration: {exc}") from None
+    # The agencies act on their own (collect payments, change statuses) so that the feeds have
+    # something to show: `payment.received` events appear within a minute of a claim.
+    start_agency_activity({name: server.base_url for name, server in servers})
     base = f"http://{host}:{port}"
     click.echo(_demo_banner(base, servers, document["tenants"]))
     try:

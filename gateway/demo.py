@@ -11,7 +11,11 @@ from typing import Any
 from adapters.base import AdapterSpec
 from gateway.auth import hash_key
 
-__all__ = ["DEMO_CLAIM", "DEMO_KEYS", "demo_document"]
+__all__ = ["DEMO_ACTIVITY_SECONDS", "DEMO_CLAIM", "DEMO_KEYS", "demo_document", "start_agency_activity"]
+
+#: How often each demo agency acts on its own (collects a payment, verifies a case): often enough
+#: that `make run` shows `payment.received` events within a minute of submitting a claim.
+DEMO_ACTIVITY_SECONDS = 15.0
 
 #: The claim the demo banner's curl example submits, and the OpenAPI example of POST /claims.
 DEMO_CLAIM: dict[str, Any] = {
@@ -92,3 +96,19 @@ def demo_document(
         {"name": "demo admin", "scopes": ["admin"], "key_sha256": hash_key(DEMO_KEYS["admin"])},
     ]
     return document, env
+
+
+def start_agency_activity(
+    sandbox_urls: Mapping[str, str], every_seconds: float = DEMO_ACTIVITY_SECONDS
+) -> None:
+    """Switch on each sandbox's own activity (`PUT /_sandbox/activity`, adapters.sandbox_kit).
+
+    A sandbox that does not offer it (a third-party adapter's) is left as it is.
+    """
+    import httpx
+
+    for url in sandbox_urls.values():
+        try:
+            httpx.put(f"{url}/_sandbox/activity", json={"every_seconds": every_seconds}, timeout=5)
+        except httpx.HTTPError:
+            continue
