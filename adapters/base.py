@@ -17,6 +17,17 @@ Transient faults are raised (`AgencyUnavailable`, `OutcomeUnknown`), never retur
 
 Lists are pages of at most `limit` items; `position` is the adapter's own opaque string (page
 number, agency cursor, offset) that the gateway seals into a tamper-proof cursor.
+
+Change feeds (the claim ledger). An agency that reports what happens on its side declares it in
+`Capabilities.feeds` and implements `ChangeFeed.changes_since(credential, checkpoint, limit)`:
+at most `limit` records after `checkpoint` (the adapter's own opaque string, None = from the
+start), as a `ChangeBatch` carrying the checkpoint to resume from. The gateway stores that
+checkpoint in the same atomic step as the records it covers, so a batch is applied whole or not
+at all; records may repeat across batches (an overlap window for records sharing a timestamp is
+fine): the gateway applies each `record_id` once per credential. Records are tagged:
+`StatusChanged`, `PaymentCollected`, `InvoiceChanged`, and `Unreadable` for a record the adapter
+could not read (the gateway quarantines it; the feed goes on). An adapter with no feed declares
+nothing and needs no `changes_since`.
 """
 
 from __future__ import annotations
@@ -29,20 +40,25 @@ from typing import Any, Literal, Protocol, get_args, runtime_checkable
 import msgspec
 
 from canonical import (
+    Allocation,
     ClaimCreate,
     ClaimStatus,
     ClaimType,
     CreditNoteCreate,
     Invoice,
+    Money,
     OperationKind,
+    PaymentKind,
     PaymentReport,
     PaymentReversal,
+    PaymentSource,
     Problem,
     Withdrawal,
 )
 
 __all__ = [
     "CAPABILITIES",
+    "FEEDS",
     "Adapter",
     "AdapterContext",
     "AdapterPage",
@@ -50,17 +66,25 @@ __all__ = [
     "AgencyClaim",
     "Capabilities",
     "Capability",
+    "ChangeBatch",
+    "ChangeFeed",
+    "ChangeRecord",
     "ClaimRef",
     "Credential",
     "Failed",
+    "Feed",
+    "InvoiceChanged",
     "OperationContext",
     "Outcome",
+    "PaymentCollected",
     "PendingOutcome",
     "ResolvedOutcome",
     "SandboxSpec",
     "SecretMissing",
+    "StatusChanged",
     "Submitted",
     "Succeeded",
+    "Unreadable",
     "credential_from_section",
     "lazy_sandbox",
     "required_capability",
@@ -79,6 +103,11 @@ Capability = Literal[
 ]
 CAPABILITIES: tuple[Capability, ...] = get_args(Capability)
 
+#: What an agency's change feed can report (`Capabilities.feeds`): status changes, payments it
+#: collected (and their reversals), invoices' remaining amounts.
+Feed = Literal["status", "payments", "invoices"]
+FEEDS: tuple[Feed, ...] = get_args(Feed)
+
 
 class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
     """What an agency can do, as data. Undeclared = refused before anything is stored."""
@@ -90,11 +119,15 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
     claim_types: frozenset[ClaimType] | None = None
     #: Largest page the agency serves (the gateway never asks for more).
     max_page_size: int = 100
+    #: What the agency's change feed reports (`ChangeFeed.changes_since`); empty = no feed, the
+    #: ledger then changes only through the gateway's own operations and `?refresh=true` reads.
+    feeds: frozenset[Feed] = frozenset()
 
     def as_json(self) -> dict[str, Any]:
         """The `GET /v1/agencies` shape."""
         return {
             "capabilities": {name: name in self.supported for name in CAPABILITIES},
+            "feeds": sorted(self.feeds),
             "currencies": sorted(self.currencies) if self.currencies is not None else None,
             "claim_types": sorted(self.claim_types) if self.claim_types is not None else None,
         }
@@ -222,6 +255,89 @@ class AgencyClaim(msgspec.Struct, kw_only=True):
     invoices: list[Invoice]
     balance_amount: int
     agency_data: dict[str, Any] = {}
+
+
+# --- change feeds ---------------------------------------------------------------------------
+
+
+class StatusChanged(msgspec.Struct, frozen=True, kw_only=True, tag="status_changed"):
+    """The agency reports a claim's status. The same status as the ledger's makes no event, so a
+    sweep may report every claim's current status each time."""
+
+    #: The agency's own id of this record (status update id, transaction id...): unique per
+    #: credential, the same every time the record is read.
+    record_id: str
+    #: The claim as the agency knows it (case number / case id / claim number).
+    agency_reference: str
+    status: ClaimStatus
+    #: The agency's own code or words for it (closing reason, raw state), kept as reported.
+    reason: str | None = None
+    occurred_at: dt.datetime | None = None
+
+
+class PaymentCollected(msgspec.Struct, frozen=True, kw_only=True, tag="payment_collected"):
+    """A payment (or a reversal of one) on a claim, as the agency books it.
+
+    `source="creditor"` with the creditor's `payment_id` marks the agency's copy of a payment
+    reported through the gateway: the ledger already lists it, so it makes no second entry.
+    """
+
+    record_id: str
+    agency_reference: str
+    amount: Money
+    paid_on: dt.date
+    kind: PaymentKind = "payment"
+    source: PaymentSource = "agency"
+    #: The creditor's own payment id where the agency has one (reported payments), else None.
+    payment_id: str | None = None
+    allocations: list[Allocation] = []
+    occurred_at: dt.datetime | None = None
+
+
+class InvoiceChanged(msgspec.Struct, frozen=True, kw_only=True, tag="invoice_changed"):
+    """What is still owed on one invoice now. The same amount as the ledger's makes no event."""
+
+    record_id: str
+    agency_reference: str
+    invoice_number: str
+    remaining: Money
+    #: Costs still owed on the invoice, where the agency reports them.
+    costs_remaining: Money | None = None
+    occurred_at: dt.datetime | None = None
+
+
+class Unreadable(msgspec.Struct, frozen=True, kw_only=True, tag="unreadable"):
+    """A record the adapter could not read: quarantined by the gateway, never a blocked feed."""
+
+    record_id: str
+    agency_reference: str | None = None
+    #: The record as the agency sent it (the gateway keeps a bounded prefix).
+    raw: str
+    #: Why it could not be read, for the admin who looks at the quarantine.
+    reason: str
+
+
+ChangeRecord = StatusChanged | PaymentCollected | InvoiceChanged | Unreadable
+
+
+class ChangeBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """What one `changes_since` call read, oldest first."""
+
+    records: list[ChangeRecord]
+    #: Where the next call resumes (stored with these records, atomically); None = from the start.
+    checkpoint: str | None
+    #: More records are waiting: the gateway calls again (budget permitting) without waiting
+    #: for the next poll interval.
+    has_more: bool = False
+
+
+@runtime_checkable
+class ChangeFeed(Protocol):
+    """An adapter whose agency reports changes (declared in `Capabilities.feeds`)."""
+
+    async def changes_since(
+        self, credential: Credential, checkpoint: str | None, limit: int
+    ) -> ChangeBatch: ...
 
 
 class AdapterPage(msgspec.Struct, kw_only=True):

@@ -15,6 +15,12 @@ What is here, by the job it does:
   `OperationContext`, the claim address `ClaimRef`, what reads answer (`AgencyClaim`,
   `AdapterPage`) and what writes answer (`Outcome` = `Succeeded | Submitted | Failed`, then
   `PendingOutcome` → `ResolvedOutcome` through `poll_outcomes`), and `Credential`.
+- **The change feed** — an agency that reports what happens on its side declares `Feed`s in
+  `Capabilities.feeds` and implements `ChangeFeed.changes_since(credential, checkpoint, limit)`
+  → `ChangeBatch(records, checkpoint, has_more)`; records (`ChangeRecord`) are
+  `StatusChanged`, `PaymentCollected`, `InvoiceChanged`, or `Unreadable` (quarantined by the
+  gateway, never a blocked feed), each with the agency's own `record_id` (the gateway applies
+  each once) and the claim's `agency_reference`.
 - **The canonical language** — claims, invoices, payments, credit notes, withdrawals, `Money`
   (integer minor units) and its exact conversions `from_major` / `to_major` (Decimal major
   units at the agency boundary; a fraction of a minor unit raises `MoneyError`).
@@ -67,6 +73,7 @@ from adapters._upstream import (
 )
 from adapters.base import (
     CAPABILITIES,
+    FEEDS,
     Adapter,
     AdapterContext,
     AdapterPage,
@@ -74,16 +81,24 @@ from adapters.base import (
     AgencyClaim,
     Capabilities,
     Capability,
+    ChangeBatch,
+    ChangeFeed,
+    ChangeRecord,
     ClaimRef,
     Credential,
     Failed,
+    Feed,
+    InvoiceChanged,
     OperationContext,
     Outcome,
+    PaymentCollected,
     PendingOutcome,
     ResolvedOutcome,
     SandboxSpec,
+    StatusChanged,
     Submitted,
     Succeeded,
+    Unreadable,
     lazy_sandbox,
 )
 from adapters.sandbox_kit import (
@@ -149,6 +164,7 @@ __all__ = [
     "CLAIM_STATUSES",
     "CLAIM_TYPES",
     "CURRENCY_EXPONENTS",
+    "FEEDS",
     "MAX_AMOUNT",
     "ASGIApp",
     "ActivityPlan",
@@ -170,6 +186,9 @@ __all__ = [
     "BearerAuth",
     "Capabilities",
     "Capability",
+    "ChangeBatch",
+    "ChangeFeed",
+    "ChangeRecord",
     "ClaimCreate",
     "ClaimRef",
     "ClaimStatus",
@@ -180,9 +199,11 @@ __all__ = [
     "DebtorKind",
     "Failed",
     "FaultPlan",
+    "Feed",
     "FieldError",
     "GatewayError",
     "Invoice",
+    "InvoiceChanged",
     "InvoiceCreate",
     "LedgerEntry",
     "MemorySharedState",
@@ -196,6 +217,7 @@ __all__ = [
     "OutcomeUnknown",
     "PageWindow",
     "Payment",
+    "PaymentCollected",
     "PaymentKind",
     "PaymentReport",
     "PaymentReversal",
@@ -208,8 +230,10 @@ __all__ = [
     "SandboxSpec",
     "SandboxState",
     "SharedState",
+    "StatusChanged",
     "Submitted",
     "Succeeded",
+    "Unreadable",
     "UnsupportedByAgency",
     "UpstreamClient",
     "UpstreamResponse",

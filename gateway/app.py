@@ -6,18 +6,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
 
 import httpx
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from adapters.base import AdapterSpec
 from gateway.auth import audit_refusal
-from gateway.middleware import request_id_header
+from gateway.middleware import observe_requests, request_id_header
+from gateway.openapi import PolishedJson, PolishedScalar, PolishedSwagger, StrictStructs
 from gateway.problems import exception_handlers
 from gateway.routes._shared import Services, provide_principal, provide_services
 from gateway.routes.admin import AdminController
@@ -83,7 +82,6 @@ def create_app(
         },
         exception_handlers=exception_handlers,
         after_exception=[audit_refusal],
-        middleware=[_request_id],
         before_send=[request_id_header],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
@@ -91,7 +89,7 @@ def create_app(
             version="1.0.0",
             description=DESCRIPTION,
             path="/docs",
-            render_plugins=[ScalarRenderPlugin(path="/"), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[PolishedScalar(path="/"), PolishedSwagger(path="/swagger"), PolishedJson()],
             components=Components(
                 security_schemes={
                     "apiKey": SecurityScheme(type="http", scheme="bearer", description="API key")
@@ -100,15 +98,16 @@ def create_app(
             security=[{"apiKey": []}],
             tags=[Tag(name="claims"), Tag(name="operations"), Tag(name="agencies"), Tag(name="admin")],
         ),
+        plugins=[StrictStructs()],  # additionalProperties: false where a Struct refuses unknowns
         request_max_body_size=settings.max_body_bytes,
+        # Litestar's default would put its own handler on the root logger; ours (gateway/logs.py)
+        # is installed by the CLI, and unexpected errors are logged by gateway/problems.py.
+        logging_config=None,
         debug=debug,
     )
     app.state.runtime = runtime
     app.state.services = Services(runtime)
+    # Outside the router (and its exception handling), so that every answer, 404s included, is
+    # counted and logged once (gateway/middleware.py).
+    app.asgi_handler = observe_requests(app.asgi_handler)
     return app
-
-
-def _request_id(app: Any) -> Any:
-    from gateway.middleware import request_id_middleware
-
-    return request_id_middleware(app)

@@ -6,7 +6,9 @@ of the comparison. Scopes: `claims:read`, `claims:write`, `admin`.
 
 Every refused key use (401, 403) lands in the audit feed (`audit_refusal`, an after-exception
 hook): who (the key's id and name when the key is known, e.g. revoked or lacking a scope), what
-(method, path) and why — never the presented key.
+(method, path) and why — never the presented key. Anyone can cause a refusal, so what is recorded
+is bounded: at most `audit_refusals_per_minute` entries a minute per process (the next recorded
+entry counts the ones left out as `suppressed`), and the path and reason are truncated.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
 from typing import Any
 
 import msgspec
@@ -24,6 +27,7 @@ from gateway.stores import ApiKeyRecord, AuditEntry, Store, new_id, utcnow
 
 __all__ = [
     "Principal",
+    "RefusalSampler",
     "audit_refusal",
     "authenticate",
     "generate_key",
@@ -102,6 +106,38 @@ def require_admin(principal: Principal) -> None:
         raise ScopeRefused("this needs the admin scope", principal)
 
 
+#: Longest path or reason kept in a refusal's audit entry (a 60 KB path is not a 60 KB entry).
+AUDIT_TEXT_MAX = 200
+
+
+class RefusalSampler:
+    """At most `per_minute` refused key uses recorded per minute; the rest are only counted."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._window = -1
+        self._used = 0
+        self._suppressed = 0
+
+    def admit(self, now: float | None = None) -> int | None:
+        """None: do not record this one. Otherwise: how many were left out since the last one."""
+        window = int((time.time() if now is None else now) // 60)
+        if window != self._window:
+            self._window, self._used = window, 0
+        if self._used >= self.per_minute:
+            self._suppressed += 1
+            return None
+        self._used += 1
+        left_out, self._suppressed = self._suppressed, 0
+        return left_out
+
+
+def _cut(text: Any) -> Any:
+    if isinstance(text, str) and len(text) > AUDIT_TEXT_MAX:
+        return text[:AUDIT_TEXT_MAX] + "…"
+    return text
+
+
 async def audit_refusal(exc: BaseException, scope: Any) -> None:
     """After-exception hook: a refused key use (401/403) becomes an `auth.refused` audit entry."""
     if not isinstance(exc, Unauthorized | Forbidden) or scope.get("type") != "http":
@@ -110,15 +146,21 @@ async def audit_refusal(exc: BaseException, scope: Any) -> None:
     services = getattr(getattr(app, "state", None), "services", None)
     if services is None:
         return
+    sampler: RefusalSampler | None = getattr(services, "refusals", None)
+    left_out = sampler.admit() if sampler is not None else 0
+    if left_out is None:
+        return
     principal: Principal | None = getattr(exc, "principal", None)
     detail: dict[str, Any] = {
         "status": exc.status,
         "code": exc.code,
-        "method": scope.get("method"),
-        "path": scope.get("path"),
-        "reason": exc.detail,
+        "method": _cut(scope.get("method")),
+        "path": _cut(scope.get("path")),
+        "reason": _cut(exc.detail),
         "request_id": (scope.get("state") or {}).get("request_id"),
     }
+    if left_out:
+        detail["suppressed"] = left_out
     if principal is not None:
         detail["key_id"] = principal.key_id
     try:

@@ -23,11 +23,10 @@ __all__ = ["app_from_env", "main"]
 log = logging.getLogger("gateway")
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # Per-request logging of the HTTP client costs more than the mapping itself (performance.md).
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+def _configure_logging(level: str, fmt: str) -> None:
+    from gateway.logs import configure_logging
+
+    configure_logging(level, "text" if fmt == "text" else "json")
 
 
 def _load(config: str | None) -> Settings:
@@ -42,7 +41,7 @@ def app_from_env() -> Any:
     from gateway.app import create_app
 
     settings = _load(None)
-    _configure_logging(settings.log_level)
+    _configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)
 
 
@@ -64,6 +63,7 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
     if config:
         os.environ["CG_CONFIG"] = config
     settings = _load(config)  # fail fast, naming the key, before any process starts
+    _configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         "gateway.cli:app_from_env",
         factory=True,
@@ -71,7 +71,8 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         port=port or settings.port,
         workers=workers or settings.workers,
         log_level=settings.log_level.lower(),
-        access_log=False,
+        log_config=None,  # uvicorn's lines go through our handler (gateway/logs.py), as JSON too
+        access_log=False,  # ours has the route template, tenant and key id (gateway/middleware.py)
         proxy_headers=True,
     )
 
@@ -81,7 +82,7 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
 def worker(config: str | None) -> None:
     """Deliver queued operations and poll outcomes (whatever run_worker says), until SIGTERM."""
     settings = _load(config)
-    _configure_logging(settings.log_level)
+    _configure_logging(settings.log_level, settings.log_format)
     asyncio.run(_run_worker(settings))
 
 
@@ -122,9 +123,10 @@ def sandbox(agency: str, port: int, host: str) -> None:
 def openapi() -> None:
     """Print the OpenAPI 3.1 document."""
     from gateway.app import create_app
+    from gateway.openapi import served_document
 
     app = create_app(settings_from_mapping({}, {}, {}), specs={})
-    click.echo(json.dumps(app.openapi_schema.to_schema(), indent=2))
+    click.echo(json.dumps(served_document(app), indent=2))
 
 
 @main.group()
@@ -165,7 +167,7 @@ def demo(host: str, port: int, store_url: str) -> None:
     from gateway.app import create_app
     from gateway.demo import demo_document, start_agency_activity
 
-    _configure_logging("INFO")
+    _configure_logging("INFO", os.environ.get("CG_LOG_FORMAT", "text"))
     specs = discover()
     servers = [
         (name, serve_in_thread(spec.sandbox.create_app())) for name, spec in specs.items() if spec.sandbox
@@ -183,7 +185,9 @@ def demo(host: str, port: int, store_url: str) -> None:
     base = f"http://{host}:{port}"
     click.echo(_demo_banner(base, servers, document["tenants"]))
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(
+            create_app(settings), host=host, port=port, log_level="warning", log_config=None, access_log=False
+        )
     finally:
         for _, server in servers:
             with contextlib.suppress(Exception):

@@ -378,9 +378,9 @@ def _api(url: str | None, admin_key: str | None) -> AdminApi:
 @api_options
 def keys_list(url: str, admin_key: str, as_json: bool) -> None:
     """The keys a running gateway knows (never the keys themselves)."""
-    page = AdminApi(url, admin_key).json("GET", "/v1/admin/api-keys")
+    keys = AdminApi(url, admin_key).pages("/v1/admin/api-keys")
     if as_json:
-        _print_json(page)
+        _print_json(keys)
         return
     rows = [
         (
@@ -391,7 +391,7 @@ def keys_list(url: str, admin_key: str, as_json: bool) -> None:
             k.get("source"),
             k.get("revoked_at"),
         )
-        for k in page["data"]
+        for k in keys
     ]
     click.echo(table(["ID", "NAME", "TENANT", "SCOPES", "SOURCE", "REVOKED AT"], rows))
 

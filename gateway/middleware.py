@@ -1,9 +1,15 @@
-"""Request ids on every response, and request metrics.
+"""Request ids on every response; one access log line and the HTTP metrics per request.
 
 The id is decided once per request (`request_id`): a sane client `X-Request-Id` is echoed, any
-other is replaced by a fresh one. The middleware puts it in the scope state for logs and problem
-details; the `before_send` hook puts it on every response — also on the 404/405 answers Litestar's
-router gives before any middleware runs.
+other is replaced by a fresh one. The `before_send` hook puts it on every response.
+
+`observe_requests` wraps the app's whole ASGI handler (create_app installs it), outside the
+router, so the 404 and 405 answers the router gives before any route middleware runs are
+counted and logged too. It binds `request_id` into the log context for every line written while
+the request runs, and writes one access line at the end:
+
+    method, route (the template, e.g. /v1/tenants/{tenant:str}/claims — never the path with ids),
+    status, duration_ms, request_id, tenant and key_id (when a key was presented and known).
 """
 
 from __future__ import annotations
@@ -14,18 +20,20 @@ import uuid
 from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from prometheus_client import Counter, Histogram
 
-__all__ = ["request_id", "request_id_header", "request_id_middleware"]
+from gateway import metrics
+from gateway.logs import bind_contextvars, clear_contextvars, get_logger
+
+__all__ = ["UNMATCHED_ROUTE", "observe_requests", "request_id", "request_id_header"]
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
-REQUESTS = Counter("cg_http_requests_total", "HTTP requests answered", ["method", "status"])
-LATENCY = Histogram(
-    "cg_http_request_seconds",
-    "HTTP request latency",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
-)
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+#: The route label of a request no route matched (404/405 from the router): the path is never a label.
+UNMATCHED_ROUTE = "unmatched"
+
+access_log = get_logger("gateway.access")
 
 
 def request_id(scope: Scope) -> str:
@@ -48,13 +56,21 @@ async def request_id_header(message: Message, scope: Scope) -> None:
             message["headers"] = headers
 
 
-def request_id_middleware(app: ASGIApp) -> ASGIApp:
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+# Children of the labelled families, cached per label values (a .labels() lookup costs ~1 µs).
+_counters: dict[tuple[str, str, int], Any] = {}
+_histograms: dict[tuple[str, str], Any] = {}
+
+
+def observe_requests(app: ASGIApp) -> ASGIApp:
+    """The outermost ASGI layer of the gateway: request id, access line, HTTP metrics."""
+
+    async def observed(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # type: ignore[comparison-overlap]  # lifespan scopes pass here too
             await app(scope, receive, send)
             return
-        request_id(scope)
         started = time.perf_counter()
+        clear_contextvars()
+        bind_contextvars(request_id=request_id(scope))
         status = 500
 
         async def send_counted(message: Message) -> None:
@@ -66,7 +82,31 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_counted)
         finally:
-            REQUESTS.labels(scope.get("method", ""), str(status)).inc()
-            LATENCY.observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            method = scope.get("method", "")
+            if method not in _METHODS:  # a label value a client could invent
+                method = "OTHER"
+            route = scope.get("path_template") or UNMATCHED_ROUTE
+            counter = _counters.get((method, route, status))
+            if counter is None:
+                counter = _counters[(method, route, status)] = metrics.HTTP_REQUESTS.labels(
+                    method, route, str(status)
+                )
+            counter.inc()
+            histogram = _histograms.get((method, route))
+            if histogram is None:
+                histogram = _histograms[(method, route)] = metrics.HTTP_LATENCY.labels(method, route)
+            histogram.observe(elapsed)
+            state = scope.get("state") or {}
+            access_log.info(
+                "request",
+                method=method,
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 3),
+                tenant=state.get("tenant"),
+                key_id=state.get("key_id"),
+            )
+            clear_contextvars()
 
-    return middleware
+    return observed

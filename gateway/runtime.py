@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import logging
 from collections.abc import Mapping
@@ -36,7 +37,12 @@ class Runtime:
         transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     ) -> None:
         self.settings = settings
-        self.store: Store = store or create_store(settings.store_url, settings.store_prefix)
+        self.store: Store = store or create_store(
+            settings.store_url,
+            settings.store_prefix,
+            events_max=settings.events_max_per_tenant,
+            audit_max=settings.audit_max_entries,
+        )
         self.specs: dict[str, AdapterSpec] = dict(specs) if specs is not None else discover()
         self._transports = dict(transports or {})
         self.adapters: dict[str, Adapter] = {}
@@ -97,6 +103,15 @@ class Runtime:
         await seed_tenants(self.settings, self.specs, self.store)
 
     async def _seed_keys(self) -> None:
+        """The file's keys are the config keys: each under a stable id made from its hash (a
+        reordered file keeps every id), and a config key no longer in the file is forgotten (a
+        revoked one stays listed as revoked, so putting it back in the file cannot revive it)."""
+        current = set(self.settings.key_hashes)
+        for record in await self.store.list_api_keys():
+            gone = record.source == "config" and record.key_sha256 not in current
+            if gone and record.revoked_at is None:
+                await self.store.delete_api_key(record.key_sha256)
+                log.info("config key %s (%s) is no longer in the file: removed", record.id, record.name)
         for index, (key, digest) in enumerate(
             zip(self.settings.api_keys, self.settings.key_hashes, strict=True)
         ):
@@ -105,13 +120,13 @@ class Runtime:
                 continue  # revoked through the admin API: a restart must not bring it back
             await self.store.put_api_key(
                 ApiKeyRecord(
-                    id=f"key_config_{index}",
+                    id=config_key_id(digest),
                     name=key.name or f"config key {index}",
                     tenant=key.tenant,
                     scopes=list(key.scopes),
                     key_sha256=digest,
                     source="config",
-                    created_at=utcnow(),
+                    created_at=existing.created_at if existing is not None else utcnow(),
                 )
             )
 
@@ -137,6 +152,11 @@ class Runtime:
         if credential is None:
             raise NotFound(f"tenant {tenant!r} has no credentials for {agency}")
         return credential
+
+
+def config_key_id(digest: str) -> str:
+    """A config key's id: stable for the key, unrelated across keys, and not its digest."""
+    return "key_cfg_" + hashlib.sha256(b"collection-gateway config key\0" + digest.encode()).hexdigest()[:20]
 
 
 def _fields(agency: Any) -> dict[str, Any]:

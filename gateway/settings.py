@@ -97,6 +97,8 @@ class Settings(_Config, kw_only=True):
     max_body_bytes: int = 1024 * 1024
     #: Log level of the gateway's own loggers.
     log_level: str = "INFO"
+    #: "json" (one JSON object a line: serve, worker) or "text" (readable; the demo's default).
+    log_format: str = "json"
     #: Redis key prefix (several gateways may share one Redis).
     store_prefix: str = "cg"
     #: Delivery: attempts before an operation fails with agency_unavailable, and backoff bounds.
@@ -107,6 +109,13 @@ class Settings(_Config, kw_only=True):
     reclaim_idle_seconds: float = 60.0
     #: How long a claim read from its agency may be served from cache.
     claim_cache_seconds: float = 2.0
+    #: Streams are capped (docs/operations.md): the newest entries of each tenant's event feed and
+    #: of the audit feed are kept (Redis trims in whole blocks, so up to ~100 more).
+    events_max_per_tenant: int = 100_000
+    audit_max_entries: int = 100_000
+    #: Refused key uses (401/403) recorded in the audit per process and minute; the rest are
+    #: counted and the count is recorded with the next one that is.
+    audit_refusals_per_minute: int = 60
     agencies: dict[str, AgencySettings] = {}
     tenants: dict[str, TenantSettings] = {}
     api_keys: list[ApiKeySettings] = []
@@ -204,10 +213,15 @@ def _validated(settings: Settings, env: Mapping[str, str], specs: Mapping[str, A
         raise ConfigError("max_body_bytes: must be positive")
     if settings.idempotency_ttl_seconds <= 0:
         raise ConfigError("idempotency_ttl_seconds: must be positive")
+    for name in ("events_max_per_tenant", "audit_max_entries", "audit_refusals_per_minute"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{name}: must be at least 1")
     if settings.max_attempts < 1:
         raise ConfigError("max_attempts: must be at least 1")
     if not 1 <= settings.port <= 65535:
         raise ConfigError(f"port: {settings.port} is not a TCP port (1-65535)")
+    if settings.log_format not in ("json", "text"):
+        raise ConfigError(f"log_format: {settings.log_format!r} is neither 'json' nor 'text'")
     if settings.workers < 1:
         raise ConfigError("workers: must be at least 1")
     if not settings.store_url.startswith(("memory://", "redis://", "rediss://", "unix://")):

@@ -53,6 +53,8 @@ from canonical import (
     Withdrawal,
 )
 from canonical.problems import AgencyRejected, AgencyUnavailable, GatewayError, OutcomeUnknown
+from gateway import metrics
+from gateway.logs import bind_contextvars, get_logger
 from gateway.runtime import Runtime
 from gateway.services.reads import status_event
 from gateway.services.writes import operation_token
@@ -61,6 +63,8 @@ from gateway.stores import ClaimRecord, OperationRecord, OutboxEntry, new_id, ut
 __all__ = ["Worker"]
 
 log = logging.getLogger(__name__)
+#: One line per delivery attempt: operation, agency, kind, outcome, duration (and problem code).
+attempt_log = get_logger("gateway.delivery")
 
 
 class Worker:
@@ -102,11 +106,13 @@ class Worker:
         return len(entries)
 
     async def _deliver(self, entry: OutboxEntry) -> None:
+        bind_contextvars(operation_id=entry.operation_id)  # this delivery's task only (gather)
         operation = await self.store.get_operation(entry.operation_id)
         if operation is None or operation.status in FINAL_STATUSES or operation.status == "submitted":
             await self.store.outbox_ack(entry)
             return
         claim = await self.store.get_claim(operation.claim_id)
+        bind_contextvars(claim_id=operation.claim_id)
         if claim is None:  # cannot happen: accepted together; never lose the entry silently
             log.error("operation %s has no claim %s", operation.id, operation.claim_id)
             await self.store.outbox_ack(entry)
@@ -126,12 +132,15 @@ class Worker:
         operation.attempts += 1
         operation.updated_at = utcnow()
         await self.store.save_operation(operation)
+        started = time.perf_counter()
         try:
             outcome = await self._call(operation, claim)
         except AgencyUnavailable as exc:  # transient: 5xx, timeout, rate limit, breaker open
             operation.in_flight = False
             operation.maybe_sent = operation.maybe_sent or isinstance(exc, OutcomeUnknown)
-            if operation.attempts >= self.settings.max_attempts:
+            gave_up = operation.attempts >= self.settings.max_attempts
+            _attempted(operation, "gave_up" if gave_up else "retry", started, exc.code)
+            if gave_up:
                 detail = f"{exc} (gave up after {operation.attempts} attempts)"
                 await self._finish(operation, claim, Failed(problem=AgencyUnavailable(detail).problem()))
                 await self.store.outbox_ack(entry)
@@ -145,6 +154,7 @@ class Worker:
             outcome = Failed(problem=exc.problem())
         except Exception:
             log.exception("delivering %s failed unexpectedly", operation.id)
+            _attempted(operation, "error", started, "internal_error")
             operation.in_flight = False
             operation.maybe_sent = True
             if operation.attempts >= self.settings.max_attempts:
@@ -156,6 +166,7 @@ class Worker:
             await self.store.outbox_retry_at(entry, time.time() + self._backoff(operation.attempts, None))
             return
         operation.in_flight = False
+        _attempted(operation, _outcome_name(outcome), started, _outcome_code(outcome))
         await self._finish(operation, claim, outcome)
         await self.store.outbox_ack(entry)
 
@@ -235,6 +246,7 @@ class Worker:
         if changed_claim is not None and changed_claim.status != claim.status:
             events.append(status_event(claim, changed_claim.status))
         await self.store.save_operation(operation, changed_claim, events)
+        metrics.OPERATIONS.labels(operation.kind, operation.agency, operation.status).inc()
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         base = self.settings.retry_base_seconds * 2 ** (attempt - 1)
@@ -282,8 +294,8 @@ class Worker:
         ]
         try:
             results = await adapter.poll_outcomes(self.runtime.credential(tenant, agency), pending)
-        except GatewayError as exc:
-            log.warning("polling %s for %s failed: %s", agency, tenant, exc)
+        except GatewayError as exc:  # the code, not the message: an agency's text may quote a debtor
+            log.warning("polling %s for %s failed: %s", agency, tenant, exc.code)
             return 0
         for result in results:
             operation = by_id.get(result.operation_id)
@@ -293,6 +305,37 @@ class Worker:
             if claim is not None:
                 await self._finish(operation, claim, result.outcome)
         return len(results)
+
+
+def _attempted(operation: OperationRecord, outcome: str, started: float, code: str | None) -> None:
+    """The delivery attempt's log line and metrics (operation_id and claim_id come from the context)."""
+    elapsed = time.perf_counter() - started
+    metrics.DELIVERY_ATTEMPTS.labels(operation.agency, operation.kind, outcome).inc()
+    metrics.DELIVERY_SECONDS.labels(operation.agency).observe(elapsed)
+    attempt_log.info(
+        "delivery attempt",
+        agency=operation.agency,
+        kind=operation.kind,
+        attempt=operation.attempts,
+        outcome=outcome,
+        code=code,
+        duration_ms=round(elapsed * 1000, 3),
+    )
+
+
+def _outcome_name(outcome: Outcome) -> str:
+    match outcome:
+        case Submitted():
+            return "submitted"
+        case Succeeded():
+            return "succeeded"
+        case Failed():
+            return "failed"
+    return "unknown"
+
+
+def _outcome_code(outcome: Outcome) -> str | None:
+    return outcome.problem.code if isinstance(outcome, Failed) else None
 
 
 def _claim_moved(claim: ClaimRecord, status: Any, now: Any, reference: str | None) -> ClaimRecord:

@@ -13,9 +13,9 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import QueryParameter
 
-from canonical import FieldError, Problem
+from canonical import FieldError, Operation, Problem
 from canonical.problems import BadRequest, UnsupportedMediaType, ValidationFailed
-from gateway.auth import Principal, authenticate
+from gateway.auth import Principal, RefusalSampler, authenticate
 from gateway.demo import DEMO_CLAIM
 from gateway.problems import json_pointer
 from gateway.runtime import Runtime
@@ -26,6 +26,8 @@ from gateway.stores import StoredResponse
 T = TypeVar("T")
 
 __all__ = [
+    "CLAIM_CREATE_RESPONSES",
+    "FOLLOW_UP_RESPONSES",
     "READ_PROBLEMS",
     "WRITE_PROBLEMS",
     "Cursor",
@@ -46,6 +48,7 @@ class Services:
         self.runtime = runtime
         self.reads = ReadService(runtime)
         self.writes = WriteService(runtime)
+        self.refusals = RefusalSampler(runtime.settings.audit_refusals_per_minute)
 
 
 #: `?limit=` of every list (api.md: 1-100, default 20) and `?cursor=`.
@@ -79,9 +82,29 @@ WRITE_PROBLEMS: dict[int, ResponseSpec] = {
 }
 
 
+def _final(description: str) -> ResponseSpec:
+    return ResponseSpec(data_container=Operation, description=description)
+
+
+#: A write answers 202 with the Operation, or (Prefer: wait) its final state when it ended in time.
+CLAIM_CREATE_RESPONSES: dict[int, ResponseSpec] = {
+    **WRITE_PROBLEMS,
+    201: _final("Prefer: wait - the claim was created at its agency in time: the succeeded Operation"),
+    200: _final("Prefer: wait - the operation failed in time: the failed Operation (error says why)"),
+}
+FOLLOW_UP_RESPONSES: dict[int, ResponseSpec] = {
+    **WRITE_PROBLEMS,
+    200: _final("Prefer: wait - the operation ended in time: the succeeded or failed Operation"),
+}
+
+
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     services: Services = request.app.state.services
-    return await authenticate(services.runtime.store, request.headers.get("authorization"))
+    principal = await authenticate(services.runtime.store, request.headers.get("authorization"))
+    state = request.scope["state"]  # for the access log line (gateway/middleware.py)
+    state["key_id"] = principal.key_id
+    state["tenant"] = principal.tenant
+    return principal
 
 
 def provide_services(request: Request[Any, Any, Any]) -> Services:

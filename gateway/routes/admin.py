@@ -16,6 +16,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 
 from canonical import ClaimCreate, FieldError, Page
+from canonical.pages import open_cursor, seal_cursor
 from canonical.problems import NotFound, ValidationFailed
 from gateway.auth import generate_key, hash_key, require_admin
 from gateway.routes._shared import (
@@ -71,10 +72,6 @@ class ApiKeyView(msgspec.Struct, kw_only=True, omit_defaults=True):
     source: str = "api"
     created_at: dt.datetime | None = None
     revoked_at: dt.datetime | None = None
-
-
-class ApiKeyList(msgspec.Struct, kw_only=True):
-    data: list[ApiKeyView]
 
 
 def _tagged(document: TenantDocument, status: int = 200) -> Response[TenantDocument]:
@@ -233,10 +230,24 @@ class AdminController(Controller):
         return _view(record, key)
 
     @get("/api-keys", operation_id="listApiKeys", responses=READ_PROBLEMS)
-    async def list_keys(self, principal: PrincipalDep, services: ServicesDep) -> ApiKeyList:
-        """Every key (never the key itself), revoked ones with `revoked_at`."""
+    async def list_keys(
+        self,
+        principal: PrincipalDep,
+        services: ServicesDep,
+        limit: Limit = 20,
+        cursor: FromQuery[str | None] = None,
+    ) -> Page[ApiKeyView]:
+        """The keys by id, a page at a time (never the key itself); revoked ones with `revoked_at`."""
         require_admin(principal)
-        return ApiKeyList(data=[_view(r) for r in await services.runtime.store.list_api_keys()])
+        runtime = services.runtime
+        after = None if cursor is None else open_cursor(cursor, "api-keys", runtime.cursor_key)
+        records = [r for r in await runtime.store.list_api_keys() if after is None or r.id > after]
+        page, more = records[:limit], len(records) > limit
+        return Page(
+            data=[_view(r) for r in page],
+            has_more=more,
+            next_cursor=seal_cursor(page[-1].id, "api-keys", runtime.cursor_key) if more else None,
+        )
 
     @delete("/api-keys/{key_id:str}", operation_id="revokeApiKey", status_code=204, responses=READ_PROBLEMS)
     async def revoke_key(self, key_id: FromPath[str], principal: PrincipalDep, services: ServicesDep) -> None:

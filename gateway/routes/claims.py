@@ -24,9 +24,10 @@ from canonical import (
 )
 from gateway.auth import require_tenant
 from gateway.routes._shared import (
+    CLAIM_CREATE_RESPONSES,
     EXAMPLE_CLAIM,
+    FOLLOW_UP_RESPONSES,
     READ_PROBLEMS,
-    WRITE_PROBLEMS,
     Cursor,
     Limit,
     PrincipalDep,
@@ -58,7 +59,7 @@ class ClaimController(Controller):
         status_code=202,
         summary="Submit a claim",
         description=_ACCEPTED,
-        responses=WRITE_PROBLEMS,
+        responses=CLAIM_CREATE_RESPONSES,
     )
     async def submit_claim(
         self,
@@ -158,7 +159,7 @@ class ClaimController(Controller):
         status_code=202,
         summary="Report a payment the creditor received",
         description=_ACCEPTED,
-        responses=WRITE_PROBLEMS,
+        responses=FOLLOW_UP_RESPONSES,
     )
     async def report_payment(
         self,
@@ -181,7 +182,7 @@ class ClaimController(Controller):
         status_code=202,
         summary="Reverse a reported payment in full",
         description=_ACCEPTED,
-        responses=WRITE_PROBLEMS,
+        responses=FOLLOW_UP_RESPONSES,
     )
     async def reverse_payment(
         self,
@@ -207,7 +208,7 @@ class ClaimController(Controller):
         status_code=202,
         summary="Credit an invoice",
         description=_ACCEPTED,
-        responses=WRITE_PROBLEMS,
+        responses=FOLLOW_UP_RESPONSES,
     )
     async def create_credit_note(
         self,
@@ -230,7 +231,7 @@ class ClaimController(Controller):
         status_code=202,
         summary="Withdraw the claim or some of its invoices",
         description=_ACCEPTED,
-        responses=WRITE_PROBLEMS,
+        responses=FOLLOW_UP_RESPONSES,
     )
     async def withdraw(
         self,

@@ -6,8 +6,9 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, get
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from gateway import metrics as gateway_metrics
+from gateway.openapi import served_document
 from gateway.routes._shared import READ_PROBLEMS, PrincipalDep, ServicesDep
 
 __all__ = ["agencies", "live", "metrics", "openapi_document", "ready"]
@@ -17,6 +18,8 @@ class AgencyInfo(msgspec.Struct, kw_only=True):
     name: str
     configured: bool
     capabilities: dict[str, bool]
+    #: What the agency's change feed reports into the claim ledger ("status", "payments", "invoices").
+    feeds: list[str]
     currencies: list[str] | None
     claim_types: list[str] | None
 
@@ -56,10 +59,11 @@ async def ready(services: ServicesDep) -> Health:
 
 @get("/metrics", operation_id="metrics", tags=["health"], include_in_schema=False)
 async def metrics() -> Response[bytes]:
-    return Response(content=generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus text format: every process's samples under `serve --workers N` (gateway/metrics.py)."""
+    return Response(content=gateway_metrics.exposition(), media_type=gateway_metrics.MEDIA_TYPE)
 
 
 @get("/v1/openapi.json", include_in_schema=False)
 async def openapi_document(request: Request[Any, Any, Any]) -> Response[bytes]:
-    schema = request.app.openapi_schema.to_schema()
-    return Response(content=msgspec.json.encode(schema), media_type="application/vnd.oai.openapi+json")
+    document = served_document(request.app)
+    return Response(content=msgspec.json.encode(document), media_type="application/vnd.oai.openapi+json")

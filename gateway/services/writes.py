@@ -12,6 +12,7 @@ client fixes it and retries with the same key).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import uuid
@@ -43,6 +44,8 @@ from canonical.problems import (
     UnsupportedByAgency,
     ValidationFailed,
 )
+from gateway import metrics
+from gateway.logs import bind_contextvars
 from gateway.problems import problem_bytes
 from gateway.runtime import Runtime
 from gateway.services.routing import choose
@@ -52,14 +55,17 @@ from gateway.stores import (
     IdempotencyWrite,
     OperationRecord,
     StoredResponse,
+    StoreUnavailable,
     new_id,
     utcnow,
 )
 
-__all__ = ["Idempotency", "WriteService", "operation_token"]
+__all__ = ["Idempotency", "StoreOutcomeUnknown", "WriteService", "operation_token"]
 
 #: How long an unfinished request holds its key (a crashed request frees it after this).
 LOCK_SECONDS = 60
+#: Pauses between looks at the store after an accept lost its answer (a Redis restart).
+_RECHECK_PAUSES = (0.2, 0.5, 1.0)
 _json = msgspec.json.Encoder()
 
 
@@ -67,6 +73,12 @@ def operation_token(operation_id: str) -> str:
     """The agency-side idempotency key of an operation: a UUID (Intrum asks for UUIDv4 format)
     derived from the operation id, so every attempt and every replica sends the same one."""
     return str(uuid.UUID(bytes=hashlib.sha256(operation_id.encode()).digest()[:16], version=4))
+
+
+class StoreOutcomeUnknown(StoreUnavailable):
+    """The store lost its answer to an accept and stayed unreachable: the write may be stored.
+
+    The key is not released, so a retry with it replays the 202 if the write was stored."""
 
 
 class Idempotency(msgspec.Struct, frozen=True, kw_only=True):
@@ -142,6 +154,8 @@ class WriteService:
         )
         try:
             response = await execute(context)
+        except StoreOutcomeUnknown:
+            raise  # keep the key held: it may already replay the stored 202
         except GatewayError as exc:
             if exc.status in (401, 403, 429) or exc.status >= 500:
                 await self.store.idempotency_release(tenant, key)
@@ -158,11 +172,30 @@ class WriteService:
             raise
         operation_id = response.headers.get("location", "").rpartition("/")[2]
         if wait_seconds > 0 and response.status == 202 and operation_id:
-            operation = await self.store.wait_final(operation_id, wait_seconds)
-            if operation is not None and operation.status in FINAL_STATUSES:
-                response = final_response(operation)
-            await self.store.idempotency_finish(context.write(response))  # releases the hold
+            response = await self._wait_for_outcome(context, operation_id, wait_seconds, response)
         return response, False
+
+    async def _wait_for_outcome(
+        self, context: Idempotency, operation_id: str, wait_seconds: float, accepted: StoredResponse
+    ) -> StoredResponse:
+        """`Prefer: wait`: the final answer if the operation ends in time, else the 202.
+
+        The operation is stored and will be delivered whatever happens here, so a store failure
+        during the wait never becomes a 503 ("nothing was stored"): the answer is the 202 the key
+        already holds. The final answer is given only once the key replays it too.
+        """
+        try:
+            operation = await self.store.wait_final(operation_id, wait_seconds)
+        except StoreUnavailable:
+            return accepted  # the key's hold lapses by itself and replays this 202
+        response = accepted
+        if operation is not None and operation.status in FINAL_STATUSES:
+            response = final_response(operation)
+        try:
+            await self.store.idempotency_finish(context.write(response))  # releases the hold
+        except StoreUnavailable:
+            return accepted
+        return response
 
     # the writes
     async def submit_claim(self, tenant: str, body: ClaimCreate, idempotency: Idempotency) -> StoredResponse:
@@ -268,8 +301,31 @@ class WriteService:
         self, operation: OperationRecord, claim: ClaimRecord | None, idempotency: Idempotency
     ) -> StoredResponse:
         response = accepted_response(operation)
-        await self.store.accept(operation, claim, idempotency.write(response, held=True))
+        try:
+            await self.store.accept(operation, claim, idempotency.write(response, held=True))
+        except StoreUnavailable:
+            # The store may have run the step and lost only its answer: a 503 must mean that
+            # nothing was stored, so look before saying so.
+            if not await self._was_stored(operation.id):
+                raise
+        bind_contextvars(operation_id=operation.id, claim_id=operation.claim_id)  # the access line's
+        metrics.OPERATIONS.labels(operation.kind, operation.agency, "queued").inc()
         return response
+
+    async def _was_stored(self, operation_id: str) -> bool:
+        """Whether an accept whose answer was lost did store the operation (all or nothing).
+
+        Raises StoreUnavailable, whose problem tells the client to retry with the same key, when
+        the store stays unreachable: the key then replays the 202 if the write was stored."""
+        for pause in _RECHECK_PAUSES:
+            try:
+                return await self.store.get_operation(operation_id) is not None
+            except StoreUnavailable:
+                await asyncio.sleep(pause)
+        raise StoreOutcomeUnknown(
+            "the store stopped answering while this write was being stored; retry with the same "
+            "Idempotency-Key to get its outcome"
+        )
 
 
 def accepted_response(operation: OperationRecord) -> StoredResponse:

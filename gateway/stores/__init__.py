@@ -36,9 +36,12 @@ __all__ = [
 ]
 
 
-def create_store(url: str, prefix: str = "cg") -> Store:
+def create_store(
+    url: str, prefix: str = "cg", *, events_max: int = 100_000, audit_max: int = 100_000
+) -> Store:
+    """The store for `url`; `events_max` (per tenant) and `audit_max` cap the two feeds."""
     if url.startswith("memory://"):
-        return MemoryStore()
+        return MemoryStore(events_max=events_max, audit_max=audit_max)
     from gateway.stores.redis import RedisStore
 
-    return RedisStore(url, prefix)
+    return RedisStore(url, prefix, events_max=events_max, audit_max=audit_max)

@@ -94,6 +94,10 @@ class Store(Protocol):
 
     async def list_api_keys(self) -> list[ApiKeyRecord]: ...
 
+    async def delete_api_key(self, key_sha256: str) -> None:
+        """Forget a key (a config key that left the file): the next use is 401."""
+        ...
+
     # idempotency
     async def idempotency_begin(
         self, tenant: str, key: str, fingerprint: str, lock_seconds: int

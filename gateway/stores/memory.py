@@ -13,7 +13,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -42,7 +42,8 @@ class _Pending(msgspec.Struct):
 
 
 class MemoryStore:
-    def __init__(self) -> None:
+    def __init__(self, *, events_max: int = 100_000, audit_max: int = 100_000) -> None:
+        self._events_max, self._audit_max = events_max, audit_max
         self.shared = MemorySharedState()
         self._key = os.urandom(32)
         self._api_keys: dict[str, ApiKeyRecord] = {}
@@ -81,6 +82,9 @@ class MemoryStore:
 
     async def list_api_keys(self) -> list[ApiKeyRecord]:
         return sorted(self._api_keys.values(), key=lambda k: k.id)
+
+    async def delete_api_key(self, key_sha256: str) -> None:
+        self._api_keys.pop(key_sha256, None)
 
     # idempotency
     async def idempotency_begin(self, tenant: str, key: str, fingerprint: str, lock_seconds: int) -> Begun:
@@ -218,6 +222,7 @@ class MemoryStore:
         for event in events:
             self._seq += 1
             feed.append((f"{self._seq:020d}", event))
+        _trim(feed, self._events_max)
 
     async def list_events(self, tenant: str, after: str | None, limit: int) -> tuple[list[Event], str | None]:
         return _after(self._events.get(tenant, []), after, limit)
@@ -225,6 +230,7 @@ class MemoryStore:
     async def append_audit(self, entry: AuditEntry) -> None:
         self._seq += 1
         self._audit.append((f"{self._seq:020d}", entry))
+        _trim(self._audit, self._audit_max)
 
     async def list_audit(self, after: str | None, limit: int) -> tuple[list[AuditEntry], str | None]:
         return _after(self._audit, after, limit)
@@ -298,6 +304,12 @@ def _routing_position(after: str | None, latest: int) -> int:
         return max(1, min(int(after), latest + 1))
     except ValueError:
         return 1
+
+
+def _trim(feed: list[Any], cap: int) -> None:
+    """Keep the newest `cap` entries (trimmed in blocks of a tenth, like Redis' `MAXLEN ~`)."""
+    if len(feed) > cap + cap // 10:
+        del feed[: len(feed) - cap]
 
 
 def _after(feed: list[tuple[str, T]], after: str | None, limit: int) -> tuple[list[T], str | None]:

@@ -5,7 +5,7 @@ Layout under `<prefix>:` — claim:<id>, claims:<tenant> (zset by creation), cla
 consumer group `workers`), delayed (zset of operation ids by due time), polling:<agency> (set of
 submitted operations), events:<tenant> (stream), audit (stream), keys (hash sha256 → key), routing:<tenant> (list of
 routing versions, version N at index N-1, appended by a compare-and-set script),
-done:<op> (list a waiter BLPOPs), lock:<name>, cursor_key.
+done (a pub/sub channel: the id of each operation that ended), lock:<name>, cursor_key.
 
 `accept` and `save_operation` are single Lua scripts: all or nothing, even if this process dies
 halfway. Any connection failure becomes StoreUnavailable (503, nothing stored).
@@ -13,6 +13,8 @@ halfway. Any connection failure becomes StoreUnavailable (503, nothing stored).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import os
 import time
@@ -44,6 +46,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 P = ParamSpec("P")
 _GROUP = "workers"
+#: A waiter re-reads its operation this often even without a signal (pub/sub loses messages
+#: across a reconnect); well below the client's socket timeout.
+_RECHECK_SECONDS = 1.0
 _enc = msgspec.json.Encoder()
 
 _ACCEPT = """
@@ -64,16 +69,13 @@ return {'ok'}
 """
 
 _SAVE_OPERATION = """
--- KEYS: op, polling, claim, events, done
--- ARGV: op_json, op_id, submitted(0/1), final(0/1), claim_json, event_json...
+-- KEYS: op, polling, claim, events, done (channel)
+-- ARGV: op_json, op_id, submitted(0/1), final(0/1), claim_json, events_max, event_json...
 redis.call('SET', KEYS[1], ARGV[1])
 if ARGV[3] == '1' then redis.call('SADD', KEYS[2], ARGV[2]) else redis.call('SREM', KEYS[2], ARGV[2]) end
 if ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[5]) end
-for i = 6, #ARGV do redis.call('XADD', KEYS[4], '*', 'event', ARGV[i]) end
-if ARGV[4] == '1' then
-  redis.call('RPUSH', KEYS[5], '1')
-  redis.call('EXPIRE', KEYS[5], 120)
-end
+for i = 7, #ARGV do redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*', 'event', ARGV[i]) end
+if ARGV[4] == '1' then redis.call('PUBLISH', KEYS[5], ARGV[2]) end
 return 1
 """
 
@@ -97,10 +99,10 @@ return 1
 
 
 _APPEND_ROUTING = """
--- KEYS: routing, audit; ARGV: expected length (the previous version), version_json, audit_json
+-- KEYS: routing, audit; ARGV: expected length (the previous version), version_json, audit_json, audit_max
 if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
 redis.call('RPUSH', KEYS[1], ARGV[2])
-if ARGV[3] ~= '' then redis.call('XADD', KEYS[2], '*', 'entry', ARGV[3]) end
+if ARGV[3] ~= '' then redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'entry', ARGV[3]) end
 return 1
 """
 
@@ -118,8 +120,70 @@ def _guard(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine
     return guarded
 
 
+class _EndedSignals:
+    """One subscriber per process to the channel on which operations that ended are announced.
+
+    Waiters register an asyncio.Event per operation id; the subscriber sets them. It starts with
+    the first waiter and resubscribes after a store outage; waiters never depend on it alone.
+    """
+
+    def __init__(self, redis: Any, channel: str) -> None:
+        self._redis = redis
+        self._channel = channel
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def wait(self, operation_id: str, seconds: float) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._listen(), name="redis-store-ended-signals")
+        event = asyncio.Event()
+        self._waiters.setdefault(operation_id, set()).add(event)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), seconds)
+        finally:
+            waiting = self._waiters.get(operation_id)
+            if waiting is not None:
+                waiting.discard(event)
+                if not waiting:
+                    del self._waiters[operation_id]
+
+    async def _listen(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(self._channel)
+                    delay = 0.1
+                    async for message in pubsub.listen():
+                        data = message.get("data")
+                        operation_id = data.decode() if isinstance(data, bytes) else str(data)
+                        for event in self._waiters.get(operation_id, ()):
+                            event.set()
+            except (RedisConnectionError, RedisTimeoutError, OSError):
+                await asyncio.sleep(delay)  # waiters poll meanwhile; resubscribe with backoff
+                delay = min(delay * 2, 2.0)
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+
+
 class RedisStore:
-    def __init__(self, url: str, prefix: str = "cg", *, client: aioredis.Redis | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "cg",
+        *,
+        client: aioredis.Redis | None = None,
+        events_max: int = 100_000,
+        audit_max: int = 100_000,
+    ) -> None:
+        #: Stream caps (`XADD … MAXLEN ~`): each tenant's events and the audit keep the newest.
+        self.events_max, self.audit_max = events_max, audit_max
         # redis-py's asyncio annotations mix sync/async and bytes/str unions; typed as Any here.
         self.redis: Any = client or aioredis.Redis.from_url(
             url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
@@ -132,6 +196,7 @@ class RedisStore:
         self._retry_at = self.redis.register_script(_RETRY_AT)
         self._append_routing = self.redis.register_script(_APPEND_ROUTING)
         self._group_ready = False
+        self._ended = _EndedSignals(self.redis, self._k("done"))
 
     def _k(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -141,6 +206,7 @@ class RedisStore:
         await self.redis.ping()
 
     async def aclose(self) -> None:
+        await self._ended.aclose()
         await self.redis.aclose()
 
     @_guard
@@ -165,6 +231,10 @@ class RedisStore:
     async def list_api_keys(self) -> list[ApiKeyRecord]:
         raw = await self.redis.hvals(self._k("keys"))
         return sorted((msgspec.json.decode(r, type=ApiKeyRecord) for r in raw), key=lambda k: k.id)
+
+    @_guard
+    async def delete_api_key(self, key_sha256: str) -> None:
+        await self.redis.hdel(self._k("keys"), key_sha256)
 
     # idempotency
     @_guard
@@ -244,7 +314,12 @@ class RedisStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self._k("claim", claim.id), _enc.encode(claim))
             for event in events:
-                pipe.xadd(self._k("events", claim.tenant), {"event": _enc.encode(event)})
+                pipe.xadd(
+                    self._k("events", claim.tenant),
+                    {"event": _enc.encode(event)},
+                    maxlen=self.events_max,
+                    approximate=True,
+                )
             await pipe.execute()
 
     @_guard
@@ -297,7 +372,7 @@ class RedisStore:
                 self._k("polling", operation.agency),
                 self._k("claim", claim.id if claim else "-"),
                 self._k("events", operation.tenant),
-                self._k("done", operation.id),
+                self._k("done"),
             ],
             args=[
                 _enc.encode(operation),
@@ -305,6 +380,7 @@ class RedisStore:
                 "1" if operation.status == "submitted" else "0",
                 "1" if operation.status in FINAL_STATUSES else "0",
                 _enc.encode(claim) if claim else b"",
+                self.events_max,
                 *(_enc.encode(event) for event in events),
             ],
         )
@@ -318,16 +394,24 @@ class RedisStore:
         ops = [msgspec.json.decode(raw, type=OperationRecord) for raw in raws if raw is not None]
         return [op for op in ops if op.status == "submitted"]
 
-    @_guard
     async def wait_final(self, operation_id: str, timeout: float) -> OperationRecord | None:
-        op = await self.get_operation(operation_id)
-        if op is None or op.status in FINAL_STATUSES or timeout <= 0:
-            return op
-        done = self._k("done", operation_id)
-        if await self.redis.blpop([done], timeout=timeout):
-            await self.redis.rpush(done, "1")  # leave the signal for any other waiter
-            await self.redis.expire(done, 120)
-        return await self.get_operation(operation_id)
+        """The operation once it ended, or as it is when `timeout` runs out.
+
+        No Redis call outlasts the client's socket timeout and no waiter holds a connection: the
+        process's one subscriber to the `done` channel wakes the waiter, and a short read every
+        `_RECHECK_SECONDS` covers a signal lost to a reconnect. A store failure raises
+        StoreUnavailable, which the write service answers with the 202 it already stored.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        operation = await self.get_operation(operation_id)
+        while operation is not None and operation.status not in FINAL_STATUSES:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            await self._ended.wait(operation_id, min(remaining, _RECHECK_SECONDS))
+            operation = await self.get_operation(operation_id)
+        return operation
 
     # outbox
     async def _ensure_group(self) -> None:
@@ -386,7 +470,9 @@ class RedisStore:
 
     @_guard
     async def append_audit(self, entry: AuditEntry) -> None:
-        await self.redis.xadd(self._k("audit"), {"entry": _enc.encode(entry)})
+        await self.redis.xadd(
+            self._k("audit"), {"entry": _enc.encode(entry)}, maxlen=self.audit_max, approximate=True
+        )
 
     @_guard
     async def list_audit(self, after: str | None, limit: int) -> tuple[list[AuditEntry], str | None]:
@@ -409,7 +495,12 @@ class RedisStore:
     async def append_routing_version(self, version: RoutingVersion, audit: AuditEntry | None = None) -> bool:
         stored = await self._append_routing(
             keys=[self._k("routing", version.tenant), self._k("audit")],
-            args=[version.version - 1, _enc.encode(version), _enc.encode(audit) if audit else b""],
+            args=[
+                version.version - 1,
+                _enc.encode(version),
+                _enc.encode(audit) if audit else b"",
+                self.audit_max,
+            ],
         )
         return bool(stored)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from adapters.sandbox_kit import RunningServer, serve_in_thread
+from canonical.problems import CODES
 from gateway.app import create_app
 from tests.support.fake_agency import FakeAgency, fake_spec
 from tests.support.gateway import gateway_settings
@@ -209,3 +211,91 @@ async def test_health_live_and_ready_answer_200_on_the_memory_store(server: Runn
             response = await http.get(path)
             assert response.status_code == 200, (path, response.text)
             assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("write", OPERATION_WRITES, ids=[p for _, p in OPERATION_WRITES])
+def test_writes_declare_the_key_required_and_the_answers_of_prefer_wait(
+    document: dict[str, Any], write: tuple[str, str]
+) -> None:
+    operation = _operations(document)[write]
+    key = next(p for p in operation["parameters"] if p["name"] == "Idempotency-Key")
+    assert key["required"] is True
+    assert (key["schema"]["minLength"], key["schema"]["maxLength"]) == (1, 255)
+    finals = {"200", "201"} if write[1] == T + "/claims" else {"200"}
+    for status in {"202", *finals}:
+        response = operation["responses"][status]
+        schema = response["content"]["application/json"]["schema"]
+        assert [s["name"] for s in _resolve(document, schema)] == ["Operation"], status
+        assert {"Location", "Idempotent-Replayed", "X-Request-Id"} <= set(response["headers"]), status
+    assert "201" in operation["responses"] or write[1] != T + "/claims"
+
+
+def test_every_answer_declares_x_request_id_and_retry_after_where_it_applies(
+    document: dict[str, Any],
+) -> None:
+    for (method, path), operation in _operations(document).items():
+        for status, response in operation["responses"].items():
+            assert "X-Request-Id" in response.get("headers", {}), (method, path, status)
+            if status in ("429", "503"):
+                assert "Retry-After" in response["headers"], (method, path, status)
+
+
+def test_optional_parameters_are_not_nullable(document: dict[str, Any]) -> None:
+    for (method, path), operation in _operations(document).items():
+        for parameter in operation.get("parameters", []):
+            schema = json.dumps(parameter["schema"])
+            assert '"null"' not in schema and "null]" not in schema, (method, path, parameter)
+
+
+def test_component_names_are_plain_type_names(document: dict[str, Any]) -> None:
+    names = set(document["components"]["schemas"])
+    assert {"ClaimPage", "OperationPage", "ApiKeyViewPage"} <= names
+    assert all(re.fullmatch(r"[A-Za-z0-9]+", name) for name in names), sorted(names)
+
+
+@pytest.mark.parametrize("schema", sorted(set(WRITE_BODIES.values()) | {"Money", "Debtor", "Address"}))
+def test_request_bodies_refuse_unknown_members(document: dict[str, Any], schema: str) -> None:
+    assert document["components"]["schemas"][schema]["additionalProperties"] is False
+
+
+def test_response_documents_stay_open_to_new_members(document: dict[str, Any]) -> None:
+    for schema in ("Claim", "Operation", "Problem", "ClaimPage"):
+        assert "additionalProperties" not in document["components"]["schemas"][schema]
+
+
+def test_the_problem_schema_names_every_code_api_md_lists(document: dict[str, Any]) -> None:
+    code = document["components"]["schemas"]["Problem"]["properties"]["code"]
+    listed = set(code["examples"])
+    assert set(CODES) <= listed
+    # api.md names these (Writes are operations; Details the tests rely on; capabilities).
+    assert {
+        "idempotency_key_missing",
+        "idempotency_in_progress",
+        "idempotency_key_reused",
+        "idempotency_key_invalid",
+        "duplicate_client_reference",
+        "malformed_json",
+        "invalid_parameter",
+        "invalid_cursor",
+        "validation_failed",
+        "unsupported_by_agency",
+        "agency_rejected",
+        "agency_unavailable",
+        "agency_rate_limited",
+    } <= listed
+    assert all(f"`{c}`" in code["description"] for c in listed)
+
+
+def test_the_admin_key_list_is_a_page(document: dict[str, Any]) -> None:
+    operation = _operations(document)[("get", "/v1/admin/api-keys")]
+    assert {"limit", "cursor"} <= {p["name"] for p in operation["parameters"]}
+    page = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    [schema] = _resolve(document, page)
+    assert set(schema["properties"]) == {"data", "has_more", "next_cursor"}
+
+
+async def test_docs_and_the_json_serve_the_same_polished_document(server: RunningServer) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+        ours = (await http.get("/v1/openapi.json")).json()
+        docs = (await http.get("/docs/openapi.json")).json()
+        assert ours == docs

@@ -229,3 +229,37 @@ async def test_lock_is_exclusive_until_it_expires(store: Store) -> None:
 async def test_cursor_key_is_stable(store: Store) -> None:
     assert await store.cursor_key() == await store.cursor_key()
     assert len(await store.cursor_key()) == 32
+
+
+async def test_event_feeds_keep_the_newest_entries_up_to_their_cap(request: pytest.FixtureRequest) -> None:
+    from gateway.stores import MemoryStore
+    from gateway.stores.redis import RedisStore
+    from tests.conftest import REDIS_URL
+
+    stores: list[Store] = [
+        MemoryStore(events_max=100, audit_max=100),
+        RedisStore(REDIS_URL, request.getfixturevalue("redis_prefix"), events_max=100, audit_max=100),
+    ]
+    for store in stores:
+        claim = claim_record()
+        operation = operation_record(claim)
+        for batch in range(10):
+            events = [
+                Event(
+                    id=new_id("evt"), type="payment.received", created_at=utcnow(), claim_id=claim.id, data={}
+                )
+                for _ in range(50)
+            ]
+            if batch % 2:
+                await store.save_claim(claim, events)
+            else:
+                await store.save_operation(operation, None, events)
+        kept: list[Event] = []
+        position: str | None = None
+        while True:
+            page, position = await store.list_events("acme", position, 100)
+            kept += page
+            if position is None:
+                break
+        assert 100 <= len(kept) <= 200, type(store).__name__
+        await store.aclose()

@@ -192,7 +192,7 @@ async def test_tenant_keys_get_403_on_every_admin_endpoint(http: httpx.AsyncClie
         http.post(f"{ACME}/routing/preview", json=claim("P-1"), headers=tenant),
         http.post("/v1/admin/api-keys", json={"name": "n", "scopes": ["admin"]}, headers=tenant),
         http.get("/v1/admin/api-keys", headers=tenant),
-        http.delete("/v1/admin/api-keys/key_config_0", headers=tenant),
+        http.delete("/v1/admin/api-keys/key_cfg_0", headers=tenant),
         http.get("/v1/admin/audit", headers=tenant),
     ]
     answers = await asyncio.gather(*calls)
@@ -321,6 +321,29 @@ async def test_created_key_works_once_shown_and_stops_at_once_when_revoked(http:
     assert (await http.delete(f"/v1/admin/api-keys/{key['id']}", headers=bearer())).status_code == 204
     assert (await http.get(claims, headers=bearer(key["key"]))).status_code == 401
     assert (await http.delete("/v1/admin/api-keys/key_nope", headers=bearer())).status_code == 404
+
+
+async def test_the_key_list_is_a_cursor_page_like_every_list(http: httpx.AsyncClient) -> None:
+    for name in ("a", "b", "c"):
+        created = await http.post(
+            "/v1/admin/api-keys", json={"name": name, "scopes": ["admin"]}, headers=bearer()
+        )
+        assert created.status_code == 201
+    everything = (await http.get("/v1/admin/api-keys", headers=bearer(), params={"limit": 100})).json()
+    assert everything["has_more"] is False and everything["next_cursor"] is None
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = (await http.get("/v1/admin/api-keys", headers=bearer(), params=params)).json()
+        assert len(page["data"]) <= 2
+        seen += [k["id"] for k in page["data"]]
+        if not page["has_more"]:
+            break
+        cursor = page["next_cursor"]
+    assert seen == [k["id"] for k in everything["data"]] and len(seen) >= 4
+    forged = await http.get("/v1/admin/api-keys", headers=bearer(), params={"cursor": "forged"})
+    assert forged.status_code == 400 and forged.json()["code"] == "invalid_cursor"
 
 
 async def test_api_key_with_unknown_scope_or_tenant_is_422(http: httpx.AsyncClient) -> None:

@@ -56,6 +56,7 @@ class FakeAgency:
         self.fail_next = 0  # transient failures before success
         self.lose_answer_next = 0  # commit, then raise OutcomeUnknown
         self.reject_next: str | None = None
+        self.crash_next: str | None = None  # a fault of ours (not an AgencyError) with this message
         self.asynchronous = False
         # Thread-safe: the test client runs the app on its own event loop in another thread.
         self.hang: threading.Event | None = None  # calls wait here until set
@@ -90,6 +91,9 @@ class FakeAdapter:
         if agency.reject_next is not None:
             message, agency.reject_next = agency.reject_next, None
             raise AgencyRejected(message, agency="fake")
+        if agency.crash_next is not None:
+            message, agency.crash_next = agency.crash_next, None
+            raise RuntimeError(message)
         reference = agency.receive(kind, op, body)
         agency.committed.set()
         while agency.hang_after_commit is not None and not agency.hang_after_commit.is_set():  # noqa: ASYNC110

@@ -1,0 +1,233 @@
+"""Logs: one structlog pipeline, JSON lines in production, readable text in the demo.
+
+`configure_logging(level, fmt)` is called once per process (serve, each of its workers, worker,
+demo). The gateway's own lines go through structlog (`get_logger`); lines from the standard
+library's loggers (uvicorn, redis, our older `logging.getLogger` users) go through the same
+processors via `ProcessorFormatter`, so every line has the same shape:
+
+    {"timestamp": "...Z", "level": "info", "logger": "gateway.access", "message": "request",
+     "request_id": "...", "method": "POST", "route": "/v1/tenants/{tenant:str}/claims", ...}
+
+Context: `request_id` (bound by the access middleware), `operation_id` and `claim_id` (bound by
+the write service once it knows them, and by the worker for each delivery) are carried in
+context variables and merged into every line written meanwhile.
+
+What never appears: request and agency bodies, headers, keys, tokens, secrets. We log names and
+ids we chose, not values clients send. Exception *messages* can carry a client's or an agency's
+text, so an exception is logged as its type and stack frames only (`_exception_summary`).
+
+Cost: the access line is one dict through five processors and one msgspec encode (~10 µs); no
+DEBUG line is formatted on the request path (the filtering logger drops it before any work).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from types import TracebackType
+from typing import Any, Literal, TextIO
+
+import msgspec
+import structlog
+from structlog.contextvars import bind_contextvars, bound_contextvars, clear_contextvars
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+__all__ = [
+    "LogFormat",
+    "Logger",
+    "bind_contextvars",
+    "bound_contextvars",
+    "clear_contextvars",
+    "configure_logging",
+    "forward_to_stdlib",
+    "get_logger",
+]
+
+LogFormat = Literal["json", "text"]
+
+_encode = msgspec.json.Encoder()
+#: The HTTP client logs every request at INFO/DEBUG: it costs more than our mapping (performance.md).
+_QUIET = ("httpx", "httpcore", "hpack", "aiohttp.access")
+
+
+_generation = 0
+
+
+class Logger:
+    """A named structlog logger, rebuilt when `configure_logging` runs again (tests do).
+
+    structlog's own first-use cache would keep the configuration of the first call forever;
+    this keeps the bound logger until the configuration changes, so a call costs one check.
+    """
+
+    __slots__ = ("_bound", "_generation", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._generation = -1
+        self._bound: Any = None
+
+    def _logger(self) -> Any:
+        if self._generation != _generation:
+            self._bound = structlog.get_logger(self.name).bind()
+            self._generation = _generation
+        return self._bound
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self._logger().debug(event, **fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._logger().info(event, **fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._logger().warning(event, **fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        self._logger().error(event, **fields)
+
+    def exception(self, event: str, **fields: Any) -> None:
+        self._logger().exception(event, **fields)
+
+
+def get_logger(name: str) -> Logger:
+    """A logger named `name` (the `logger` field of its lines)."""
+    return Logger(name)
+
+
+def _exception_summary(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
+    """Replace exc_info by the exception's type and frames, without its message (may hold PII)."""
+    exc_info = event.pop("exc_info", None)
+    if not exc_info:
+        return event
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    elif isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    kind, value, tb = exc_info
+    if kind is None:
+        return event
+    event["exception"] = _describe(kind, value, tb)
+    return event
+
+
+def _describe(
+    kind: type[BaseException], value: BaseException | None, tb: TracebackType | None
+) -> dict[str, Any]:
+    frames = [f"{f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(tb, limit=30)]
+    described: dict[str, Any] = {"type": f"{kind.__module__}.{kind.__qualname__}", "frames": frames}
+    code = getattr(value, "code", None)  # our GatewayError codes are stable names, never data
+    if isinstance(code, str):
+        described["code"] = code
+    cause = value.__cause__ if value is not None else None
+    if cause is not None:
+        described["cause"] = _describe(type(cause), cause, cause.__traceback__)
+    return described
+
+
+def _exception_text(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
+    """Text mode: the exception summary as lines a developer reads (still without its message)."""
+    described = event.get("exception")
+    parts = []
+    while isinstance(described, dict):
+        parts.append(f"{described['type']}\n  " + "\n  ".join(described["frames"]))
+        described = described.get("cause")
+    if parts:
+        event["exception"] = "\ncaused by ".join(parts)
+    return event
+
+
+def _logger_name(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
+    record = event.get("_record")
+    if record is not None:
+        event["logger"] = record.name
+    elif "logger" not in event:
+        name = getattr(logger, "name", None)
+        if name:
+            event["logger"] = name
+    return event
+
+
+def _json(event: EventDict, **_: Any) -> str:
+    return _encode.encode(event).decode()
+
+
+def configure_logging(level: str = "INFO", fmt: LogFormat = "json", stream: TextIO | None = None) -> None:
+    """Route structlog and the standard library's logging to `stream` (stderr) as `fmt` lines."""
+    stream = stream if stream is not None else sys.stderr
+    numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        _logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        _exception_summary,
+    ]
+    renderer: Processor
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer(serializer=_json)
+        shared.append(structlog.processors.EventRenamer("message"))
+    else:
+        shared.append(_exception_text)
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
+
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        named = logging.getLogger(name)
+        named.handlers.clear()
+        named.propagate = True
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+    # structlog's own lines skip the standard library: rendered here, written once to the stream.
+    structlog.configure(
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=_NamedWriteLoggerFactory(stream),
+        cache_logger_on_first_use=False,
+    )
+    global _generation
+    _generation += 1
+
+
+class _NamedWriteLogger(structlog.WriteLogger):
+    def __init__(self, stream: TextIO, name: str | None) -> None:
+        super().__init__(stream)
+        self.name = name
+
+
+class _NamedWriteLoggerFactory:
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def __call__(self, *args: Any) -> _NamedWriteLogger:
+        return _NamedWriteLogger(self._stream, args[0] if args else None)
+
+
+def forward_to_stdlib() -> None:
+    """structlog hands its lines to the standard library's loggers, formatted by whatever the host
+    set up. The state until a process configures its logs (tests, embedding): nothing printed."""
+    global _generation
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars, structlog.stdlib.render_to_log_kwargs],
+        wrapper_class=structlog.stdlib.BoundLogger,
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=False,
+    )
+    _generation += 1
+
+
+forward_to_stdlib()

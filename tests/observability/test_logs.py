@@ -1,0 +1,255 @@
+"""Logs as ops read them: JSON lines with the request's and operation's ids, and never a debtor's
+personal data, a key, a token or a secret — on every path, errors included."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from adapters.registry import discover
+from adapters.sandbox_kit import serve_in_thread
+from gateway.app import create_app
+from gateway.demo import DEMO_KEYS, demo_document
+from gateway.logs import configure_logging, forward_to_stdlib
+from gateway.settings import settings_from_mapping
+from tests.support.fake_agency import FakeAgency, fake_spec
+from tests.support.gateway import claim_body, gateway_settings, sha
+
+# Distinctive enough that finding one anywhere in the output can only be a leak.
+PII = {
+    "first_name": "Quenbyx",
+    "last_name": "Zorvathiel",
+    "street": "Plimsolgasse",
+    "email": "quenbyx.zorvathiel@example.org",
+    "phone": "+41795550137",
+    "reference": "DEBTOR-Wyvernhalt",
+}
+SECRET_KEY = "sk_obs_Tr0ub4dor-horse-battery"
+WRONG_KEY = "sk_obs_wrong-Xylophone-kiwi"
+CALLER_TOKEN = "tok_obs_Marzipan-seventeen"
+
+
+def debtor_claim(reference: str, currency: str = "EUR") -> dict[str, Any]:
+    body = claim_body(reference, currency)
+    body["debtor"].update(
+        first_name=PII["first_name"],
+        last_name=PII["last_name"],
+        email=PII["email"],
+        phone=PII["phone"],
+        reference=PII["reference"],
+    )
+    body["debtor"]["address"]["street"] = PII["street"]
+    return body
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    stream = io.StringIO()
+    configure_logging("INFO", "json", stream)
+    try:
+        yield stream
+    finally:  # as the process had it: other tests' logs go to pytest again
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+        forward_to_stdlib()
+
+
+def lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    text = stream.getvalue()
+    parsed = []
+    for line in text.splitlines():
+        assert line.strip(), "an empty log line"
+        parsed.append(json.loads(line))  # every line is one JSON object
+    return parsed
+
+
+def assert_no_leak(*outputs: str, secrets: list[str]) -> None:
+    for output in outputs:
+        for value in [*PII.values(), *secrets]:
+            assert value not in output, f"{value!r} leaked into the logs"
+            assert value.lower() not in output.lower(), f"{value!r} leaked into the logs"
+
+
+async def wait_until(condition: Any, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_every_path_logs_json_with_ids_and_no_personal_data_or_secret(
+    log_stream: io.StringIO, capfd: pytest.CaptureFixture[str]
+) -> None:
+    agency = FakeAgency()
+    specs = {"fake": fake_spec(agency)}
+    settings = gateway_settings(
+        specs,
+        api_keys=[
+            {
+                "name": "acme",
+                "tenant": "acme",
+                "scopes": ["claims:read", "claims:write"],
+                "key_sha256": sha(SECRET_KEY),
+            }
+        ],
+        tenants={
+            "acme": {
+                "default_agency": "fake",
+                "credentials": {"fake": {"account_id": "acme-1", "token": CALLER_TOKEN}},
+            }
+        },
+    )
+    server = serve_in_thread(create_app(settings, specs=specs))
+    good = {"Authorization": f"Bearer {SECRET_KEY}"}
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+            # accepted and delivered after two transient failures
+            agency.fail_next = 2
+            ok = await http.post(
+                "/v1/tenants/acme/claims",
+                json=debtor_claim("ORD-ok"),
+                headers={**good, "Idempotency-Key": "k-ok", "Prefer": "wait=5"},
+            )
+            assert ok.status_code == 201, ok.text
+            operation_id, claim_id = ok.json()["id"], ok.json()["claim_id"]
+            read = await http.get(f"/v1/tenants/acme/claims/{claim_id}?refresh=true", headers=good)
+            assert read.status_code == 200
+            # rejected by the agency, whose message quotes the debtor
+            agency.reject_next = f"debtor {PII['first_name']} {PII['last_name']} unknown at {PII['street']}"
+            rejected = await http.post(
+                "/v1/tenants/acme/claims",
+                json=debtor_claim("ORD-rej"),
+                headers={**good, "Idempotency-Key": "k-rej", "Prefer": "wait=5"},
+            )
+            assert rejected.json()["status"] == "failed"
+            # a fault of ours whose message quotes the debtor
+            agency.crash_next = f"cannot map {PII['email']}"
+            crashed = await http.post(
+                "/v1/tenants/acme/claims",
+                json=debtor_claim("ORD-crash"),
+                headers={**good, "Idempotency-Key": "k-crash"},
+            )
+            crash_op = crashed.json()["id"]
+
+            async def crash_retried() -> bool:
+                op = await http.get(f"/v1/tenants/acme/operations/{crash_op}", headers=good)
+                return op.json()["status"] == "succeeded"
+
+            await wait_until(crash_retried)
+            # refused keys, bad bodies, unknown paths, a reused idempotency key
+            assert (
+                await http.get("/v1/tenants/acme/claims", headers={"Authorization": f"Bearer {WRONG_KEY}"})
+            ).status_code == 401
+            assert (await http.get("/v1/tenants/acme/claims")).status_code == 401
+            malformed = f'{{"debtor": {{"first_name": "{PII["first_name"]}"'
+            bad = await http.post(
+                "/v1/tenants/acme/claims",
+                content=malformed,
+                headers={**good, "Idempotency-Key": "k-bad", "Content-Type": "application/json"},
+            )
+            assert bad.status_code == 400
+            invalid = debtor_claim("ORD-inv")
+            invalid["debtor"]["email"] = PII["last_name"]  # not an email: 422 naming the field
+            assert (
+                await http.post(
+                    "/v1/tenants/acme/claims", json=invalid, headers={**good, "Idempotency-Key": "k-inv"}
+                )
+            ).status_code == 422
+            reused = await http.post(
+                "/v1/tenants/acme/claims",
+                json=debtor_claim("ORD-other"),
+                headers={**good, "Idempotency-Key": "k-ok"},
+            )
+            assert reused.status_code == 422
+            assert (await http.get(f"/v1/{PII['last_name']}", headers=good)).status_code == 404
+            assert (
+                await http.get(f"/v1/tenants/acme/claims/{PII['reference']}", headers=good)
+            ).status_code == 404
+            assert (
+                await http.get(f"/v1/tenants/acme/claims?client_reference={PII['reference']}", headers=good)
+            ).status_code == 200
+    finally:
+        server.stop()
+
+    captured = capfd.readouterr()
+    assert_no_leak(
+        log_stream.getvalue(), captured.out, captured.err, secrets=[SECRET_KEY, WRONG_KEY, CALLER_TOKEN]
+    )
+    records = lines(log_stream)
+    assert all({"timestamp", "level", "message", "logger"} <= record.keys() for record in records)
+    access = [r for r in records if r["logger"] == "gateway.access"]
+    assert len(access) == 12 + sum(1 for r in access if r["route"].endswith("/operations/{operation_id}"))
+    assert all(r["request_id"] and r["duration_ms"] >= 0 and r["method"] for r in access)
+    created = next(r for r in access if r["method"] == "POST" and r["status"] == 201)
+    assert created == {
+        **created,
+        "route": "/v1/tenants/{tenant}/claims",
+        "tenant": "acme",
+        "operation_id": operation_id,
+        "claim_id": claim_id,
+    }
+    assert created["key_id"].startswith("key_")  # the key's id, never the key
+    assert {r["route"] for r in access if r["status"] == 404} >= {"unmatched"}
+    assert next(r for r in access if r["status"] == 401)["key_id"] is None
+    attempts = [r for r in records if r["logger"] == "gateway.delivery"]
+    first = [r for r in attempts if r["operation_id"] == operation_id]
+    assert [r["outcome"] for r in first] == ["retry", "retry", "succeeded"]
+    assert all(r["claim_id"] == claim_id and r["agency"] == "fake" and r["duration_ms"] >= 0 for r in first)
+    assert {r["outcome"] for r in attempts} >= {"failed", "error", "retry", "succeeded"}
+    crash = next(r for r in records if "exception" in r)
+    assert crash["exception"]["type"] == "builtins.RuntimeError" and crash["operation_id"] == crash_op
+
+
+async def test_agency_calls_with_real_credentials_leak_no_secret(
+    log_stream: io.StringIO, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The demo's three sandboxes over HTTP: OAuth tokens, static tokens, client secrets, keys."""
+    specs = discover()
+    sandboxes = {
+        name: serve_in_thread(spec.sandbox.create_app()) for name, spec in specs.items() if spec.sandbox
+    }
+    document, secrets = demo_document(specs, {name: s.base_url for name, s in sandboxes.items()})
+    for agency in document["agencies"].values():
+        agency["poll_interval_seconds"] = 0.2
+    gateway = serve_in_thread(create_app(settings_from_mapping(document, secrets, specs), specs=specs))
+    try:
+        async with httpx.AsyncClient(base_url=gateway.base_url, timeout=30) as http:
+            for tenant, currency in (("acme", "EUR"), ("acme", "SEK"), ("globex", "EUR")):
+                headers = {
+                    "Authorization": f"Bearer {DEMO_KEYS[tenant]}",
+                    "Idempotency-Key": uuid.uuid4().hex,
+                    "Prefer": "wait=20",
+                }
+                body = debtor_claim(f"ORD-{uuid.uuid4().hex[:8]}", currency)
+                body["invoices"][0]["number"] = uuid.uuid4().hex[:8]
+                answer = await http.post(f"/v1/tenants/{tenant}/claims", json=body, headers=headers)
+                assert answer.status_code in (201, 202), answer.text
+                claim_id = answer.json()["claim_id"]
+                read = await http.get(
+                    f"/v1/tenants/{tenant}/claims/{claim_id}",
+                    headers={"Authorization": headers["Authorization"]},
+                )
+                assert read.status_code in (200, 503)
+    finally:
+        gateway.stop()
+        for sandbox in sandboxes.values():
+            sandbox.stop()
+    captured = capfd.readouterr()
+    secret_values = [v for v in secrets.values() if len(v) >= 6] + list(DEMO_KEYS.values())
+    assert secret_values
+    assert_no_leak(log_stream.getvalue(), captured.out, captured.err, secrets=secret_values)
+    records = lines(log_stream)
+    assert {r["agency"] for r in records if r["logger"] == "gateway.delivery"} == set(sandboxes) - {"skuld"}
