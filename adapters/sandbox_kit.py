@@ -17,6 +17,8 @@ case's status): each sandbox registers one step with `state.on_activity(step)`.
 when the agency is next asked, the way its asynchronous processing is, so nothing runs between
 requests — and `POST /_sandbox/activity/step` takes one now. Off by default: tests drive the
 agency with its own explicit controls (`/_sandbox/<agency>/...`), `make run` switches it on.
+`POST /_sandbox/feed/poison` (registered with `state.on_poison`) puts one record into the
+agency's change feed that no adapter can read (the conformance kit checks it is set aside).
 """
 
 from __future__ import annotations
@@ -85,11 +87,16 @@ class SandboxState:
         self.requests = 0
         self.activity = ActivityPlan()
         self._activity_step: Callable[[], Any] | None = None
+        self._poison: Callable[[], Any] | None = None
         self._last_activity = time.monotonic()
 
     def on_activity(self, step: Callable[[], Any]) -> None:
         """Register the agency's own step (collect a payment, change a status); returns anything."""
         self._activity_step = step
+
+    def on_poison(self, poison: Callable[[], Any]) -> None:
+        """Register how the agency puts a record nobody can read into its change feed."""
+        self._poison = poison
 
     def act(self) -> Any:
         """Take one activity step now (None when the sandbox has none)."""
@@ -142,7 +149,11 @@ class SandboxState:
         def step() -> dict[str, Any]:
             return {"activity": msgspec.to_builtins(state.act())}
 
-        return [set_faults, ledger, reset, set_activity, step]
+        @post("/_sandbox/feed/poison", status_code=201, sync_to_thread=False)
+        def poison() -> dict[str, Any]:
+            return {"poison": msgspec.to_builtins(None if state._poison is None else state._poison())}
+
+        return [set_faults, ledger, reset, set_activity, step, poison]
 
 
 def with_faults(app: ASGIApp, state: SandboxState) -> ASGIApp:

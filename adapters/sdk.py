@@ -56,6 +56,7 @@ sealed by the gateway, so this only happens across an adapter upgrade that chang
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -253,6 +254,7 @@ __all__ = [
     "parse_offset",
     "serve_in_thread",
     "to_major",
+    "unreadable",
     "with_faults",
 ]
 
@@ -387,3 +389,27 @@ def open_cursor_position(position: str | None) -> tuple[str | None, int]:
     if not colon or not cursor or not (skip.isascii() and skip.isdigit()) or len(skip) > _MAX_OFFSET_DIGITS:
         raise _invalid(position, "an agency cursor position")
     return cursor, int(skip)
+
+
+# --- change feeds ------------------------------------------------------------------------------
+
+#: How much of an unreadable record an adapter hands over (the gateway keeps a bounded prefix too).
+_UNREADABLE_KEEP = 4096
+
+
+def unreadable(
+    raw: bytes | str, reason: str, *, record_id: str | None = None, agency_reference: str | None = None
+) -> Unreadable:
+    """An `Unreadable` change record for an agency record the adapter could not read.
+
+    Without the agency's own id (the record was too broken to tell) the id is derived from the
+    record's bytes, so the same broken record read again is quarantined once, not again and again.
+    """
+    data = raw.encode() if isinstance(raw, str) else bytes(raw)
+    text = data[:_UNREADABLE_KEEP].decode("utf-8", errors="replace")
+    return Unreadable(
+        record_id=record_id or f"unreadable:{hashlib.sha256(data).hexdigest()[:32]}",
+        agency_reference=agency_reference,
+        raw=text,
+        reason=reason[:500],
+    )

@@ -154,6 +154,7 @@ def create_app(
     state = state or SandboxState()
     sim = IntrumSimulator(clients, options or SandboxOptions(), state, clock)
     state.on_activity(sim.activity_step)
+    state.on_poison(sim.poison)
     app = Litestar(
         route_handlers=[
             _token_route(sim),
@@ -703,6 +704,23 @@ class IntrumSimulator:
         quarter = to_major(max(1, from_major(invoice.claimed, invoice.currency) // 4), invoice.currency)
         amount = min(quarter, invoice.remaining + invoice.remaining_costs)
         return self.collect(invoice.account, invoice.case_number, invoice.number, amount)
+
+    def poison(self) -> IntrumPaymentRecord:
+        """A journalized record no one can read exactly: 0.001 of a currency with two decimals."""
+        invoice = next(iter(self.invoices.values()), None)
+        record = IntrumPaymentRecord(
+            record_id=next(self._record_ids),
+            int_payment_id="POISON",
+            paid_invoice_amount=Decimal("0.001"),
+            currency=invoice.currency if invoice is not None else "EUR",
+            case_number=invoice.case_number if invoice is not None else None,
+            invoice_number=invoice.number if invoice is not None else None,
+            journalization_date=self.today(),
+            payment_date=self.today(),
+            type="PAYMENT",
+        )
+        self.records.append((invoice.account if invoice is not None else "demo", record))
+        return record
 
     def _journalize(
         self,
