@@ -26,8 +26,9 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check canonical adapters gateway tests collection_gateway examples
+	$(BIN)/ruff format --check canonical adapters gateway tests collection_gateway examples clients
 	$(BIN)/mypy canonical adapters gateway collection_gateway
+	$(BIN)/mypy --strict clients/python/src clients/python/examples
 
 bench: install
 	$(BIN)/python -m bench.proxy_read

@@ -85,6 +85,8 @@ __all__ = [
     "Submitted",
     "Succeeded",
     "Unreadable",
+    "WireExample",
+    "amount_examples",
     "credential_from_section",
     "lazy_sandbox",
     "required_capability",
@@ -206,6 +208,22 @@ class OperationContext(msgspec.Struct, frozen=True, kw_only=True):
     maybe_sent: bool = False
     #: For follow-ups: the canonical claim id (some agencies need it as a reference).
     claim_id: str = ""
+    #: The agency request an earlier attempt fixed with `fix_request` (None before the first):
+    #: an adapter whose request depends on agency state (allocations, today's date) sends this
+    #: instead of building a new one, so a retry under the same key carries the same body.
+    request: str | None = None
+    #: Stores the request with the operation *before* it is sent (the gateway's store).
+    fix_request: Callable[[str], Awaitable[None]] | None = None
+
+    async def fixed(self, build: Callable[[], Awaitable[str]]) -> str:
+        """The request of this operation: the one fixed at its first attempt, else `build()`'s,
+        stored before it is returned."""
+        if self.request is not None:
+            return self.request
+        request = await build()
+        if self.fix_request is not None:
+            await self.fix_request(request)
+        return request
 
 
 class ClaimRef(msgspec.Struct, frozen=True, kw_only=True):
@@ -437,6 +455,37 @@ def lazy_sandbox(module: str) -> SandboxSpec:
     )
 
 
+class WireExample(msgspec.Struct, frozen=True, kw_only=True):
+    """One exact translation of an amount, as the agency's document shows it, checked both ways.
+
+    The conformance kit checks `to_wire(canonical) == wire` and `from_wire(wire, currency) ==
+    canonical`. A scale or sign error that cancels out on a round trip (123.45 sent as 12345 and
+    read back as 12345) passes every round-trip property; it cannot pass a fixed example taken
+    from the agency's document. E.g. EUR 12345 → "123.45", JPY 1200 → "1200", or a Debbie
+    payment voucher EUR 12345 → +12345 and a principal voucher → -12345.
+    """
+
+    #: What is translated, for messages: "payment amount", "invoice principal".
+    name: str
+    canonical: Money
+    #: The agency's value, of the type its wire Struct holds (str, Decimal, int).
+    wire: Any
+    to_wire: Callable[[Money], Any]
+    from_wire: Callable[[Any, str], Money]
+
+
+def amount_examples(
+    to_wire: Callable[[Money], Any], from_wire: Callable[[Any, str], Money], *pairs: tuple[Money, Any]
+) -> tuple[WireExample, ...]:
+    """One WireExample per (canonical, agency value) pair of one amount translation."""
+    return tuple(
+        WireExample(
+            name=f"amount {money.currency}", canonical=money, wire=wire, to_wire=to_wire, from_wire=from_wire
+        )
+        for money, wire in pairs
+    )
+
+
 class AdapterSpec(msgspec.Struct, frozen=True, kw_only=True):
     """What the entry point `collection_gateway.adapters` names: one per agency."""
 
@@ -451,3 +500,8 @@ class AdapterSpec(msgspec.Struct, frozen=True, kw_only=True):
     #: Rate limits the agency publishes (per credential), used unless the config overrides them.
     rate_limit_per_minute: int | None = None
     rate_limit_per_day: int | None = None
+    #: Exact amount translations from the agency's document (the kit checks them both ways).
+    wire_examples: tuple[WireExample, ...] = ()
+    #: The adapter's state table: an agency claim state (as the agency spells it) → canonical.
+    #: The kit feeds it states the agency never documented: they must read as "pending".
+    read_state: Callable[[Any], ClaimStatus] | None = None

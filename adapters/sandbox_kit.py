@@ -10,6 +10,9 @@ Faults (each counts down as it fires; `paths` limits them to matching paths):
 - `rate_limit_429`: the next N requests answer 429 with `Retry-After: retry_after`;
 - `commit_then_timeout`: the next N writes are carried out, then the answer is held for
   `hang_seconds` — the client times out not knowing the write happened.
+- `commit_late`: the next N writes wait `hang_seconds` and only then are carried out — the
+  client has timed out long before, and a look-up made right after its timeout finds nothing
+  (a "ghost write": what a slow agency does under load).
 
 Agency-side activity (what the agency does on its own: collect a payment from a debtor, change a
 case's status): each sandbox registers one step with `state.on_activity(step)`.
@@ -24,6 +27,7 @@ agency's change feed that no adapter can read (the conformance kit checks it is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
 import threading
@@ -53,11 +57,26 @@ _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class FaultPlan(msgspec.Struct, kw_only=True):
+    """The fault switches of every sandbox: `PUT /_sandbox/faults` with this body (JSON).
+
+    Counters count down, one per request they hit, then the sandbox behaves again. They apply in
+    this order, to the agency's own routes only (never `/_sandbox/...`), and only to request
+    paths matching `paths` when it is set. `GET /_sandbox/ledger` then shows what the agency
+    carried out (`entries`: one per write, with its kind, key and body) and how many requests it
+    received (`requests`); `POST /_sandbox/reset` clears faults and ledger.
+    """
+
+    #: Every request waits this long first.
     latency_ms: int = 0
+    #: The next N requests answer 503, and nothing is carried out.
     fail_5xx: int = 0
+    #: The next N requests answer 429 with `Retry-After: retry_after`, and nothing is carried out.
     rate_limit_429: int = 0
     retry_after: int = 1
+    #: The next N writes (POST/PUT/PATCH/DELETE) are carried out, and their answer is held back
+    #: `hang_seconds` — past the client's timeout: the lost answer after a commit.
     commit_then_timeout: int = 0
+    commit_late: int = 0
     hang_seconds: float = 5.0
     #: Regex; faults apply only to request paths it matches (None = all).
     paths: str | None = None
@@ -108,6 +127,8 @@ class SandboxState:
         every = self.activity.every_seconds
         if every > 0 and time.monotonic() - self._last_activity >= every:
             self.act()
+        #: Late commits (`commit_late`) carried out so far: a test waits for them before counting.
+        self.late_commits = 0
 
     def record(self, kind: str, key: str, body: Any = None) -> None:
         self.ledger.append(LedgerEntry(kind=kind, key=key, body=body, at=time.time()))
@@ -117,6 +138,7 @@ class SandboxState:
         self.ledger.clear()
         self.requests = 0
         self.activity = ActivityPlan()
+        self.late_commits = 0
 
     def routes(self) -> list[Any]:
         """Litestar handlers for `/_sandbox/faults`, `/_sandbox/ledger`, `/_sandbox/reset`,
@@ -133,7 +155,7 @@ class SandboxState:
 
         @get("/_sandbox/ledger", sync_to_thread=False)
         def ledger() -> dict[str, Any]:
-            return {"entries": state.ledger, "requests": state.requests}
+            return {"entries": state.ledger, "requests": state.requests, "late_commits": state.late_commits}
 
         @post("/_sandbox/reset", status_code=204, sync_to_thread=False)
         def reset() -> None:
@@ -194,6 +216,29 @@ def with_faults(app: ASGIApp, state: SandboxState) -> ASGIApp:
                     await send(message)
             except Exception:  # the client has gone; that is the point
                 return
+            return
+        if scope["method"] in _WRITES and plan.commit_late > 0:
+            plan.commit_late -= 1
+            body: list[Message] = []
+            while True:  # the request as sent, read before the client gives up
+                message = await receive()
+                body.append(message)
+                if message["type"] != "http.request" or not message.get("more_body"):
+                    break
+            await asyncio.sleep(plan.hang_seconds)
+            replay = iter(body)
+
+            async def replayed() -> Message:
+                return next(replay, {"type": "http.disconnect"})
+
+            async def dropped(message: Message) -> None:
+                with contextlib.suppress(Exception):  # the client has gone; that is the point
+                    await send(message)
+
+            try:
+                await app(scope, replayed, dropped)  # the write happens now, too late for the answer
+            finally:
+                state.late_commits += 1
             return
         await app(scope, receive, send)
 

@@ -100,6 +100,8 @@ from adapters.base import (
     Submitted,
     Succeeded,
     Unreadable,
+    WireExample,
+    amount_examples,
     lazy_sandbox,
 )
 from adapters.sandbox_kit import (
@@ -239,8 +241,10 @@ __all__ = [
     "UpstreamClient",
     "UpstreamResponse",
     "ValidationFailed",
+    "WireExample",
     "Withdrawal",
     "WithdrawalReason",
+    "amount_examples",
     "claim_total",
     "cursor_position",
     "exponent_of",

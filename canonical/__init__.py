@@ -32,6 +32,7 @@ from canonical.money import (
     to_major,
 )
 from canonical.operations import (
+    EVENT_TYPES,
     FINAL_STATUSES,
     OPERATION_KINDS,
     Event,
@@ -62,6 +63,7 @@ __all__ = [
     "CLAIM_TYPES",
     "CODES",
     "CURRENCY_EXPONENTS",
+    "EVENT_TYPES",
     "FINAL_STATUSES",
     "MAX_AMOUNT",
     "OPERATION_KINDS",

@@ -9,6 +9,7 @@ from canonical._base import View
 from canonical.problems import Problem
 
 __all__ = [
+    "EVENT_TYPES",
     "FINAL_STATUSES",
     "OPERATION_KINDS",
     "OPERATION_STATUSES",
@@ -27,7 +28,15 @@ OPERATION_KINDS: tuple[OperationKind, ...] = get_args(OperationKind)
 OPERATION_STATUSES: tuple[OperationStatus, ...] = get_args(OperationStatus)
 FINAL_STATUSES: frozenset[OperationStatus] = frozenset({"succeeded", "failed"})
 
-EventType = Literal["operation.succeeded", "operation.failed", "claim.status_changed", "payment.received"]
+EventType = Literal[
+    "operation.succeeded",
+    "operation.failed",
+    "claim.status_changed",
+    "payment.received",
+    # A webhook endpoint that failed for its whole retry window was disabled (docs/webhooks.md).
+    "webhook.endpoint_disabled",
+]
+EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 
 
 class Operation(View, kw_only=True):

@@ -117,7 +117,9 @@ class GatewayError(Exception):
             title=self.title,
             status=self.status,
             code=self.code,
-            detail=self.detail,
+            detail=self.detail
+            if self.detail is None or len(self.detail) <= 2000
+            else self.detail[:1999] + "…",
             instance=instance,
             **self.extensions,
         )
@@ -163,11 +165,28 @@ class PreconditionFailed(GatewayError):
     status, code, title = 412, "precondition_failed", "Precondition failed"
 
 
+#: A problem names at most this many errors (a huge body must not make a huge answer, stored
+#: for a day under its Idempotency-Key); each pointer and detail at most TEXT_MAX characters.
+ERRORS_MAX = 100
+TEXT_MAX = 300
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= TEXT_MAX else text[: TEXT_MAX - 1] + "…"
+
+
 class ValidationFailed(GatewayError):
     status, code, title = 422, "validation_failed", "Validation failed"
 
     def __init__(self, errors: list[FieldError], detail: str | None = None, code: str | None = None) -> None:
-        super().__init__(detail or "; ".join(f"{e.pointer}: {e.detail}" for e in errors), errors=errors)
+        total = len(errors)
+        errors = [FieldError(pointer=_cut(e.pointer), detail=_cut(e.detail)) for e in errors[:ERRORS_MAX]]
+        if detail is None:
+            detail = "; ".join(f"{e.pointer}: {e.detail}" for e in errors[:5])
+            if total > 5:
+                shown = min(total, ERRORS_MAX)
+                detail = f"{total} errors (the first {shown} of {total} are listed); {detail}; …"
+        super().__init__(_cut(detail), errors=errors)
         if code:
             self.code = code  # type: ignore[misc]
 

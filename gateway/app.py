@@ -15,15 +15,18 @@ from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from adapters.base import AdapterSpec
 from gateway.auth import audit_refusal
+from gateway.console import ConsolePlugin
 from gateway.middleware import observe_requests, request_id_header
 from gateway.openapi import PolishedJson, PolishedScalar, PolishedSwagger, StrictStructs
 from gateway.problems import exception_handlers
-from gateway.routes._shared import Services, provide_principal, provide_services
+from gateway.routes._shared import Services, authenticate_first, provide_principal, provide_services
 from gateway.routes.admin import AdminController
 from gateway.routes.claims import ClaimController
 from gateway.routes.operations import OperationController
 from gateway.routes.system import agencies, live, metrics, openapi_document, ready
+from gateway.routes.webhooks import WebhookController
 from gateway.runtime import Runtime
+from gateway.server import body_deadline
 from gateway.settings import Settings
 from gateway.stores import Store
 from gateway.worker import Worker
@@ -70,6 +73,7 @@ def create_app(
             ClaimController,
             OperationController,
             AdminController,
+            WebhookController,
             agencies,
             live,
             ready,
@@ -80,6 +84,8 @@ def create_app(
             "principal": Provide(provide_principal),
             "services": Provide(provide_services, sync_to_thread=False),
         },
+        before_request=authenticate_first,
+        middleware=[lambda app: body_deadline(app, settings.body_timeout_seconds)],
         exception_handlers=exception_handlers,
         after_exception=[audit_refusal],
         before_send=[request_id_header],
@@ -98,7 +104,8 @@ def create_app(
             security=[{"apiKey": []}],
             tags=[Tag(name="claims"), Tag(name="operations"), Tag(name="agencies"), Tag(name="admin")],
         ),
-        plugins=[StrictStructs()],  # additionalProperties: false where a Struct refuses unknowns
+        # StrictStructs: additionalProperties: false where a Struct refuses unknowns; the ops console
+        plugins=[StrictStructs(), ConsolePlugin()],
         request_max_body_size=settings.max_body_bytes,
         # Litestar's default would put its own handler on the root logger; ours (gateway/logs.py)
         # is installed by the CLI, and unexpected errors are logged by gateway/problems.py.

@@ -64,9 +64,14 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         os.environ["CG_CONFIG"] = config
     settings = _load(config)  # fail fast, naming the key, before any process starts
     _configure_logging(settings.log_level, settings.log_format)
+    from gateway.server import server_options
+
+    # Every server process reads the head deadline from here (gateway/server.py).
+    os.environ["CG_HEADER_TIMEOUT_SECONDS"] = str(settings.header_timeout_seconds)
     uvicorn.run(
         "gateway.cli:app_from_env",
         factory=True,
+        **server_options(settings),
         host=host or settings.host,
         port=port or settings.port,
         workers=workers or settings.workers,

@@ -217,12 +217,22 @@ class _NamedWriteLoggerFactory:
         return _NamedWriteLogger(self._stream, args[0] if args else None)
 
 
+#: LogRecord's own attributes: a structlog key of the same name (stamina logs `args` and
+#: `kwargs`) cannot be passed as `extra` — the standard library raises KeyError.
+_RECORD_KEYS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+_PASSED = frozenset({"event", "exc_info", "stack_info", "stacklevel"})
+
+
+def _unclash(logger: WrappedLogger, name: str, event: EventDict) -> EventDict:
+    return {(f"{k}_" if k in _RECORD_KEYS and k not in _PASSED else k): v for k, v in event.items()}
+
+
 def forward_to_stdlib() -> None:
     """structlog hands its lines to the standard library's loggers, formatted by whatever the host
     set up. The state until a process configures its logs (tests, embedding): nothing printed."""
     global _generation
     structlog.configure(
-        processors=[structlog.contextvars.merge_contextvars, structlog.stdlib.render_to_log_kwargs],
+        processors=[structlog.contextvars.merge_contextvars, _unclash, structlog.stdlib.render_to_log_kwargs],
         wrapper_class=structlog.stdlib.BoundLogger,
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=False,

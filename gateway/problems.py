@@ -102,6 +102,10 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
 def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     status = exc.status_code
     detail = str(exc.detail) if exc.detail else None
+    if status == 500 and detail == "client disconnected prematurely":
+        # The client went away mid-body: nobody reads this answer, and it is not our fault.
+        log.info("client went away mid-body on %s %s", request.method, request.url.path)
+        return _gateway_error(request, BadRequest("the body was cut short", code="malformed_json"))
     if (status == 400 and detail and "JSON is malformed" in detail) or (detail or "").startswith(
         "Input data was truncated"
     ):
@@ -119,6 +123,12 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes
         instance=request.url.path,
     )
     return problem_response(problem, dict(exc.headers or {}))
+
+
+def _undecodable(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """A body nested too deep to decode, or not UTF-8: the client's fault, never a 500."""
+    reason = "nested too deeply" if isinstance(exc, RecursionError) else "not valid UTF-8"
+    return _gateway_error(request, BadRequest(f"the body is not JSON: {reason}", code="malformed_json"))
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -143,5 +153,7 @@ exception_handlers: dict[Any, Any] = {
     GatewayError: _gateway_error,
     ValidationException: _validation,
     HTTPException: _http,
+    RecursionError: _undecodable,
+    UnicodeDecodeError: _undecodable,
     Exception: _unexpected,
 }

@@ -26,6 +26,7 @@ __all__ = [
     "RuleMatch",
     "Settings",
     "TenantSettings",
+    "WebhookSettings",
     "load_settings",
     "settings_from_mapping",
 ]
@@ -49,6 +50,10 @@ class AgencySettings(_Config, kw_only=True):
     rate_limit_per_minute: int | None = None
     rate_limit_per_day: int | None = None
     timeout_seconds: float = 10.0
+    #: How long after the gateway stopped waiting for a write (timeout, lost answer, dead worker)
+    #: the agency may still carry it out. A write whose outcome is unknown is looked up only
+    #: after this bound (and resent only when the look-up finds nothing): docs/agencies.md.
+    commit_latency_seconds: float = 30.0
     #: Debbie: the voucherTypeId per kind of voucher.
     voucher_types: dict[str, str] | None = None
     #: Anything else an adapter documents (kept as written).
@@ -86,6 +91,31 @@ class ApiKeySettings(_Config, kw_only=True):
     key_env: str | None = None
 
 
+class WebhookSettings(_Config, kw_only=True):
+    """`[webhooks]`: deliveries of the tenants' events to internal services (docs/webhooks.md)."""
+
+    #: Hosts that may be called over plain http and may resolve to private, loopback or link-local
+    #: addresses (tests, in-cluster receivers). Every other endpoint must be https to a public address.
+    allow_http_hosts: list[str] = []
+    #: The variable (or mounted file) holding the key that encrypts signing secrets in the store
+    #: (any string; 32 random bytes in base64 are plenty). Unset: a key kept in the store itself.
+    secret_key_env: str | None = None
+    secret_key_file: str | None = None
+    #: One delivery attempt's deadline (connect + send + answer).
+    timeout_seconds: float = 10.0
+    #: How often an idle endpoint looks for new events in its tenant's feed.
+    poll_interval_seconds: float = 1.0
+    #: An endpoint failing this long without one success is disabled (3 days).
+    disable_after_seconds: float = 3 * 86400.0
+    #: A worker holds an endpoint this long per renewal; a dead worker's endpoints move after it.
+    lease_seconds: float = 15.0
+    #: HTTP requests in flight at once per worker, over all endpoints.
+    max_concurrency: int = 64
+    #: Attempt records kept per endpoint: at most this many, none older than `attempts_max_age_days`.
+    attempts_kept: int = 1000
+    attempts_max_age_days: float = 30.0
+
+
 class Settings(_Config, kw_only=True):
     store_url: str = "memory://"
     idempotency_ttl_seconds: int = 86400
@@ -95,6 +125,13 @@ class Settings(_Config, kw_only=True):
     workers: int = 1
     #: Largest request body accepted (413 above it).
     max_body_bytes: int = 1024 * 1024
+    #: The server's own limits (gateway/server.py): connections per server process (503 above),
+    #: seconds for a request head and for a body to arrive in full (closed / 408), and how long an
+    #: idle keep-alive connection is kept.
+    max_connections: int = 1000
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    keep_alive_seconds: int = 5
     #: Log level of the gateway's own loggers.
     log_level: str = "INFO"
     #: "json" (one JSON object a line: serve, worker) or "text" (readable; the demo's default).
@@ -119,6 +156,9 @@ class Settings(_Config, kw_only=True):
     agencies: dict[str, AgencySettings] = {}
     tenants: dict[str, TenantSettings] = {}
     api_keys: list[ApiKeySettings] = []
+    webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
+    #: Resolved at load: the webhook secret key's value (empty: the store keeps one). Not in the file.
+    webhook_secret_key: str = ""
     #: Resolved at load: (tenant, agency) → credential with secrets. Not part of the file.
     credentials: dict[str, Credential] = {}
     #: Resolved at load: sha256 hex of each configured key.
@@ -160,7 +200,7 @@ def settings_from_mapping(
         value = env.get(f"CG_{name.upper()}")
         if value is not None:
             document[name] = _parse_scalar(f"CG_{name.upper()}", value, kind)
-    for computed in ("credentials", "key_hashes"):
+    for computed in ("credentials", "key_hashes", "webhook_secret_key"):
         if computed in document:
             raise ConfigError(f"{computed}: not a config key")
     # Named sections are converted one by one so that an error names the agency or tenant.
@@ -213,7 +253,16 @@ def _validated(settings: Settings, env: Mapping[str, str], specs: Mapping[str, A
         raise ConfigError("max_body_bytes: must be positive")
     if settings.idempotency_ttl_seconds <= 0:
         raise ConfigError("idempotency_ttl_seconds: must be positive")
-    for name in ("events_max_per_tenant", "audit_max_entries", "audit_refusals_per_minute"):
+    for name in ("header_timeout_seconds", "body_timeout_seconds"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"{name}: must be positive")
+    for name in (
+        "events_max_per_tenant",
+        "audit_max_entries",
+        "audit_refusals_per_minute",
+        "max_connections",
+        "keep_alive_seconds",
+    ):
         if getattr(settings, name) < 1:
             raise ConfigError(f"{name}: must be at least 1")
     if settings.max_attempts < 1:
@@ -276,7 +325,40 @@ def _validated(settings: Settings, env: Mapping[str, str], specs: Mapping[str, A
         else:
             raise ConfigError(f"{at}: needs key_sha256 or key_env")
         key_hashes.append(digest)
-    return msgspec.structs.replace(settings, credentials=credentials, key_hashes=key_hashes)
+    webhook_key = _webhook_secret_key(settings.webhooks, env)
+    return msgspec.structs.replace(
+        settings, credentials=credentials, key_hashes=key_hashes, webhook_secret_key=webhook_key
+    )
+
+
+def _webhook_secret_key(webhooks: WebhookSettings, env: Mapping[str, str]) -> str:
+    for name in ("timeout_seconds", "poll_interval_seconds", "disable_after_seconds", "lease_seconds"):
+        if getattr(webhooks, name) <= 0:
+            raise ConfigError(f"webhooks.{name}: must be positive")
+    if webhooks.max_concurrency < 1 or webhooks.attempts_kept < 1 or webhooks.attempts_max_age_days <= 0:
+        raise ConfigError(
+            "webhooks: max_concurrency, attempts_kept and attempts_max_age_days must be positive"
+        )
+    for index, host in enumerate(webhooks.allow_http_hosts):
+        if not host or "/" in host or host != host.strip().lower():
+            raise ConfigError(f"webhooks.allow_http_hosts[{index}]: {host!r} is not a lower-case host name")
+    if webhooks.secret_key_env:
+        value = env.get(webhooks.secret_key_env)
+        if not value:
+            raise ConfigError(
+                f"webhooks.secret_key_env: environment variable {webhooks.secret_key_env} is not set"
+            )
+        return value
+    if webhooks.secret_key_file:
+        try:
+            with open(webhooks.secret_key_file, encoding="utf-8") as handle:
+                value = handle.read().strip()
+        except OSError as exc:
+            raise ConfigError(f"webhooks.secret_key_file: {exc.strerror}") from None
+        if not value:
+            raise ConfigError(f"webhooks.secret_key_file: {webhooks.secret_key_file} is empty")
+        return value
+    return ""
 
 
 def _check_rule(at: str, when: RuleMatch) -> None:

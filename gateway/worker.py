@@ -59,6 +59,7 @@ from gateway.runtime import Runtime
 from gateway.services.reads import status_event
 from gateway.services.writes import operation_token
 from gateway.stores import ClaimRecord, OperationRecord, OutboxEntry, new_id, utcnow
+from gateway.webhooks.delivery import WebhookDispatcher
 
 __all__ = ["Worker"]
 
@@ -77,15 +78,22 @@ class Worker:
         self._next_poll: dict[str, float] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver and poll until `stop` is set."""
-        await asyncio.gather(self._deliver_loop(stop), self._poll_loop(stop))
+        """Deliver, poll and send webhooks (gateway.webhooks.delivery, its own tasks) until `stop` is set."""
+        await asyncio.gather(
+            self._deliver_loop(stop), self._poll_loop(stop), WebhookDispatcher(self.runtime).run(stop)
+        )
 
     async def _deliver_loop(self, stop: asyncio.Event) -> None:
+        # No failure ends a loop of the worker: a store outage (a StoreUnavailable, or a raw
+        # Redis error from the adapters' shared state) pauses it, and it resumes when it can.
         while not stop.is_set():
             try:
                 await self.deliver_once(block_seconds=0.5)
             except GatewayError as exc:  # store down: wait and try again
                 log.warning("delivery paused: %s", exc)
+                await _wait(stop, 1.0)
+            except Exception:
+                log.exception("delivery paused by an unexpected failure")
                 await _wait(stop, 1.0)
 
     async def _poll_loop(self, stop: asyncio.Event) -> None:
@@ -94,6 +102,8 @@ class Worker:
                 await self.poll_once()
             except GatewayError as exc:
                 log.warning("outcome polling paused: %s", exc)
+            except Exception:
+                log.exception("outcome polling paused by an unexpected failure")
             due = min(self._next_poll.values(), default=time.monotonic() + 1.0)
             await _wait(stop, max(0.01, min(1.0, due - time.monotonic())))
 
@@ -127,6 +137,10 @@ class Worker:
                 interval = self._poll_interval(claim.agency)
                 await self.store.outbox_retry_at(entry, time.time() + interval)
                 return
+        look_up_at = self._look_up_at(operation)
+        if look_up_at > time.time():  # a write that may still land: too early to look it up
+            await self.store.outbox_retry_at(entry, look_up_at)
+            return
         operation.maybe_sent = operation.maybe_sent or operation.in_flight
         operation.in_flight = True
         operation.attempts += 1
@@ -138,6 +152,7 @@ class Worker:
         except AgencyUnavailable as exc:  # transient: 5xx, timeout, rate limit, breaker open
             operation.in_flight = False
             operation.maybe_sent = operation.maybe_sent or isinstance(exc, OutcomeUnknown)
+            operation.updated_at = utcnow()  # when the attempt ended: the look-up waits from here
             gave_up = operation.attempts >= self.settings.max_attempts
             _attempted(operation, "gave_up" if gave_up else "retry", started, exc.code)
             if gave_up:
@@ -146,9 +161,8 @@ class Worker:
                 await self.store.outbox_ack(entry)
                 return
             await self.store.save_operation(operation)
-            await self.store.outbox_retry_at(
-                entry, time.time() + self._backoff(operation.attempts, exc.retry_after)
-            )
+            due = time.time() + self._backoff(operation.attempts, exc.retry_after)
+            await self.store.outbox_retry_at(entry, max(due, self._look_up_at(operation)))
             return
         except GatewayError as exc:  # final: rejected, auth failed, unsupported
             outcome = Failed(problem=exc.problem())
@@ -157,13 +171,15 @@ class Worker:
             _attempted(operation, "error", started, "internal_error")
             operation.in_flight = False
             operation.maybe_sent = True
+            operation.updated_at = utcnow()
             if operation.attempts >= self.settings.max_attempts:
                 problem = GatewayError("delivery failed in the gateway; see its logs").problem()
                 await self._finish(operation, claim, Failed(problem=problem))
                 await self.store.outbox_ack(entry)
                 return
             await self.store.save_operation(operation)
-            await self.store.outbox_retry_at(entry, time.time() + self._backoff(operation.attempts, None))
+            due = time.time() + self._backoff(operation.attempts, None)
+            await self.store.outbox_retry_at(entry, max(due, self._look_up_at(operation)))
             return
         operation.in_flight = False
         _attempted(operation, _outcome_name(outcome), started, _outcome_code(outcome))
@@ -173,6 +189,11 @@ class Worker:
     async def _call(self, operation: OperationRecord, claim: ClaimRecord) -> Outcome:
         adapter = self.runtime.adapter(operation.agency)
         credential = self.runtime.credential(operation.tenant, operation.agency)
+
+        async def fix_request(request: str) -> None:  # stored before the request is sent
+            operation.agency_request = request
+            await self.store.save_operation(operation)
+
         context = OperationContext(
             id=operation.id,
             kind=operation.kind,
@@ -180,6 +201,8 @@ class Worker:
             attempt=operation.attempts,
             maybe_sent=operation.maybe_sent,
             claim_id=claim.id,
+            request=operation.agency_request,
+            fix_request=fix_request,
         )
         payload = operation.payload
         if operation.kind == "claim.create":
@@ -248,6 +271,25 @@ class Worker:
         await self.store.save_operation(operation, changed_claim, events)
         metrics.OPERATIONS.labels(operation.kind, operation.agency, operation.status).inc()
 
+    def _look_up_at(self, operation: OperationRecord) -> float:
+        """The earliest time (epoch seconds) an attempt of `operation` may run.
+
+        A write whose outcome is unknown may still be carried out by the agency for a while after
+        the gateway stopped waiting: a look-up before then would find nothing and the resend
+        would book it twice (a ghost write). So it waits out the agency's commit latency bound,
+        counted from the end of the unknown attempt; an attempt found `in_flight` (its worker
+        died mid-call) started at `updated_at` and could have waited its full timeout first.
+        """
+        if not (operation.in_flight or operation.maybe_sent):
+            return 0.0
+        settings = self.settings.agencies.get(operation.agency)
+        if settings is None:
+            return 0.0
+        bound = settings.commit_latency_seconds
+        if operation.in_flight:
+            bound += settings.timeout_seconds
+        return operation.updated_at.timestamp() + bound
+
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         base = self.settings.retry_base_seconds * 2 ** (attempt - 1)
         delay = min(self.settings.retry_max_seconds, base) * random.uniform(0.5, 1.0)
@@ -296,6 +338,9 @@ class Worker:
             results = await adapter.poll_outcomes(self.runtime.credential(tenant, agency), pending)
         except GatewayError as exc:  # the code, not the message: an agency's text may quote a debtor
             log.warning("polling %s for %s failed: %s", agency, tenant, exc.code)
+            return 0
+        except Exception:  # e.g. the adapter's checkpoint store is down: the next poll resumes
+            log.exception("polling %s for %s failed unexpectedly", agency, tenant)
             return 0
         for result in results:
             operation = by_id.get(result.operation_id)

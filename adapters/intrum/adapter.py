@@ -37,10 +37,13 @@ from adapters.intrum.mapping import (
 )
 from adapters.intrum.wire import (
     DECODE_ERRORS,
+    ENCODER,
     IntrumAccepted,
     IntrumCase,
     IntrumInvoice,
+    IntrumPayment,
     IntrumPaymentRecord,
+    IntrumPaymentReversal,
     IntrumStatusUpdate,
 )
 from adapters.sdk import CAPABILITIES as ALL_CAPABILITIES
@@ -171,11 +174,16 @@ class IntrumAdapter:
     async def report_payment(
         self, credential: Credential, op: OperationContext, ref: ClaimRef, report: PaymentReport
     ) -> Outcome:
-        allocations = report.allocations
-        try:
+        # Allocations computed from today's open amounts would differ on a retry once the first
+        # attempt is booked: the body is fixed at the first attempt and resent as it was.
+        async def build() -> str:
+            allocations = report.allocations
             if allocations is None:
                 allocations = await self._allocate(credential, ref, report.amount)
-            body = to_wire_payment(report, allocations)
+            return ENCODER.encode(to_wire_payment(report, allocations)).decode()
+
+        try:
+            body = msgspec.json.decode(await op.fixed(build), type=IntrumPayment)
         except ValueError as exc:  # nothing to allocate to, or allocations that do not add up
             return Failed(
                 problem=ValidationFailed([FieldError(pointer="/allocations", detail=str(exc))]).problem()
@@ -195,7 +203,11 @@ class IntrumAdapter:
     ) -> Outcome:
         # Reversals are always of the full payment ("Partial reversals are not supported");
         # Intrum takes no reason, only the date of the reversal.
-        body = to_wire_reversal(payment_id, self._today())
+        # The reversal date is today's at the first attempt, also when a retry runs after midnight.
+        async def build() -> str:
+            return ENCODER.encode(to_wire_reversal(payment_id, self._today())).decode()
+
+        body = msgspec.json.decode(await op.fixed(build), type=IntrumPaymentReversal)
         return await self._submit(self._client.reverse_payment(credential, op.idempotency_token, body))
 
     async def add_credit_note(

@@ -682,6 +682,16 @@ def withdrawal_key(token: str, invoice_number: str) -> str:
 # --- helpers -------------------------------------------------------------------------------------
 
 
+def amount_to_wire(money: Money) -> Decimal:
+    """Canonical minor units → Intrum's JSON number in major units: EUR 12345 → 123.45."""
+    return _major(money)
+
+
+def amount_from_wire(value: Decimal, currency: str) -> Money:
+    """Intrum's JSON number in major units → canonical minor units, exactly."""
+    return _money(value, currency)
+
+
 def _major(money: Money) -> Decimal:
     return to_major(money.amount, money.currency)
 

@@ -5,8 +5,11 @@ The entry point `collection_gateway.adapters: riverty = "adapters.riverty:SPEC"`
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from adapters.riverty.adapter import CAPABILITIES, RivertyAdapter
-from adapters.sdk import AdapterContext, AdapterSpec, lazy_sandbox
+from adapters.riverty.mapping import amount_from_wire, amount_to_wire, claim_status
+from adapters.sdk import AdapterContext, AdapterSpec, Money, amount_examples, lazy_sandbox
 
 __all__ = ["CAPABILITIES", "SPEC", "RivertyAdapter"]
 
@@ -23,4 +26,12 @@ SPEC = AdapterSpec(
     sandbox=lazy_sandbox("adapters.riverty.sandbox"),
     credential_fields=("client_id", "client_secret", "client_global_id"),
     config_fields=("token_url", "audience"),
+    # Amounts are decimal numbers in major units ("amount": 100.00 in the document's examples).
+    wire_examples=amount_examples(
+        amount_to_wire,
+        amount_from_wire,
+        (Money(amount=12345, currency="EUR"), Decimal("123.45")),
+        (Money(amount=1200, currency="JPY"), Decimal("1200")),
+    ),
+    read_state=claim_status,
 )

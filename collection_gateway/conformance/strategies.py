@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from canonical import (
@@ -29,6 +30,8 @@ from canonical import (
 __all__ = [
     "CURRENCIES",
     "FILE_TYPES",
+    "KIT_PROFILE",
+    "KIT_PROFILE_CI",
     "LANGUAGES",
     "amounts",
     "attachments",
@@ -38,6 +41,17 @@ __all__ = [
     "references",
     "texts",
 ]
+
+#: Hypothesis profiles for adapter packages' property tests, registered when this module is
+#: imported (`settings.load_profile(KIT_PROFILE)` in a conftest.py; the scaffold does). Bounded:
+#: 50 examples, no per-example deadline on a busy 2-core machine; a failing property shrinks in
+#: seconds instead of minutes. The CI profile also derandomizes, so a run is decided by the code.
+KIT_PROFILE = "collection-gateway-kit"
+KIT_PROFILE_CI = "collection-gateway-kit-ci"
+settings.register_profile(
+    KIT_PROFILE, max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(KIT_PROFILE_CI, parent=settings.get_profile(KIT_PROFILE), derandomize=True)
 
 #: A spread of exponents: JPY 0, EUR/CHF/SEK/USD 2, KWD/BHD 3, CLF 4.
 CURRENCIES: tuple[str, ...] = ("EUR", "CHF", "SEK", "USD", "JPY", "KWD", "BHD", "CLF")
@@ -51,6 +65,9 @@ FILE_TYPES: dict[str, str] = {
     "xml": "application/xml",
 }
 _COUNTRIES = ("CH", "DE", "AT", "FR", "IT", "SE", "DK", "NO", "FI", "NL", "GB", "US")
+#: Identifiers (client and debtor references, invoice and credit-note numbers, payment ids) are
+#: drawn from printable ASCII without spaces, `!` to `~` — the API's `Reference` pattern. All
+#: of it, on purpose: `|`, `/`, `?`, `#` and `%` must reach the agency intact (escaped in paths).
 _REFERENCE_CHARS = "".join(chr(code) for code in range(0x21, 0x7F))
 
 

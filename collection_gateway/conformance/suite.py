@@ -11,7 +11,14 @@ What the suite expects of an adapter beyond the protocol's types:
 - `balance_amount` of a claim nobody has paid yet is what was sent (principal plus costs);
 - a payment the creditor reported lowers its invoice's `remaining` once the agency confirmed it
   (the gateway lists the payment itself from its own ledger: `list_payments` is what the agency
-  lists, which for some agencies holds only what the agency collected).
+  lists, which for some agencies holds only what the agency collected);
+- `AdapterSpec.wire_examples`: exact amounts from the agency's document, checked both ways;
+- `AdapterSpec.read_state`: the adapter's state table, fed states the agency never documented.
+
+Effects, not only answers: after a write the suite looks at what changed — the claim's
+balance moved by exactly the amount written, and the sandbox's ledger (`/_sandbox/ledger`, every
+write the agency carried out) holds each write once, also after a resubmit or a lost answer.
+Every failure says what was expected, what was seen, and which adapter method to look at.
 
 The fixtures `spec` and `agency` are this module's own: an adapter package's fixtures of the
 same names do not reach into the suite, nor the suite's into the package's tests.
@@ -19,6 +26,7 @@ same names do not reach into the suite, nor the suite's into the package's tests
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -40,6 +48,16 @@ from canonical import (
 )
 from collection_gateway.conformance.harness import Agency, running_agency, sample_claim
 from collection_gateway.conformance.specs import resolve_spec
+
+#: States no agency documents; an adapter's state table must read each as "pending".
+_UNDOCUMENTED_STATES: tuple[object, ...] = ("KIT_UNDOCUMENTED_STATE", "kit-undocumented", 987654)
+#: The client timeout while the sandbox holds a committed write's answer back.
+_LOST_ANSWER_TIMEOUT = 0.5
+
+
+def _kinds(entries: list[dict[str, Any]]) -> dict[str, int]:
+    """What the agency carried out, by kind of write: {"case.create": 1, ...}."""
+    return dict(Counter(entry["kind"] for entry in entries))
 
 
 @pytest.fixture
@@ -77,6 +95,41 @@ def test_capabilities_are_well_formed(spec: AdapterSpec) -> None:
     assert validate_claim_create(sample_claim(spec)) == []
 
 
+def test_amounts_translate_exactly_as_the_agency_documents_them(spec: AdapterSpec) -> None:
+    assert spec.wire_examples, (
+        f"{spec.name}: AdapterSpec.wire_examples is empty; declare exact amounts from the agency's "
+        "document (e.g. EUR 12345 → '123.45', JPY 1200 → '1200'): round trips alone cannot see a "
+        "scale error made the same way out and back"
+    )
+    for example in spec.wire_examples:
+        money = example.canonical
+        sent = example.to_wire(money)
+        assert sent == example.wire, (
+            f"{spec.name}: {example.name}: {money.amount} {money.currency} (minor units) goes out as "
+            f"{sent!r}; the agency's document says {example.wire!r} (look at the mapping function "
+            "given as to_wire)"
+        )
+        read = example.from_wire(example.wire, money.currency)
+        assert read == money, (
+            f"{spec.name}: {example.name}: the agency's {example.wire!r} reads back as {read}; "
+            f"expected {money} (look at the mapping function given as from_wire)"
+        )
+
+
+def test_states_the_agency_never_documented_read_as_pending(spec: AdapterSpec) -> None:
+    assert spec.read_state is not None, (
+        f"{spec.name}: AdapterSpec.read_state is missing; name the mapping's state table "
+        "(agency state → canonical ClaimStatus) so the kit can feed it undocumented states"
+    )
+    for state in _UNDOCUMENTED_STATES:
+        status = spec.read_state(state)
+        assert status == "pending", (
+            f"{spec.name}: the undocumented agency state {state!r} reads as {status!r}; expected "
+            "'pending' — a state the table does not know is never progress (look at the "
+            "mapping's state table, its default case)"
+        )
+
+
 @pytest.mark.asyncio
 async def test_adapter_names_itself_and_its_capabilities_as_its_spec(agency: Agency) -> None:
     assert agency.adapter.name == agency.spec.name
@@ -95,9 +148,37 @@ async def test_resubmitting_with_the_same_token_creates_the_claim_once(agency: A
     first = agency.op("claim.create", claim_id="clm_once")
     again = msgspec.structs.replace(first, attempt=2, maybe_sent=True)
     one = await agency.resolve(first, await agency.adapter.submit_claim(agency.credential, first, claim))
+    assert isinstance(one, Succeeded), f"{agency.name}: submit_claim refused a valid claim: {one}"
+    written = await agency.ledger()
     two = await agency.resolve(again, await agency.adapter.submit_claim(agency.credential, again, claim))
-    assert isinstance(one, Succeeded) and isinstance(two, Succeeded)
-    assert one.agency_reference == two.agency_reference
+    assert isinstance(two, Succeeded), f"{agency.name}: submit_claim, resubmitted with the same token: {two}"
+    assert one.agency_reference == two.agency_reference, (
+        f"{agency.name}: submit_claim, resubmitted with the same token, answered agency reference "
+        f"{two.agency_reference!r}; expected the first one, {one.agency_reference!r}"
+    )
+    again_written = _kinds((await agency.ledger())[len(written) :])
+    assert not again_written, (
+        f"{agency.name}: submit_claim, resubmitted after the claim was created (maybe_sent=True), "
+        f"wrote again at the agency: {again_written}; expected no new write (look the claim up, "
+        "or resend with the same idempotency token the agency deduplicates)"
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_create_whose_answer_was_lost_is_reconciled_without_a_second_write(spec: AdapterSpec) -> None:
+    async with running_agency(spec, timeout=_LOST_ANSWER_TIMEOUT) as agency:
+        await agency.create(sample_claim(spec))
+        clean = _kinds(await agency.ledger())
+        # The agency carries the next write out, but its answer arrives after our timeout.
+        await agency.set_faults(commit_then_timeout=1, hang_seconds=_LOST_ANSWER_TIMEOUT * 4)
+        before = len(await agency.ledger())
+        await agency.create(sample_claim(spec))
+        lost = _kinds((await agency.ledger())[before:])
+        assert lost == clean, (
+            f"{agency.name}: submit_claim after an answer lost past the timeout made the writes "
+            f"{lost}; a clean create makes {clean}. Expected the lost write to be looked up "
+            "(or resent with the same idempotency token), never carried out twice"
+        )
 
 
 @pytest.mark.asyncio
@@ -156,13 +237,42 @@ async def test_a_reported_payment_lowers_the_invoices_remaining_amount(agency: A
     outcome = await agency.write(
         ref, "payment.report", lambda op: agency.adapter.report_payment(agency.credential, op, ref, report)
     )
-    assert isinstance(outcome, Succeeded), outcome
+    assert isinstance(outcome, Succeeded), f"{agency.name}: report_payment refused a valid payment: {outcome}"
     if agency.declares("invoices.list"):
         # The gateway lists the payment itself (source creditor) from its own ledger; what the
         # agency must show is that it booked it.
-        assert await _remaining(agency, ref, invoice.number) == Money(
-            amount=invoice.amount.amount - amount.amount, currency=claim.currency
+        remaining = await _remaining(agency, ref, invoice.number)
+        expected = Money(amount=invoice.amount.amount - amount.amount, currency=claim.currency)
+        assert remaining == expected, (
+            f"{agency.name}: after report_payment of {amount} on {invoice.number} its remaining is "
+            f"{remaining}; expected {expected} (look at report_payment and list_invoices)"
         )
+
+
+@pytest.mark.asyncio
+async def test_a_reported_payment_lowers_the_balance_by_exactly_its_amount(agency: Agency) -> None:
+    agency.require("payment.report", "claim.read")
+    claim = sample_claim(agency.spec)
+    ref = await agency.create(claim)
+    before = (await agency.adapter.get_claim(agency.credential, ref)).balance_amount
+    invoice = claim.invoices[0]
+    amount = Money(amount=1000, currency=claim.currency)
+    report = PaymentReport(
+        payment_id=f"P-{ref.claim_id}",
+        amount=amount,
+        paid_on=invoice.due_on,
+        allocations=[Allocation(invoice_number=invoice.number, amount=amount)],
+    )
+    outcome = await agency.write(
+        ref, "payment.report", lambda op: agency.adapter.report_payment(agency.credential, op, ref, report)
+    )
+    assert isinstance(outcome, Succeeded), f"{agency.name}: report_payment refused a valid payment: {outcome}"
+    after = (await agency.adapter.get_claim(agency.credential, ref)).balance_amount
+    assert after == before - amount.amount, (
+        f"{agency.name}: a payment of {amount.amount} moved the balance from {before} to {after}; "
+        f"expected {before - amount.amount} (look at report_payment's amount and sign, "
+        "and at get_claim's balance)"
+    )
 
 
 @pytest.mark.asyncio
@@ -207,11 +317,20 @@ async def test_a_credit_note_lowers_the_invoices_remaining_amount(agency: Agency
     outcome = await agency.write(
         ref, "credit_note.create", lambda op: agency.adapter.add_credit_note(agency.credential, op, ref, note)
     )
-    assert isinstance(outcome, Succeeded), outcome
+    assert isinstance(outcome, Succeeded), f"{agency.name}: add_credit_note refused a valid note: {outcome}"
     if agency.declares("invoices.list"):
         remaining = {i.number: i.remaining for i in await agency.all_invoices(ref, 100)}
-        assert remaining[invoice.number] == Money(
-            amount=invoice.amount.amount - credit.amount, currency=claim.currency
+        expected = Money(amount=invoice.amount.amount - credit.amount, currency=claim.currency)
+        assert remaining[invoice.number] == expected, (
+            f"{agency.name}: after a credit note of {credit.amount}, list_invoices gives "
+            f"{invoice.number} remaining {remaining[invoice.number]}; expected {expected} "
+            "(look at add_credit_note's amount and sign)"
+        )
+    if agency.declares("claim.read"):
+        balance = (await agency.adapter.get_claim(agency.credential, ref)).balance_amount
+        assert balance == claim_total(claim) - credit.amount, (
+            f"{agency.name}: after a credit note of {credit.amount} get_claim's balance is {balance}; "
+            f"expected {claim_total(claim) - credit.amount} (look at add_credit_note's amount and sign)"
         )
 
 

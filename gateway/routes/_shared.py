@@ -20,6 +20,7 @@ from gateway.demo import DEMO_CLAIM
 from gateway.problems import json_pointer
 from gateway.runtime import Runtime
 from gateway.services.reads import ReadService
+from gateway.services.webhooks import WebhookService
 from gateway.services.writes import Idempotency, WriteService
 from gateway.stores import StoredResponse
 
@@ -36,6 +37,8 @@ __all__ = [
     "Services",
     "ServicesDep",
     "answer_write",
+    "authenticate_first",
+    "prefer_wait",
     "problem_spec",
     "provide_principal",
     "provide_services",
@@ -48,6 +51,7 @@ class Services:
         self.runtime = runtime
         self.reads = ReadService(runtime)
         self.writes = WriteService(runtime)
+        self.webhooks = WebhookService(runtime)
         self.refusals = RefusalSampler(runtime.settings.audit_refusals_per_minute)
 
 
@@ -98,11 +102,22 @@ FOLLOW_UP_RESPONSES: dict[int, ResponseSpec] = {
 }
 
 
+async def authenticate_first(request: Request[Any, Any, Any]) -> None:
+    """`before_request`: a route that needs a key checks it before the body is read, so a caller
+    without a valid key never makes the gateway read (or decode) a body."""
+    if "principal" in request.route_handler.parsed_fn_signature.parameters:
+        await provide_principal(request)
+
+
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    state = request.scope["state"]
+    known: Principal | None = state.get("principal")
+    if known is not None:
+        return known
     services: Services = request.app.state.services
     principal = await authenticate(services.runtime.store, request.headers.get("authorization"))
-    state = request.scope["state"]  # for the access log line (gateway/middleware.py)
-    state["key_id"] = principal.key_id
+    state["principal"] = principal
+    state["key_id"] = principal.key_id  # for the access log line (gateway/middleware.py)
     state["tenant"] = principal.tenant
     return principal
 
@@ -147,9 +162,20 @@ async def strict_body(request: Request[Any, Any, Any], type_: type[T], *, option
         raise ValidationFailed([FieldError(pointer=pointer, detail=text)]) from None
     except msgspec.DecodeError as exc:
         raise BadRequest(f"the body is not JSON: {exc}", code="malformed_json") from None
+    except RecursionError:
+        raise BadRequest("the body is not JSON: nested too deeply", code="malformed_json") from None
 
 
 _WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
+
+
+def prefer_wait(prefer: str) -> int:
+    """`Prefer: wait=N` in seconds, at most 30 (however many digits N has)."""
+    match = _WAIT.search(prefer)
+    if match is None:
+        return 0
+    digits = match.group(1).lstrip("0")
+    return 30 if len(digits) > 2 else min(int(digits or "0"), 30)
 
 
 async def answer_write(
@@ -159,8 +185,7 @@ async def answer_write(
     execute: Callable[[Idempotency], Awaitable[StoredResponse]],
 ) -> Response[bytes]:
     """Idempotency, `Prefer: wait=N`, and the stored answer sent byte for byte."""
-    match = _WAIT.search(request.headers.get("prefer", ""))
-    wait = min(int(match.group(1)), 30) if match else 0
+    wait = prefer_wait(request.headers.get("prefer", ""))
     response, replayed = await services.writes.idempotent(
         tenant=tenant,
         key=request.headers.get("idempotency-key"),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
@@ -101,7 +101,7 @@ class TenantUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class RoutingRollback(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    version: int
+    version: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
     reason: str
 
 
@@ -128,6 +128,18 @@ def _rules_out(rules: Sequence[RoutingRule]) -> list[Rule]:
 
 def _rules_in(rules: Sequence[Rule]) -> list[RoutingRule]:
     return [msgspec.convert(msgspec.to_builtins(r), RoutingRule) for r in rules]
+
+
+def _history_entry(version: RoutingVersion) -> RoutingHistoryEntry:
+    return RoutingHistoryEntry(
+        version=version.version,
+        changed_by=version.changed_by,
+        changed_at=version.changed_at,
+        reason=version.reason,
+        default_agency=version.default_agency,
+        rules=_rules_out(version.rules),
+        rollback_of=version.rollback_of,
+    )
 
 
 def credential_refs(section: Mapping[str, Any]) -> dict[str, Any]:
@@ -371,21 +383,18 @@ class TenantService:
         after = None if cursor is None else open_cursor(cursor, scope, self.runtime.cursor_key)
         versions, position = await self.store.routing_history(tenant, after, limit)
         return Page(
-            data=[
-                RoutingHistoryEntry(
-                    version=v.version,
-                    changed_by=v.changed_by,
-                    changed_at=v.changed_at,
-                    reason=v.reason,
-                    default_agency=v.default_agency,
-                    rules=_rules_out(v.rules),
-                    rollback_of=v.rollback_of,
-                )
-                for v in versions
-            ],
+            data=[_history_entry(v) for v in versions],
             has_more=position is not None,
             next_cursor=None if position is None else seal_cursor(position, scope, self.runtime.cursor_key),
         )
+
+    async def version(self, tenant: str, number: int) -> RoutingHistoryEntry:
+        """One version of the tenant's routing (the console's diff reads two)."""
+        await self.current(tenant)
+        version = await self.store.routing_version(tenant, number)
+        if version is None:
+            raise NotFound(f"tenant {tenant!r} has no routing version {number}")
+        return _history_entry(version)
 
     async def preview(self, tenant: str, claim: ClaimCreate) -> RoutingPreview:
         current = await self.current(tenant)

@@ -64,6 +64,10 @@ __all__ = ["Idempotency", "StoreOutcomeUnknown", "WriteService", "operation_toke
 
 #: How long an unfinished request holds its key (a crashed request frees it after this).
 LOCK_SECONDS = 60
+#: The largest answer stored under an Idempotency-Key. Problems are capped well below it
+#: (canonical.problems.ERRORS_MAX); a refusal larger than this is answered but not stored, so a
+#: retry with the same key is decided again (nothing was accepted).
+STORED_BODY_MAX = 64 * 1024
 #: Pauses between looks at the store after an accept lost its answer (a Redis restart).
 _RECHECK_PAUSES = (0.2, 0.5, 1.0)
 _json = msgspec.json.Encoder()
@@ -165,7 +169,10 @@ class WriteService:
                 headers={"content-type": "application/problem+json"},
                 body=problem_bytes(exc.problem(instance=path)),
             )
-            await self.store.idempotency_finish(context.write(response))
+            if len(response.body) > STORED_BODY_MAX:
+                await self.store.idempotency_release(tenant, key)
+            else:
+                await self.store.idempotency_finish(context.write(response))
             return response, False
         except BaseException:
             await self.store.idempotency_release(tenant, key)

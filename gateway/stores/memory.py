@@ -227,6 +227,9 @@ class MemoryStore:
     async def list_events(self, tenant: str, after: str | None, limit: int) -> tuple[list[Event], str | None]:
         return _after(self._events.get(tenant, []), after, limit)
 
+    async def append_events(self, tenant: str, events: Sequence[Event]) -> None:
+        self._append_events(tenant, events)
+
     async def append_audit(self, entry: AuditEntry) -> None:
         self._seq += 1
         self._audit.append((f"{self._seq:020d}", entry))

@@ -105,6 +105,9 @@ class OperationRecord(msgspec.Struct, kw_only=True):
     maybe_sent: bool = False
     tracking: str | None = None
     submitted_at: dt.datetime | None = None
+    #: The agency request as the adapter built it at the first attempt (its own encoding, e.g.
+    #: wire JSON): every later attempt sends exactly this, never a recomputed one.
+    agency_request: str | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -469,6 +469,13 @@ class RedisStore:
         return await self._feed(self._k("events", tenant), "event", Event, after, limit)
 
     @_guard
+    async def append_events(self, tenant: str, events: Sequence[Event]) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for event in events:
+                pipe.xadd(self._k("events", tenant), {"event": _enc.encode(event)})
+            await pipe.execute()
+
+    @_guard
     async def append_audit(self, entry: AuditEntry) -> None:
         await self.redis.xadd(
             self._k("audit"), {"entry": _enc.encode(entry)}, maxlen=self.audit_max, approximate=True
@@ -506,7 +513,7 @@ class RedisStore:
 
     @_guard
     async def routing_version(self, tenant: str, version: int | None = None) -> RoutingVersion | None:
-        if version is not None and version < 1:
+        if version is not None and not 1 <= version < 2**62:  # Redis list indexes are 64-bit
             return None
         raw = await self.redis.lindex(self._k("routing", tenant), -1 if version is None else version - 1)
         return None if raw is None else msgspec.json.decode(raw, type=RoutingVersion)

@@ -175,6 +175,21 @@ async def test_save_operation_tracks_submitted_ones_and_appends_events(store: St
     assert events == [event]
 
 
+async def test_an_operations_agency_request_is_kept_as_fixed_at_its_first_attempt(store: Store) -> None:
+    claim = claim_record()
+    op = operation_record(claim, "payment.report")
+    await store.accept(op, claim, None)
+    stored = await store.get_operation(op.id)
+    assert stored is not None and stored.agency_request is None
+    request = '{"paymentId":"P-1","totalPaymentAmount":125.5,"invoices":[{"invoiceNumber":"A"}]}'
+    stored.agency_request = request
+    stored.attempts, stored.in_flight = 1, True
+    await store.save_operation(stored)
+    again = await store.get_operation(op.id)
+    assert again is not None
+    assert (again.agency_request, again.attempts, again.in_flight) == (request, 1, True)
+
+
 async def test_wait_final_returns_when_the_operation_ends(store: Store) -> None:
     claim = claim_record()
     op = operation_record(claim)

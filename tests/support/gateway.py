@@ -27,7 +27,16 @@ def gateway_settings(specs: dict[str, AdapterSpec], **overrides: Any) -> Setting
         "max_attempts": 4,
         "reclaim_idle_seconds": 30,
         "claim_cache_seconds": 0,
-        "agencies": {"fake": {"base_url": "http://fake.invalid", "poll_interval_seconds": 0.02}},
+        # The fake agency commits inside its call: a lost answer is looked up at once, and the
+        # call of a worker that died mid-call is over half a second later.
+        "agencies": {
+            "fake": {
+                "base_url": "http://fake.invalid",
+                "poll_interval_seconds": 0.02,
+                "commit_latency_seconds": 0.0,
+                "timeout_seconds": 0.5,
+            }
+        },
         "tenants": {
             "acme": {"default_agency": "fake", "credentials": {"fake": {"account_id": "acme-1"}}},
             "other": {"default_agency": "fake", "credentials": {"fake": {"account_id": "other-1"}}},

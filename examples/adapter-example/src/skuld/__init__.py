@@ -17,9 +17,10 @@ and the conformance kit checks the adapter against it.
 
 from __future__ import annotations
 
-from adapters.sdk import AdapterSpec, lazy_sandbox
+from adapters.sdk import AdapterSpec, Money, amount_examples, lazy_sandbox
 
 from skuld.adapter import CAPABILITIES, SkuldAdapter, create
+from skuld.mapping import from_wire_amount, from_wire_state, to_wire_amount
 
 __all__ = ["CAPABILITIES", "SPEC", "SkuldAdapter"]
 
@@ -36,4 +37,12 @@ SPEC = AdapterSpec(
     config_fields=(),
     # "120 requests per minute per API key" (Rate limits).
     rate_limit_per_minute=120,
+    # Amounts are decimal strings in major units ("amount": "12.50", Amounts).
+    wire_examples=amount_examples(
+        to_wire_amount,
+        lambda value, currency: Money(amount=from_wire_amount(value, currency), currency=currency),
+        (Money(amount=12345, currency="EUR"), "123.45"),
+        (Money(amount=1250, currency="SEK"), "12.50"),
+    ),
+    read_state=from_wire_state,
 )

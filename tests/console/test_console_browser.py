@@ -1,0 +1,73 @@
+"""The console in a real browser (headless Chromium): what an ops person does with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.console._browser import browser, page, screenshot
+from tests.routing._support import ADMIN_KEY, TENANT_KEY, Gateway
+
+__all__ = ["browser", "page"]  # fixtures
+
+
+def log_in(page: Any, gateway: Gateway, key: str = ADMIN_KEY, start: str = "/console/tenants") -> None:
+    page.goto(gateway.base_url + start)
+    page.fill("input[name=api_key]", key)
+    page.click("button:text('Log in')")
+
+
+def test_switch_the_default_agency_see_the_diff_and_roll_back(page: Any, gateway: Gateway) -> None:
+    log_in(page, gateway)
+    assert page.url.endswith("/console/tenants")
+    screenshot(page, "tenants")
+    page.click("a:text-is('acme')")
+    assert page.inner_text("#current-version") == "1"
+
+    page.select_option("#change-form select[name=default_agency]", "y")
+    page.fill("#change-form input[name=reason]", "x is down for maintenance")
+    page.click("#change-form button")
+    assert "Version 2 is in force" in page.inner_text(".notice")
+    assert page.inner_text("#default-agency") == "y"
+    diff = page.inner_text("#diff")
+    assert "- default agency: x" in diff and "+ default agency: y" in diff
+    assert "x is down for maintenance" in page.inner_text("#history")
+    screenshot(page, "tenant")
+
+    page.fill("#rollback-form input[name=target]", "1")
+    page.fill("#rollback-form input[name=reason]", "x is back")
+    page.click("#rollback-form button")
+    assert "Version 3 is in force" in page.inner_text(".notice")
+    assert page.inner_text("#default-agency") == "x"
+    assert "rollback to 1" in page.inner_text("#history")
+    assert "+ default agency: x" in page.inner_text("#diff")
+
+    page.click("nav a:text('Audit')")
+    audit = page.inner_text("#audit")
+    assert "routing.changed" in audit and "routing.rolled_back" in audit and "x is back" in audit
+    screenshot(page, "audit")
+    page.click("nav a:text('Agencies')")
+    assert page.is_visible("text=breaker closed")
+    screenshot(page, "agencies")
+    page.click("nav a:text('Webhooks')")
+    screenshot(page, "webhooks")
+
+
+def test_a_tenant_key_cannot_log_in(page: Any, gateway: Gateway) -> None:
+    log_in(page, gateway, TENANT_KEY)
+    assert "/console/login" in page.url
+    assert "no admin scope" in page.inner_text(".problem")
+    page.goto(gateway.base_url + "/console/tenants")
+    assert "/console/login" in page.url
+    screenshot(page, "login")
+
+
+def test_a_form_posted_without_its_csrf_token_is_refused(page: Any, gateway: Gateway) -> None:
+    log_in(page, gateway, start="/console/tenants/acme")
+    page.fill("#change-form input[name=reason]", "tampered")
+    page.select_option("#change-form select[name=default_agency]", "y")
+    page.locator("#change-form input[name=csrf_token]").evaluate("input => input.remove()")
+    page.click("#change-form button")
+    assert "403" in page.inner_text("h1")
+    page.goto(gateway.base_url + "/console/tenants/acme")
+    assert page.inner_text("#current-version") == "1"
+    assert page.inner_text("#default-agency") == "x"

@@ -1,0 +1,164 @@
+"""Exactly once when an answer is lost, a commit lands late or the store goes away (issue 20).
+
+Each test reproduces one way a write went wrong under chaos, with one fault of the sandboxes'
+switches and one write, and checks the agency's own ledger: the write is there exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Iterator
+
+import pytest
+
+from adapters.intrum.sandbox import SandboxOptions
+from gateway.stores.redis import RedisStore
+from tests.delivery._flow import accept, active_claim, operation, settle
+from tests.support.agencies import Recording, Sandboxes, claim_body, gateway, wait_for
+from tests.support.redis_server import OwnRedis
+
+
+@pytest.fixture(scope="module")
+def sandboxes() -> Iterator[Sandboxes]:
+    # Intrum completes a request 50 ms a step on its own, as it would between two attempts.
+    running = Sandboxes(intrum=SandboxOptions(step_seconds=0.05))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_faults(sandboxes: Sandboxes) -> Iterator[None]:
+    yield
+    for agency in sandboxes.servers:
+        sandboxes.faults(agency)
+
+
+async def test_intrum_payment_without_allocations_is_resent_as_first_built_after_a_lost_answer(
+    sandboxes: Sandboxes,
+) -> None:
+    recording = Recording()
+    async with gateway(sandboxes, transports={"intrum": recording}) as (api, worker):
+        claim = await active_claim(api, worker, "acme", claim_body(invoices=2))
+        # Pays the first invoice in full: once booked, that invoice is closed, and allocations
+        # computed again from what is open would all go to the second one.
+        sandboxes.faults("intrum", commit_then_timeout=1, hang_seconds=1.0, paths=r"/invoices/payment$")
+        payment = {
+            "payment_id": "PAY-1",
+            "amount": {"amount": 12500, "currency": "EUR"},
+            "paid_on": "2026-11-02",
+        }
+        operation_id = await accept(api, "acme", f"/claims/{claim['claim_id']}/payments", payment)
+        done = await settle(api, worker, "acme", operation_id)
+
+    assert done["status"] == "succeeded", done
+    first, *retries = recording.bodies("POST", "/invoices/payment")
+    assert retries, "the lost answer was never retried"
+    assert all(json.loads(body) == json.loads(first) for body in retries)
+    assert [i["invoiceNumber"] for i in json.loads(first)["invoices"]] == [claim_body_first_invoice(first)]
+    assert len([e for e in sandboxes.ledger("intrum", "payment") if e["body"]["paymentId"] == "PAY-1"]) == 1
+
+
+def claim_body_first_invoice(body: bytes) -> str:
+    return str(json.loads(body)["invoices"][0]["invoiceNumber"])
+
+
+async def test_debbie_payment_committed_after_the_timeout_is_found_not_sent_again(
+    sandboxes: Sandboxes,
+) -> None:
+    async with gateway(sandboxes, agencies={"debbie": {"commit_latency_seconds": 1.5}}) as (api, worker):
+        claim = await active_claim(api, worker, "acme", claim_body(currency="SEK"))
+        vouchers_before = len(sandboxes.ledger("debbie", "case_voucher.create"))
+        late = sandboxes.late_commits("debbie")
+        # Debbie carries the voucher out a second after the gateway (0.5 s timeout) gave up.
+        sandboxes.faults("debbie", commit_late=1, hang_seconds=1.0, paths=r"/case-vouchers/")
+        payment = {
+            "payment_id": "PAY-G",
+            "amount": {"amount": 4000, "currency": "SEK"},
+            "paid_on": "2026-11-02",
+        }
+        operation_id = await accept(api, "acme", f"/claims/{claim['claim_id']}/payments", payment)
+        done = await settle(api, worker, "acme", operation_id)
+        await wait_for(_late_commit_done(sandboxes, late), what="the late commit")
+
+    assert done["status"] == "succeeded", done
+    assert len(sandboxes.ledger("debbie", "case_voucher.create")) == vouchers_before + 1
+
+
+async def test_debbie_customer_committed_after_the_timeout_is_found_not_created_twice(
+    sandboxes: Sandboxes,
+) -> None:
+    async with gateway(sandboxes, agencies={"debbie": {"commit_latency_seconds": 1.5}}) as (api, worker):
+        cases_before = len(sandboxes.ledger("debbie", "case.create"))
+        late = sandboxes.late_commits("debbie")
+        sandboxes.faults("debbie", commit_late=1, hang_seconds=1.0, paths=r"/customers$")
+        body = claim_body(currency="SEK")
+        operation_id = await accept(api, "acme", "/claims", body)
+        done = await settle(api, worker, "acme", operation_id)
+        await wait_for(_late_commit_done(sandboxes, late), what="the late commit")
+
+    assert done["status"] == "succeeded", done
+    reference = body["debtor"]["reference"]
+    customers = [e for e in sandboxes.ledger("debbie", "customer.create") if reference in json.dumps(e)]
+    assert len(customers) == 1, customers
+    assert len(sandboxes.ledger("debbie", "case.create")) == cases_before + 1
+
+
+def _late_commit_done(sandboxes: Sandboxes, before: int) -> Callable[[], Awaitable[bool]]:
+    async def done() -> bool:
+        return sandboxes.late_commits("debbie") > before
+
+    return done
+
+
+@pytest.mark.e2e
+async def test_the_worker_survives_a_store_outage_mid_poll_and_resumes(sandboxes: Sandboxes) -> None:
+    own = OwnRedis()
+    own.start()
+    store = RedisStore(own.url, "chaos")
+    stop = asyncio.Event()
+    try:
+        async with gateway(sandboxes, store=store) as (api, worker):
+            sandboxes.riverty.held = True  # the claim stays submitted: the poller reads the feed
+            first = await accept(api, "globex", "/claims", claim_body())
+
+            async def submitted() -> bool:
+                await worker.deliver_once()
+                return (await operation(api, "globex", first))["status"] == "submitted"
+
+            await wait_for(submitted, what="claim submitted")
+            # The feed answers slowly; the store dies while the poller waits for it, so the
+            # poller's next store call (the adapter's checkpoint) meets a dead Redis.
+            sandboxes.faults("riverty", latency_ms=300, paths=r"^/transactions$")
+            requests = sandboxes.riverty.kit.requests
+            reads = sandboxes.riverty.calls["GET /transactions"]
+            running = asyncio.create_task(worker.run(stop))
+
+            async def reading() -> bool:  # the poll's request is at Riverty, held by the latency
+                return sandboxes.riverty.kit.requests > requests
+
+            async def answered() -> bool:
+                return sandboxes.riverty.calls["GET /transactions"] > reads
+
+            await wait_for(reading, what="the poller reads the feed")
+            own.kill()
+            await wait_for(answered, what="the feed answered")
+            for _ in range(4):  # every loop goes round against the dead store, and stays
+                await asyncio.sleep(0.25)
+                assert not running.done(), running.exception()
+            own.start()
+            sandboxes.faults("riverty")
+            sandboxes.riverty.held = False
+
+            async def resolved() -> bool:
+                return (await operation(api, "globex", first))["status"] == "succeeded"
+
+            await wait_for(resolved, timeout=30, what="the worker resumed after the outage")
+            assert not running.done()
+            stop.set()
+            await asyncio.wait_for(running, 10)
+    finally:
+        stop.set()
+        own.close()
