@@ -310,6 +310,11 @@ class PaymentCollected(msgspec.Struct, frozen=True, kw_only=True, tag="payment_c
     payment_id: str | None = None
     allocations: list[Allocation] = []
     occurred_at: dt.datetime | None = None
+    #: The agency's feed reports the invoices' remaining amounts itself (`InvoiceChanged`, a
+    #: snapshot of what is owed): this payment is listed but does not move them — the snapshot
+    #: may be read before or after this record (Intrum journalizes payments a day late), and
+    #: lowering the remaining amount twice would be wrong.
+    remaining_reported: bool = False
 
 
 class InvoiceChanged(msgspec.Struct, frozen=True, kw_only=True, tag="invoice_changed"):

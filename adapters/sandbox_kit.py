@@ -108,6 +108,8 @@ class SandboxState:
         self._activity_step: Callable[[], Any] | None = None
         self._poison: Callable[[], Any] | None = None
         self._last_activity = time.monotonic()
+        #: Late commits (`commit_late`) carried out so far: a test waits for them before counting.
+        self.late_commits = 0
 
     def on_activity(self, step: Callable[[], Any]) -> None:
         """Register the agency's own step (collect a payment, change a status); returns anything."""
@@ -127,8 +129,6 @@ class SandboxState:
         every = self.activity.every_seconds
         if every > 0 and time.monotonic() - self._last_activity >= every:
             self.act()
-        #: Late commits (`commit_late`) carried out so far: a test waits for them before counting.
-        self.late_commits = 0
 
     def record(self, kind: str, key: str, body: Any = None) -> None:
         self.ledger.append(LedgerEntry(kind=kind, key=key, body=body, at=time.time()))

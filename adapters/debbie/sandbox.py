@@ -62,6 +62,8 @@ from adapters.debbie.wire import (
 from adapters.sdk import SandboxState, with_faults
 
 __all__ = [
+    "DEMO_CALLBACK_SECRET",
+    "DEMO_CALLBACK_SECRET_ENV",
     "DEMO_CREDITOR_ID",
     "DEMO_TENANT_ID",
     "DEMO_TOKEN",
@@ -82,6 +84,9 @@ DEMO_TENANT_ID = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
 DEMO_CREDITOR_ID = "7b1d2a40-5c8e-4f6a-9d3b-2e4f6a8c0b1d"
 DEMO_TOKEN = "debbie-demo-token"
 DEMO_TOKEN_ENV = "CG_DEMO_DEBBIE_TOKEN"
+#: The shared secret Debbie's webhooks carry (config.md Turn 2: `callback_secret_env`).
+DEMO_CALLBACK_SECRET = "debbie-demo-callback-secret"
+DEMO_CALLBACK_SECRET_ENV = "CG_DEMO_DEBBIE_CALLBACK_SECRET"
 
 #: The demo tenant's voucher types for what the gateway writes (config.md `voucher_types`).
 DEMO_VOUCHER_TYPES: dict[str, str] = {
@@ -156,6 +161,26 @@ class DebbieSandbox:
         self.webhook_attempts: list[dict[str, Any]] = []
         self._sending: set[asyncio.Task[None]] = set()
         self.kit.on_activity(self.activity_step)
+        self.kit.on_poison(self.poison)
+
+    def poison(self) -> dict[str, Any] | None:
+        """A voucher no one can read on the newest case: an amount that is not minor units."""
+        if not self.cases:
+            return None
+        case = list(self.cases.values())[-1]
+        voucher = {
+            "caseVoucherId": str(uuid.uuid4()),
+            "id": next(self._voucher_seq),
+            "caseId": case["id"],
+            "currency": case["currency"],
+            "amount": 12.5,
+            "date": dt.date.today().isoformat(),
+            "source": "COLLECTOR",
+            "category": "transaction",
+            "deletedAt": None,
+        }
+        self.vouchers[case["id"]].append(voucher)
+        return {"caseId": case["id"], "caseVoucherId": voucher["caseVoucherId"]}
 
     # --- webhooks and the agency's own activity ---------------------------------------------
 
@@ -230,7 +255,11 @@ class DebbieSandbox:
         return stored
 
     def owed(self, case_id: str) -> int:
-        return -sum(int(v["amount"]) for v in self.vouchers[case_id] if v["deletedAt"] is None)
+        return -sum(
+            v["amount"]
+            for v in self.vouchers[case_id]
+            if v["deletedAt"] is None and isinstance(v["amount"], int)
+        )
 
     def set_status(self, case: dict[str, Any], status: str, exit_reason: str | None) -> None:
         if status not in _CASE_STATUSES:
@@ -284,7 +313,11 @@ class DebbieSandbox:
         return case
 
     def case_view(self, case: dict[str, Any]) -> dict[str, Any]:
-        live = (v["amount"] for v in self.vouchers[case["id"]] if v["deletedAt"] is None)
+        live = (
+            v["amount"]
+            for v in self.vouchers[case["id"]]
+            if v["deletedAt"] is None and isinstance(v["amount"], int)  # a poisoned one is no money
+        )
         return {**case, "balance": sum(live)}
 
     def check_voucher(
@@ -576,9 +609,15 @@ def agency_config(base_url: str) -> dict[str, Any]:
 
 
 def demo_credentials() -> dict[str, Any]:
-    """The demo tenant's `[tenants.<t>.credentials.debbie]` section (token by env reference)."""
-    return {"account_id": DEMO_TENANT_ID, "creditor_id": DEMO_CREDITOR_ID, "token_env": DEMO_TOKEN_ENV}
+    """The demo tenant's `[tenants.<t>.credentials.debbie]` section (token and the webhooks'
+    shared secret by env reference)."""
+    return {
+        "account_id": DEMO_TENANT_ID,
+        "creditor_id": DEMO_CREDITOR_ID,
+        "token_env": DEMO_TOKEN_ENV,
+        "callback_secret_env": DEMO_CALLBACK_SECRET_ENV,
+    }
 
 
 def demo_secrets() -> dict[str, str]:
-    return {DEMO_TOKEN_ENV: DEMO_TOKEN}
+    return {DEMO_TOKEN_ENV: DEMO_TOKEN, DEMO_CALLBACK_SECRET_ENV: DEMO_CALLBACK_SECRET}

@@ -406,35 +406,15 @@ class IntrumAdapter:
         """
         state = self._open_checkpoint(checkpoint)
         records: list[ChangeRecord] = []
-        rows = max(1, limit // 2)  # a row makes up to two records
-        page = await self._client.status_updates_feed(
-            credential, updated_from=state.updates_from, starting_after=state.updates_after, limit=rows
-        )
-        last: tuple[dt.datetime, str] | None = None
-        for raw in page.updates:
-            last = _row_position(raw) or last
-            records.extend(await self._status_update(credential, raw))
-        more = page.has_more and last is not None
-        if more:
-            state.updates_after = last  # the next page of this read
-        elif last is not None:
-            # Caught up: the next read starts a little before the newest row, without a cursor.
-            # Intrum's timestamps are whole seconds, so an invoice may change again within the
-            # second already read; re-reading that overlap finds it (its record id is its
-            # content, so what was read before is applied once).
-            state.updates_from = max(state.updates_from, last[0] - _OVERLAP)
-            state.updates_after = None
-
+        # Payments first: a batch then lists a payment before the snapshot that shows its effect.
         today = self._today()
-        start = max(state.payments_from, today - PAYMENT_WINDOW)
-        if start > today:
-            start = today
+        start = min(max(state.payments_from, today - PAYMENT_WINDOW), today)
         payments = await self._client.payments_feed(
             credential,
             journalized_from=start,
             journalized_to=today,
             starting_after=state.payments_after,
-            limit=max(1, limit - len(records)),
+            limit=max(1, limit // 2),
         )
         state.payments_from = start
         for raw in payments.payments:
@@ -442,7 +422,26 @@ class IntrumAdapter:
             if record_id is not None:
                 state.payments_after = record_id
             records.append(await self._payment(credential, raw))
-        more = more or (payments.has_more and bool(payments.payments))
+        more = payments.has_more and bool(payments.payments)
+
+        rows = max(1, (limit - len(records)) // 2)  # a row makes up to two records
+        page = await self._client.status_updates_feed(
+            credential, updated_from=state.updates_from, starting_after=state.updates_after, limit=rows
+        )
+        last: tuple[dt.datetime, str] | None = None
+        for raw in page.updates:
+            last = _row_position(raw) or last
+            records.extend(await self._status_update(credential, raw))
+        if page.has_more and last is not None:
+            state.updates_after = last  # the next page of this read
+            more = True
+        elif last is not None:
+            # Caught up: the next read starts a little before the newest row, without a cursor.
+            # Intrum's timestamps are whole seconds, so an invoice may change again within the
+            # second already read; re-reading that overlap finds it (its record id is its
+            # content, so what was read before is applied once).
+            state.updates_from = max(state.updates_from, last[0] - _OVERLAP)
+            state.updates_after = None
         return ChangeBatch(records=records, checkpoint=msgspec.json.encode(state).decode(), has_more=more)
 
     def _open_checkpoint(self, checkpoint: str | None) -> _FeedCheckpoint:

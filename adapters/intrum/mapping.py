@@ -552,6 +552,9 @@ def payment_change(record: IntrumPaymentRecord, *, reported_by_creditor: bool) -
         source=payment.source,
         payment_id=payment.payment_id,
         allocations=payment.allocations,
+        # /portfolio/statusUpdate reports the invoice's remaining amount (a day earlier than
+        # this record is journalized)
+        remaining_reported=True,
     )
 
 
