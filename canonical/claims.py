@@ -132,6 +132,8 @@ class Claim(View, kw_only=True):
     balance: Money
     created_at: dt.datetime
     updated_at: dt.datetime
+    #: When the gateway's claim ledger last agreed with the agency; null until it confirmed the claim.
+    synced_at: dt.datetime | None = None
     agency_data: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
 
 

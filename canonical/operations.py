@@ -33,6 +33,8 @@ EventType = Literal[
     "operation.failed",
     "claim.status_changed",
     "payment.received",
+    "payment.reversed",
+    "invoice.updated",
     # A webhook endpoint that failed for its whole retry window was disabled (docs/webhooks.md).
     "webhook.endpoint_disabled",
 ]

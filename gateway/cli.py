@@ -9,11 +9,13 @@ import logging
 import os
 import signal
 import sys
+import threading
 from typing import Any
 
 import click
 
 from gateway.cli_admin import audit, keys_create_command, keys_list, keys_revoke, tenants
+from gateway.cli_webhooks import webhooks
 from gateway.demo import DEMO_CLAIM, DEMO_KEYS
 from gateway.scaffold import new_adapter_command
 from gateway.settings import ConfigError, Settings, load_settings, settings_from_mapping
@@ -170,7 +172,7 @@ def demo(host: str, port: int, store_url: str) -> None:
     from adapters.registry import discover
     from adapters.sandbox_kit import serve_in_thread
     from gateway.app import create_app
-    from gateway.demo import demo_document, start_agency_activity
+    from gateway.demo import DemoReceiver, demo_document, start_agency_activity, subscribe_demo_receiver
 
     _configure_logging("INFO", os.environ.get("CG_LOG_FORMAT", "text"))
     specs = discover()
@@ -188,7 +190,25 @@ def demo(host: str, port: int, store_url: str) -> None:
     # something to show: `payment.received` events appear within a minute of a claim.
     start_agency_activity({name: server.base_url for name, server in servers})
     base = f"http://{host}:{port}"
+    receiver = DemoReceiver(echo=lambda line: click.echo(f"  [receiver] {line}"))
+    receiver_server = serve_in_thread(receiver)  # type: ignore[arg-type]
+    servers.append(("receiver", receiver_server))
     click.echo(_demo_banner(base, servers, document["tenants"]))
+
+    def subscribe() -> None:
+        try:
+            endpoint = subscribe_demo_receiver(base, receiver, f"{receiver_server.base_url}/hooks")
+        except Exception as exc:
+            click.echo(f"  [receiver] could not subscribe acme: {exc}", err=True)
+            return
+        click.echo(
+            f"  [receiver] acme's events go to {endpoint['url']} ({endpoint['id']}); see them at"
+            f" {receiver_server.base_url}/ and the attempts at\n"
+            f"             curl -s -H 'Authorization: Bearer {DEMO_KEYS['admin']}'"
+            f" {base}/v1/admin/tenants/acme/webhooks/{endpoint['id']}/deliveries"
+        )
+
+    threading.Thread(target=subscribe, name="demo-subscribe", daemon=True).start()
     try:
         uvicorn.run(
             create_app(settings), host=host, port=port, log_level="warning", log_config=None, access_log=False
@@ -202,7 +222,12 @@ def demo(host: str, port: int, store_url: str) -> None:
 def _demo_banner(base: str, servers: list[Any], tenants: dict[str, Any]) -> str:
     lines = ["", "collection-gateway demo (embedded store: everything is forgotten on exit)", ""]
     lines += [f"  gateway        {base}   (docs: {base}/docs, OpenAPI: {base}/v1/openapi.json)"]
-    lines += [f"  sandbox {name:<7} {server.base_url}" for name, server in servers]
+    lines += [f"  sandbox {name:<7} {server.base_url}" for name, server in servers if name != "receiver"]
+    lines += [
+        f"  webhooks       {server.base_url}/   (a receiver subscribed to acme's events: signed deliveries, verified)"
+        for name, server in servers
+        if name == "receiver"
+    ]
     lines += ["", "  tenants:"]
     for tenant, config in tenants.items():
         rules = config.get("routing", {}).get("rules", [])
@@ -229,6 +254,7 @@ def _demo_banner(base: str, servers: list[Any], tenants: dict[str, Any]) -> str:
 # Ops commands on a running gateway's admin API (gateway/cli_admin.py).
 main.add_command(tenants)
 main.add_command(audit)
+main.add_command(webhooks)
 keys.add_command(keys_create_command(keys_create))
 keys.add_command(keys_list)
 keys.add_command(keys_revoke)

@@ -71,6 +71,7 @@ class Runtime:
                 timeout=agency.timeout_seconds,
                 shared=self.store.shared,
                 rate_limits=limits,
+                sync_share=agency.sync_budget_share,
             )
             self._clients.append(client)
             config: dict[str, Any] = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import tomllib
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -47,6 +47,9 @@ class AgencySettings(_Config, kw_only=True):
     token_url: str | None = None
     audience: str | None = None
     poll_interval_seconds: float = 5.0
+    #: The most of a credential's rate budget that change feeds and `?refresh=true` reads may
+    #: spend (deliveries of writes keep the rest).
+    sync_budget_share: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
     rate_limit_per_minute: int | None = None
     rate_limit_per_day: int | None = None
     timeout_seconds: float = 10.0

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import hashlib
 import logging
 import os
 import random
@@ -34,7 +36,11 @@ from typing import Any
 
 import msgspec
 
+from adapters._upstream import sync_budget
 from adapters.base import (
+    ChangeBatch,
+    ChangeFeed,
+    ChangeRecord,
     ClaimRef,
     Failed,
     OperationContext,
@@ -42,6 +48,7 @@ from adapters.base import (
     PendingOutcome,
     Submitted,
     Succeeded,
+    Unreadable,
 )
 from canonical import (
     FINAL_STATUSES,
@@ -52,13 +59,28 @@ from canonical import (
     PaymentReversal,
     Withdrawal,
 )
-from canonical.problems import AgencyRejected, AgencyUnavailable, GatewayError, OutcomeUnknown
+from canonical.problems import (
+    AgencyRateLimited,
+    AgencyRejected,
+    AgencyUnavailable,
+    GatewayError,
+    OutcomeUnknown,
+)
 from gateway import metrics
+from gateway.ledger import LedgerError, apply_operation, apply_record, new_ledger
 from gateway.logs import bind_contextvars, get_logger
 from gateway.runtime import Runtime
 from gateway.services.reads import status_event
 from gateway.services.writes import operation_token
-from gateway.stores import ClaimRecord, OperationRecord, OutboxEntry, new_id, utcnow
+from gateway.stores import ClaimRecord, OperationRecord, OutboxEntry, StoreUnavailable, new_id, utcnow
+from gateway.stores.records import (
+    QUARANTINE_RAW_MAX,
+    ClaimLedger,
+    FeedState,
+    LedgerStep,
+    LedgerWrite,
+    QuarantineEntry,
+)
 from gateway.webhooks.delivery import WebhookDispatcher
 
 __all__ = ["Worker"]
@@ -66,6 +88,12 @@ __all__ = ["Worker"]
 log = logging.getLogger(__name__)
 #: One line per delivery attempt: operation, agency, kind, outcome, duration (and problem code).
 attempt_log = get_logger("gateway.delivery")
+
+#: Compare-and-set rounds before a ledger step gives up (another writer won every time).
+_LEDGER_ATTEMPTS = 5
+#: Records asked of a change feed per call, and calls per credential per interval at most.
+FEED_BATCH = 100
+FEED_ROUNDS = 10
 
 
 class Worker:
@@ -76,11 +104,16 @@ class Worker:
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
         self.batch = batch
         self._next_poll: dict[str, float] = {}
+        self._next_feed: dict[str, float] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver, poll and send webhooks (gateway.webhooks.delivery, its own tasks) until `stop` is set."""
+        """Deliver, poll, read change feeds and send webhooks (gateway.webhooks.delivery, its own
+        tasks) until `stop` is set."""
         await asyncio.gather(
-            self._deliver_loop(stop), self._poll_loop(stop), WebhookDispatcher(self.runtime).run(stop)
+            self._deliver_loop(stop),
+            self._poll_loop(stop),
+            self._feed_loop(stop),
+            WebhookDispatcher(self.runtime).run(stop),
         )
 
     async def _deliver_loop(self, stop: asyncio.Event) -> None:
@@ -231,7 +264,7 @@ class Worker:
         raise AssertionError(f"unknown operation kind {operation.kind}")
 
     async def _finish(self, operation: OperationRecord, claim: ClaimRecord, outcome: Outcome) -> None:
-        """Record an outcome: operation, claim and events in one atomic store step."""
+        """Record an outcome: operation, claim, ledger and events in one atomic store step."""
         now = utcnow()
         operation.updated_at = now
         events: list[Event] = []
@@ -246,11 +279,8 @@ class Worker:
                 operation.error = None
                 if operation.kind == "claim.create":
                     operation.agency_reference = reference
-                    changed_claim = _claim_moved(claim, "active", now, reference)
                 else:
                     operation.agency_reference = reference or claim.agency_reference
-                    if operation.kind == "claim.withdraw" and not _payload_partial(operation.payload):
-                        changed_claim = _claim_moved(claim, "withdrawn", now, None)
             case Failed(problem=problem):
                 operation.status = "failed"
                 operation.error = problem
@@ -266,9 +296,12 @@ class Worker:
                     data=msgspec.to_builtins(operation.public()),
                 )
             )
-        if changed_claim is not None and changed_claim.status != claim.status:
-            events.append(status_event(claim, changed_claim.status))
-        await self.store.save_operation(operation, changed_claim, events)
+        if operation.status == "succeeded":
+            await self._apply_succeeded(operation, claim, events)
+        else:
+            if changed_claim is not None and changed_claim.status != claim.status:
+                events.append(status_event(claim, changed_claim.status))
+            await self.store.save_operation(operation, changed_claim, events)
         metrics.OPERATIONS.labels(operation.kind, operation.agency, operation.status).inc()
 
     def _look_up_at(self, operation: OperationRecord) -> float:
@@ -289,6 +322,26 @@ class Worker:
         if operation.in_flight:
             bound += settings.timeout_seconds
         return operation.updated_at.timestamp() + bound
+
+    async def _apply_succeeded(
+        self, operation: OperationRecord, claim: ClaimRecord, events: list[Event]
+    ) -> None:
+        """A succeeded operation feeds the claim ledger at once, in the same atomic step as its
+        own save (compare-and-set on the ledger's version; a feed that got there first makes us
+        read again)."""
+        for _ in range(_LEDGER_ATTEMPTS):
+            current = await self.store.get_claim(claim.id) or claim
+            ledger = await self.store.get_ledger(claim.id) or new_ledger(current)
+            change = apply_operation(current, ledger, operation, operation.updated_at)
+            step = LedgerStep(
+                tenant=operation.tenant,
+                writes=[LedgerWrite(ledger=change.ledger, claim=change.claim)],
+                events=[*events, *change.events],
+                operation=operation,
+            )
+            if await self.store.commit_ledger(step):
+                return
+        raise StoreUnavailable(f"the ledger of {claim.id} kept changing; {operation.id} will be retried")
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         base = self.settings.retry_base_seconds * 2 ** (attempt - 1)
@@ -350,6 +403,159 @@ class Worker:
             if claim is not None:
                 await self._finish(operation, claim, result.outcome)
         return len(results)
+
+    # change feeds
+    async def _feed_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.feed_once()
+            except GatewayError as exc:  # store down: nothing was applied, the checkpoint stands
+                log.warning("change feeds paused: %s", exc)
+            except Exception:
+                log.exception("change feeds: unexpected failure; trying again")
+            due = min(self._next_feed.values(), default=time.monotonic() + 1.0)
+            await _wait(stop, max(0.01, min(1.0, due - time.monotonic())))
+
+    def _feeds(self) -> list[tuple[str, str, Any]]:
+        """(tenant, agency, adapter) for every credential whose agency declares a change feed."""
+        found = []
+        for tenant in sorted(self.settings.tenants):
+            for agency, adapter in self.runtime.adapters.items():
+                spec = self.runtime.specs.get(agency)
+                if spec is None or not spec.capabilities.feeds or not isinstance(adapter, ChangeFeed):
+                    continue
+                if self.settings.credential(tenant, agency) is not None:
+                    found.append((tenant, agency, adapter))
+        return found
+
+    async def feed_once(self, force: bool = False) -> int:
+        """Read every due credential's change feed (under its lease); the records applied."""
+        applied = 0
+        for tenant, agency, adapter in self._feeds():
+            credential = self.runtime.credential(tenant, agency)
+            interval = self._poll_interval(agency)
+            now = time.monotonic()
+            if not force and self._next_feed.get(credential.key, 0.0) > now:
+                continue
+            self._next_feed[credential.key] = now + interval
+            # The lease: one worker reads a credential's feed per interval, whatever the replica
+            # count. Correctness does not depend on it (records apply once, the checkpoint is
+            # compare-and-set), only the agency's budget does.
+            if not await self.store.try_lock(f"feed:{credential.key}", max(interval * 0.9, 0.01)):
+                continue
+            applied += await self.read_feed(tenant, agency, adapter, credential)
+        return applied
+
+    async def read_feed(self, tenant: str, agency: str, adapter: ChangeFeed, credential: Any) -> int:
+        """Read one credential's feed from its checkpoint until it has no more (or the sync
+        budget / FEED_ROUNDS say stop); each batch is applied with its checkpoint atomically."""
+        state = await self.store.get_feed(credential.key)
+        applied = 0
+        for _ in range(FEED_ROUNDS):
+            try:
+                with sync_budget():
+                    batch = await adapter.changes_since(
+                        credential, state.checkpoint if state else None, FEED_BATCH
+                    )
+            except AgencyRateLimited:
+                log.debug("feed %s: sync budget spent for now", credential.key)
+                break
+            except GatewayError as exc:
+                log.warning("feed %s: %s", credential.key, exc)
+                break
+            except Exception:
+                log.exception("feed %s: the adapter failed", credential.key)
+                break
+            stored = await self._apply_batch(tenant, agency, credential.key, state, batch)
+            if stored is None:  # another worker moved the checkpoint: it owns this round
+                break
+            applied += len(batch.records)
+            state = stored
+            if not batch.has_more:
+                break
+        return applied
+
+    async def _apply_batch(
+        self, tenant: str, agency: str, credential: str, before: FeedState | None, batch: ChangeBatch
+    ) -> FeedState | None:
+        """Apply a batch and store its checkpoint in one step; the new feed state, None if the
+        feed's state moved meanwhile. Retries when a claim's ledger moved (an operation ended)."""
+        for _ in range(_LEDGER_ATTEMPTS):
+            now = utcnow()
+            claims: dict[str, tuple[ClaimRecord, ClaimLedger, int, bool]] = {}
+            events: list[Event] = []
+            quarantine: list[QuarantineEntry] = []
+            unknown = 0
+            for record in batch.records:
+                reference = record.agency_reference
+                if isinstance(record, Unreadable) or reference is None:
+                    quarantine.append(_quarantined(agency, tenant, credential, record, "", now))
+                    continue
+                entry = claims.get(reference)
+                if entry is None:
+                    claim = await self.store.find_claim_by_agency_reference(tenant, agency, reference)
+                    if claim is None:
+                        unknown += 1  # not a claim of this gateway (or not confirmed yet)
+                        continue
+                    ledger = await self.store.get_ledger(claim.id) or new_ledger(claim)
+                    entry = (claim, ledger, ledger.version, False)
+                claim, ledger, base, moved = entry
+                try:
+                    change = apply_record(claim, ledger, record, now)
+                except LedgerError as exc:
+                    quarantine.append(_quarantined(agency, tenant, credential, record, str(exc), now))
+                    continue
+                claims[reference] = (
+                    change.claim or claim,
+                    change.ledger,
+                    base,
+                    moved or change.claim is not None,
+                )
+                events += change.events
+            writes = []
+            for claim, ledger, base, moved in claims.values():
+                ledger.version = base + 1
+                writes.append(LedgerWrite(ledger=ledger, claim=claim if moved else None))
+            after = FeedState(
+                checkpoint=batch.checkpoint,
+                drained_at=now if not batch.has_more else (before.drained_at if before else None),
+                updated_at=now,
+                records=(before.records if before else 0) + len(batch.records),
+                quarantined=(before.quarantined if before else 0) + len(quarantine),
+            )
+            step = LedgerStep(
+                tenant=tenant,
+                writes=writes,
+                events=events,
+                feed=(credential, before, after),
+                quarantine=quarantine,
+            )
+            if unknown:
+                log.debug("feed %s: %d records for claims this gateway does not know", credential, unknown)
+            if await self.store.commit_ledger(step):
+                return after
+            if await self.store.get_feed(credential) != before:
+                return None
+        raise StoreUnavailable(f"feed {credential}: ledgers kept changing; the batch will be read again")
+
+
+def _quarantined(
+    agency: str, tenant: str, credential: str, record: ChangeRecord, reason: str, now: dt.datetime
+) -> QuarantineEntry:
+    raw = record.raw if isinstance(record, Unreadable) else msgspec.json.encode(record).decode()
+    why = record.reason if isinstance(record, Unreadable) else reason or "no agency reference"
+    digest = hashlib.sha256(f"{credential}\0{record.record_id}".encode()).hexdigest()[:24]
+    return QuarantineEntry(
+        id=f"qr_{digest}",
+        agency=agency,
+        tenant=tenant,
+        credential=credential,
+        record_id=record.record_id,
+        agency_reference=record.agency_reference,
+        raw=raw[:QUARANTINE_RAW_MAX],
+        reason=why[:500],
+        at=now,
+    )
 
 
 def _attempted(operation: OperationRecord, outcome: str, started: float, code: str | None) -> None:

@@ -20,6 +20,7 @@ from adapters._upstream.client import (
     OAuth2ClientCredentials,
     UpstreamClient,
     UpstreamResponse,
+    sync_budget,
 )
 from adapters._upstream.ratelimit import RateLimit
 from adapters._upstream.shared import MemorySharedState, RatePausing, RedisSharedState, SharedState
@@ -35,4 +36,5 @@ __all__ = [
     "SharedState",
     "UpstreamClient",
     "UpstreamResponse",
+    "sync_budget",
 ]

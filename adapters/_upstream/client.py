@@ -12,11 +12,13 @@ and nothing from httpx or aiohttp gets out: every failure is a `canonical.proble
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import functools
 import http.cookiejar
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -49,6 +51,7 @@ __all__ = [
     "SharedState",
     "UpstreamClient",
     "UpstreamResponse",
+    "sync_budget",
 ]
 
 T = TypeVar("T")
@@ -136,6 +139,27 @@ class _Call:
         self.retry_deadline = retry_deadline
 
 
+_SYNC: contextvars.ContextVar[bool] = contextvars.ContextVar("cg_sync_budget", default=False)
+
+
+@contextlib.contextmanager
+def sync_budget() -> Iterator[None]:
+    """Calls made inside spend the credential's sync share (`sync_budget_share`) of the rate
+    budget: the worker's feed reads and `?refresh=true` reads wrap their adapter calls in it."""
+    token = _SYNC.set(True)
+    try:
+        yield
+    finally:
+        _SYNC.reset(token)
+
+
+def _scaled(limit: RateLimit, share: float) -> RateLimit:
+    count = max(1, int(limit[0] * share))
+    if len(limit) == 3:
+        return (count, limit[1], max(1, min(count, int(limit[2] * share))))
+    return (count, limit[1])
+
+
 def _plain_headers(headers: httpx.Headers) -> dict[str, str]:
     """Lower-case names, repeated headers joined as httpx does; one pass instead of a lookup per name."""
     plain: dict[str, str] = {}
@@ -178,6 +202,7 @@ class UpstreamClient:
         shared: SharedState | None = None,
         rate_limits: Sequence[RateLimit] = (),
         rate_margin: float = 0.05,
+        sync_share: float = 1.0,
         read_rate_budget: float = 2.0,
         write_rate_max_wait: float = 60.0,
         retry_attempts: int = 4,
@@ -201,6 +226,12 @@ class UpstreamClient:
         )
         shared = shared if shared is not None else MemorySharedState()
         self._limiter = RateLimiter(agency, shared, rate_limits, rate_margin)
+        # Calls made under `sync_budget()` also take a slot from a bucket of `sync_share` of the
+        # limits: feeds and refresh reads never spend more, deliveries of writes keep the rest.
+        self._sync_limiter: RateLimiter | None = None
+        if rate_limits and sync_share < 1.0:
+            scaled = [_scaled(limit, sync_share) for limit in rate_limits]
+            self._sync_limiter = RateLimiter(agency, shared, scaled, rate_margin)
         self._tokens = TokenProvider(
             agency, self._http, shared, timeout=timeout, refresh_margin=token_refresh_margin, clock=clock
         )
@@ -253,6 +284,10 @@ class UpstreamClient:
         `AgencyRateLimited`. Reads are retried on connection errors, timeouts, 5xx and 429.
         Raises only `canonical.problems` errors.
         """
+        if self._sync_limiter is not None and not write and _SYNC.get():
+            # No waiting: a feed tries again next interval, a refresh answers 503 + Retry-After.
+            key = f"sync:{credential.agency}:{credential.key}"
+            await self._guard(self._sync_limiter.acquire(key, time.monotonic()))
         send_headers = dict(headers) if headers else {}
         body = None
         if json is not None:

@@ -4,16 +4,18 @@ Riverty is asynchronous for every write: `POST` answers `202 {requestId}` and th
 a new claim's `claimNumber`) appears only in the `GET /transactions` feed as CONFIRMATION or
 REJECTION (agency-api-notes, Riverty). So writes return `Submitted(tracking=requestId)` and
 `poll_outcomes` reads the feed **once per call for all pending operations of a credential**,
-from a checkpoint kept in the shared checkpoint store:
+page after page to its end (`RivertyClient.transactions_since`, which makes progress whatever page
+size Riverty serves), from a checkpoint kept in the shared checkpoint store:
 
 - The checkpoint is `{since, seen}`: the feed is read from `since` (inclusive), `seen` holds the
   ids of the transactions at or after `since` that were already handled. After a read `since`
   moves to the newest transaction's timestamp minus a small overlap (late commits on Riverty's
   side), and `seen` to the ids within that overlap. Two transactions that share a timestamp are
   therefore never skipped: the next read starts at that timestamp again and drops what it saw.
-  The page asked for is `len(seen) + batch`, so every read can make progress.
-- An outcome read before its operation is known as pending (the worker had not yet recorded
-  `submitted` when the poller read) is kept under its requestId for a week and found there.
+- Every outcome read (CONFIRMATION, REJECTION) is kept under its requestId for a week *before*
+  the checkpoint moves past it, and a pending operation not resolved by the read is looked up
+  there: an outcome read before its operation was pending (the worker had not yet recorded
+  `submitted`), or read by a poller killed before the worker stored it, is found again.
 
 Pagination: the adapter's position is an item offset. Any gateway limit is served from Riverty's
 1-based pages with the fewest calls (`_paging.plan_page`); a Riverty that serves another page
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -97,6 +100,8 @@ _FIRST_READ_MARGIN = dt.timedelta(minutes=15)
 #: Outcomes read before their operation was pending are kept this long.
 _STASH_TTL_SECONDS = 7 * 24 * 3600
 _UTC = dt.UTC
+
+log = logging.getLogger(__name__)
 
 
 class _Checkpoint(msgspec.Struct, kw_only=True):
@@ -375,20 +380,22 @@ class RivertyAdapter:
         else:
             checkpoint = msgspec.json.decode(raw, type=_Checkpoint)
 
-        # The one read of the feed for every pending operation of this credential.
-        feed = await self._client.transactions(
-            credential, checkpoint.since, page_size=len(checkpoint.seen) + self._batch
-        )
+        # One pass over the feed for every pending operation of this credential, page by page
+        # until its end (Riverty's page size, whatever it is, never stalls it).
         by_tracking = {p.tracking: p for p in pending}
         resolved: dict[str, ResolvedOutcome] = {}
         seen = dict(checkpoint.seen)
-        for tx in feed.items:
-            assert isinstance(tx, RivertyTransaction)
+        outcomes: list[RivertyTransaction] = []
+        async for tx in self._client.transactions_since(
+            credential, checkpoint.since, page_size=self._batch, on_unreadable=_set_aside
+        ):
             if tx.transaction_id in seen:
                 continue
             seen[tx.transaction_id] = _aware(tx.created_at)
             if tx.type not in ("CONFIRMATION", "REJECTION"):
                 continue
+            if tx.request_id:
+                outcomes.append(tx)
             op = by_tracking.get(tx.request_id or "") or by_tracking.get(
                 f"{_CLAIM_TRACKING}{tx.claim_number}"
             )
@@ -396,10 +403,13 @@ class RivertyAdapter:
                 resolved[op.operation_id] = ResolvedOutcome(
                     operation_id=op.operation_id, outcome=_tx_outcome(tx, op)
                 )
-            elif tx.request_id:  # not pending (yet): keep it for the poll that knows the operation
-                await self._checkpoints.cache_set(
-                    self._stash_key(credential, tx.request_id), msgspec.json.encode(tx), _STASH_TTL_SECONDS
-                )
+        # Every outcome read is kept under its requestId *before* the checkpoint moves past it:
+        # the worker stores the outcomes only after this returns, and a poller killed in between
+        # finds them here next time (an outcome read before its operation was pending, too).
+        for tx in outcomes:
+            await self._checkpoints.cache_set(
+                self._stash_key(credential, tx.request_id or ""), msgspec.json.encode(tx), _STASH_TTL_SECONDS
+            )
 
         for op in pending:
             if op.operation_id in resolved:
@@ -450,6 +460,11 @@ class RivertyAdapter:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _set_aside(raw: bytes, reason: str) -> None:
+    """A feed record that does not decode is skipped (logged), never a blocked feed."""
+    log.warning("riverty: an unreadable /transactions record was set aside (%s): %.200r", reason, raw)
 
 
 def _claim_outcome(summary: RivertyClaimSummary) -> Outcome:

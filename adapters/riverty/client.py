@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -201,16 +201,81 @@ class RivertyClient:
 
     # --- the outcome feed --------------------------------------------------------------------
 
-    async def transactions(self, credential: Credential, since: dt.datetime, page_size: int) -> RivertyItems:
-        """`GET /transactions?from=` — oldest first, `from` inclusive."""
+    async def transactions(
+        self, credential: Credential, since: dt.datetime, page: int, page_size: int
+    ) -> RivertyItems:
+        """One page of `GET /transactions?from=` — oldest first, `from` inclusive, 1-based pages.
+        Items stay raw (`msgspec.Raw`): `transactions_since` decodes them one by one."""
         response = await self._call(
             "GET",
             "/transactions",
             credential,
             (credential.tenant,),
-            params={"from": since.isoformat(), "page": 1, "pageSize": page_size},
+            params={"from": since.isoformat(), "page": page, "pageSize": page_size},
         )
-        return self._page(response, RivertyTransaction)
+        page_ = self._decode(response, RivertyPage)
+        return RivertyItems(items=list(page_.items), pagination=page_.pagination or RivertyPagination())
+
+    async def transactions_since(
+        self,
+        credential: Credential,
+        since: dt.datetime,
+        *,
+        page_size: int = 100,
+        on_unreadable: Callable[[bytes, str], None] | None = None,
+    ) -> AsyncIterator[RivertyTransaction]:
+        """Every transaction from `since` (inclusive), oldest first, over as many pages as it takes.
+
+        Whatever page size Riverty serves (the one asked, a smaller cap, its own default) each
+        transaction is yielded once and every call moves forward: an item's place in the feed is
+        where Riverty says its page starts, `(currentPage - 1) * pageSize`, plus its index; the
+        next page asked is the one holding the first item not yet yielded, in Riverty's page
+        size. The feed ends at an empty page, at `totalItems` / `totalPages`, or (no totals) at a
+        page shorter than its size. An item that does not decode is handed to `on_unreadable`
+        (raw bytes, reason) and skipped: one bad record never blocks the feed. A Riverty whose
+        pages do not line up (a page that brings nothing new) raises AgencyUnavailable.
+        """
+        offset = 0  # the feed index of the next transaction to yield
+        size = max(1, page_size)
+        while True:
+            asked = offset // size + 1
+            result = await self.transactions(credential, since, asked, size)
+            items, pagination = result.items, result.pagination
+            if not items:
+                return
+            current = pagination.current_page or asked
+            served = pagination.page_size or size
+            # No pageSize said: a short first page with more to come is Riverty's cap.
+            total = pagination.total_items
+            if (
+                not pagination.page_size
+                and current == 1
+                and total is not None
+                and len(items) < min(size, total)
+            ):
+                served = len(items)
+            start = (current - 1) * served
+            end = start + len(items)
+            if start > offset or end <= offset:  # a gap, or nothing new: never skip, never spin
+                raise AgencyUnavailable(
+                    f"{self.agency}: /transactions pages do not line up", agency=self.agency
+                )
+            for raw in items[offset - start :]:
+                try:
+                    yield msgspec.json.decode(raw, type=RivertyTransaction)
+                except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+                    if on_unreadable is not None:
+                        on_unreadable(bytes(raw), str(exc))
+            offset = end
+            if pagination.total_items is not None:
+                if offset >= pagination.total_items:
+                    return
+            elif pagination.total_pages is not None:
+                if current >= pagination.total_pages:
+                    return
+            elif len(items) < served:
+                return
+            size = served  # ask in Riverty's own page size from now on
 
     # --- follow-up writes --------------------------------------------------------------------
 

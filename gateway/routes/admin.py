@@ -38,6 +38,7 @@ from gateway.services.tenants import (
     TenantUpdate,
 )
 from gateway.stores import ApiKeyRecord, AuditEntry, new_id, utcnow
+from gateway.stores.records import QuarantineEntry
 
 __all__ = ["AdminController"]
 
@@ -271,6 +272,20 @@ class AdminController(Controller):
                     )
                 return
         raise NotFound(f"no key {key_id}")
+
+    # quarantine
+    @get("/quarantine", operation_id="listQuarantine", responses=READ_PROBLEMS)
+    async def quarantine(
+        self,
+        principal: PrincipalDep,
+        services: ServicesDep,
+        limit: Limit = 20,
+        cursor: FromQuery[str | None] = None,
+    ) -> Page[QuarantineEntry]:
+        """Agency feed records the gateway could not read (set aside; the feed went on), newest
+        first. Kept up to 10,000 (docs/operations.md); `raw` holds the record's first 4 KB."""
+        require_admin(principal)
+        return await services.reads.list_quarantine(cursor, limit)
 
     # audit
     @get("/audit", operation_id="listAudit", responses=READ_PROBLEMS)

@@ -103,7 +103,10 @@ class ClaimController(Controller):
     @get(
         "/{claim_id:str}",
         operation_id="getClaim",
-        summary="One claim, fresh from its agency",
+        summary="One claim, from the gateway's claim ledger",
+        description="Answered from the claim ledger (no agency call); `synced_at` says when it last "
+        "agreed with the agency. `refresh=true` reads the agency first (spends its rate budget; "
+        "none left: 503 agency_rate_limited with Retry-After).",
         responses=READ_PROBLEMS,
     )
     async def get_claim(
@@ -113,9 +116,14 @@ class ClaimController(Controller):
         principal: PrincipalDep,
         services: ServicesDep,
         expand: Annotated[str | None, QueryParameter(description="agency_data")] = None,
+        refresh: Annotated[
+            bool, QueryParameter(description="read the agency first (spends its rate budget)")
+        ] = False,
     ) -> Claim:
         require_tenant(principal, tenant, "claims:read")
-        return await services.reads.get_claim(tenant, claim_id, expand_agency_data=expand == "agency_data")
+        return await services.reads.get_claim(
+            tenant, claim_id, expand_agency_data=expand == "agency_data", refresh=refresh
+        )
 
     @get(
         "/{claim_id:str}/invoices",

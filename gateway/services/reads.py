@@ -1,19 +1,24 @@
-"""Reads: the claim index answers who and where; the claim's agency answers how much.
+"""Reads: answered from the store — the claim index and the claim ledger — never from the agency.
 
-`GET /claims/{id}` asks the pinned agency (cached a few seconds per claim); a claim the agency
-has not confirmed yet (`agency_reference` unknown) is answered from what was submitted. Lists of
-claims and operations come from the store only (no agency call per row).
+A claim, its invoices, its payments and lists of claims come from the ClaimRecord (who, what
+was submitted, status) and the ClaimLedger (what is still owed, payments, `synced_at`): zero
+agency calls on the request path, so reads neither wait for nor spend an agency's rate budget.
+`?refresh=true` reads the agency first (single-flight per claim in this process, spending the
+credential's sync share of the budget: none left → 503 agency_rate_limited + Retry-After) and
+applies what it says to the ledger like any other writer. `?expand=agency_data` also asks the
+agency (its own record is not kept).
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import time
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
-
-from adapters.base import AdapterPage, AgencyClaim, ClaimRef
+from adapters._upstream import sync_budget
+from adapters.base import AgencyClaim, ClaimRef
 from canonical import (
     Claim,
     ClaimStatus,
@@ -29,11 +34,15 @@ from canonical import (
     open_cursor,
     seal_cursor,
 )
-from canonical.problems import NotFound
+from canonical.problems import BadRequest, NotFound, ServiceUnavailable
+from gateway.ledger import apply_snapshot, invoice_views, new_ledger
 from gateway.runtime import Runtime
 from gateway.stores import ClaimRecord, OperationRecord, new_id, utcnow
+from gateway.stores.records import ClaimLedger, LedgerStep, LedgerWrite, QuarantineEntry
 
 __all__ = ["ReadService", "status_event"]
+
+_REFRESH_ATTEMPTS = 5
 
 
 class ReadService:
@@ -41,6 +50,7 @@ class ReadService:
         self.runtime = runtime
         self.store = runtime.store
         self._cache: dict[str, tuple[float, AgencyClaim]] = {}
+        self._refreshing: dict[str, asyncio.Future[None]] = {}
 
     # cursors
     def _seal(self, position: str | None, scope: str) -> str | None:
@@ -49,12 +59,12 @@ class ReadService:
     def _open(self, cursor: str | None, scope: str) -> str | None:
         return None if cursor is None else open_cursor(cursor, scope, self.runtime.cursor_key)
 
-    def _agency_page(self, page: AdapterPage, scope: str) -> Page[Any]:
-        """An adapter's page as the gateway's: its position sealed into the next cursor."""
+    def _offset_page(self, items: list[Any], position: str | None, limit: int, scope: str) -> Page[Any]:
+        start = _offset(position)
+        chunk = items[start : start + limit]
+        more = start + limit < len(items)
         return Page(
-            data=list(page.items),
-            has_more=page.next_position is not None,
-            next_cursor=self._seal(page.next_position, scope),
+            data=chunk, has_more=more, next_cursor=self._seal(str(start + limit) if more else None, scope)
         )
 
     async def claim_record(self, tenant: str, claim_id: str) -> ClaimRecord:
@@ -64,29 +74,17 @@ class ReadService:
         return claim
 
     # claims
-    async def get_claim(self, tenant: str, claim_id: str, expand_agency_data: bool = False) -> Claim:
+    async def get_claim(
+        self, tenant: str, claim_id: str, expand_agency_data: bool = False, refresh: bool = False
+    ) -> Claim:
         record = await self.claim_record(tenant, claim_id)
-        if record.agency_reference is None:
-            return _index_view(record)
-        agency_claim = await self._agency_claim(record)
-        if agency_claim.status != record.status and record.status not in ("rejected",):
-            record = await self._status_changed(record, agency_claim.status)
-        claim = Claim(
-            id=record.id,
-            client_reference=record.client_reference,
-            agency=record.agency,
-            agency_reference=record.agency_reference,
-            status=agency_claim.status,
-            type=record.type,
-            currency=record.currency,
-            debtor=record.debtor,
-            invoices=agency_claim.invoices,
-            balance=Money(amount=agency_claim.balance_amount, currency=record.currency),
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-        )
-        if expand_agency_data:
-            claim.agency_data = agency_claim.agency_data
+        if refresh and record.agency_reference is not None:
+            await self._refresh(record)
+            record = await self.claim_record(tenant, claim_id)
+        ledger = await self.store.get_ledger(claim_id)
+        claim = _claim_view(record, ledger)
+        if expand_agency_data and record.agency_reference is not None:
+            claim.agency_data = (await self._agency_claim(record)).agency_data
         return claim
 
     async def _agency_claim(self, record: ClaimRecord) -> AgencyClaim:
@@ -95,30 +93,72 @@ class ReadService:
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         adapter = self.runtime.adapter(record.agency)
-        answer = await adapter.get_claim(self.runtime.credential(record.tenant, record.agency), _ref(record))
+        with sync_budget():
+            answer = await adapter.get_claim(
+                self.runtime.credential(record.tenant, record.agency), _ref(record)
+            )
         if ttl > 0:
             if len(self._cache) > 10_000:
                 self._cache.clear()
             self._cache[record.id] = (time.monotonic() + ttl, answer)
         return answer
 
-    async def _status_changed(self, record: ClaimRecord, status: ClaimStatus) -> ClaimRecord:
-        updated = msgspec.structs.replace(record, status=status, updated_at=utcnow())
-        await self.store.save_claim(updated, [status_event(record, status)])
-        return updated
+    async def _refresh(self, record: ClaimRecord) -> None:
+        """One agency read per claim at a time in this process: concurrent refreshes share it."""
+        running = self._refreshing.get(record.id)
+        if running is None:
+            running = asyncio.ensure_future(self._read_agency(record))
+            self._refreshing[record.id] = running
+            running.add_done_callback(lambda _: self._refreshing.pop(record.id, None))
+        await asyncio.shield(running)
+
+    async def _read_agency(self, record: ClaimRecord) -> None:
+        adapter = self.runtime.adapter(record.agency)
+        with sync_budget():
+            answer = await adapter.get_claim(
+                self.runtime.credential(record.tenant, record.agency), _ref(record)
+            )
+        for _ in range(_REFRESH_ATTEMPTS):
+            claim = await self.store.get_claim(record.id) or record
+            ledger = await self.store.get_ledger(record.id) or new_ledger(claim)
+            change = apply_snapshot(claim, ledger, answer, utcnow())
+            step = LedgerStep(
+                tenant=claim.tenant,
+                writes=[LedgerWrite(ledger=change.ledger, claim=change.claim)],
+                events=change.events,
+            )
+            if await self.store.commit_ledger(step):
+                return
+        raise ServiceUnavailable(f"the ledger of {record.id} kept changing; try again")
 
     async def list_claims(
         self, tenant: str, filters: dict[str, Any], cursor: str | None, limit: int
     ) -> Page[Claim]:
+        created_after = filters.get("created_after")
+        if isinstance(created_after, dt.datetime) and created_after.tzinfo is None:
+            raise BadRequest(
+                "created_after needs a time zone (RFC 3339, e.g. 2026-11-25T10:00:00Z)",
+                code="invalid_parameter",
+            )
         scope = _scope("claims", tenant, filters)
         after = self._open(cursor, scope)
         if filters.get("client_reference"):
             found = await self.store.find_claim(tenant, filters["client_reference"])
             records = [found] if found is not None and _claim_filter(filters)(found) and after is None else []
-            return Page(data=[_index_view(r) for r in records], has_more=False, next_cursor=None)
-        records, position = await self.store.list_claims(tenant, after, limit, _claim_filter(filters))
+            position = None
+        else:
+            records, position = await self.store.list_claims(
+                tenant,
+                after,
+                limit,
+                _claim_filter(filters),
+                status=filters.get("status"),
+                agency=filters.get("agency"),
+                created_after=created_after,
+            )
+        ledgers = await self.store.get_ledgers([r.id for r in records])
         return Page(
-            data=[_index_view(r) for r in records],
+            data=[_claim_view(r, ledger) for r, ledger in zip(records, ledgers, strict=True)],
             has_more=position is not None,
             next_cursor=self._seal(position, scope),
         )
@@ -129,33 +169,23 @@ class ReadService:
         record = await self.claim_record(tenant, claim_id)
         scope = f"invoices|{tenant}|{claim_id}"
         position = self._open(cursor, scope)
-        if record.agency_reference is None:
-            invoices = _submitted_invoices(record)
-            start = int(position or 0)
-            chunk = invoices[start : start + limit]
-            more = start + limit < len(invoices)
-            return Page(
-                data=chunk, has_more=more, next_cursor=self._seal(str(start + limit) if more else None, scope)
-            )
-        adapter = self.runtime.adapter(record.agency)
-        credential = self.runtime.credential(tenant, record.agency)
-        return self._agency_page(
-            await adapter.list_invoices(credential, _ref(record), position, limit), scope
-        )
+        ledger = await self.store.get_ledger(claim_id)
+        return self._offset_page(invoice_views(record, ledger), position, limit, scope)
 
     async def list_payments(
         self, tenant: str, claim_id: str, cursor: str | None, limit: int
     ) -> Page[Payment]:
-        record = await self.claim_record(tenant, claim_id)
+        """Oldest first: payments collected by the agency and reported by the creditor, reversals."""
+        await self.claim_record(tenant, claim_id)
         scope = f"payments|{tenant}|{claim_id}"
         position = self._open(cursor, scope)
-        if record.agency_reference is None:
-            return Page(data=[], has_more=False, next_cursor=None)
-        adapter = self.runtime.adapter(record.agency)
-        credential = self.runtime.credential(tenant, record.agency)
-        return self._agency_page(
-            await adapter.list_payments(credential, _ref(record), position, limit), scope
-        )
+        ledger = await self.store.get_ledger(claim_id)
+        return self._offset_page(list(ledger.payments) if ledger else [], position, limit, scope)
+
+    async def list_quarantine(self, cursor: str | None, limit: int) -> Page[QuarantineEntry]:
+        scope = "quarantine"
+        entries, position = await self.store.list_quarantine(self._open(cursor, scope), limit)
+        return Page(data=entries, has_more=position is not None, next_cursor=self._seal(position, scope))
 
     # operations and events
     async def get_operation(self, tenant: str, operation_id: str) -> Operation:
@@ -230,26 +260,9 @@ def _claim_filter(filters: dict[str, Any]) -> Callable[[ClaimRecord], bool]:
     return keep
 
 
-def _submitted_invoices(record: ClaimRecord) -> list[Invoice]:
-    return [
-        Invoice(
-            number=i.number,
-            issued_on=i.issued_on,
-            due_on=i.due_on,
-            amount=i.amount,
-            costs=i.costs,
-            remaining=i.amount,
-            interest_rate=i.interest_rate,
-            references=i.references,
-            attachments=i.attachments,
-        )
-        for i in record.invoices
-    ]
-
-
-def _index_view(record: ClaimRecord) -> Claim:
-    """A claim as the gateway's index knows it (lists; claims the agency has not confirmed yet)."""
-    total = invoices_total(record.invoices)
+def _claim_view(record: ClaimRecord, ledger: ClaimLedger | None) -> Claim:
+    """A claim as the index and the ledger know it (no ledger yet: as submitted, never synced)."""
+    balance = ledger.balance() if ledger is not None else invoices_total(record.invoices)
     return Claim(
         id=record.id,
         client_reference=record.client_reference,
@@ -259,8 +272,17 @@ def _index_view(record: ClaimRecord) -> Claim:
         type=record.type,
         currency=record.currency,
         debtor=record.debtor,
-        invoices=_submitted_invoices(record),
-        balance=Money(amount=total, currency=record.currency),
+        invoices=invoice_views(record, ledger),
+        balance=Money(amount=balance, currency=record.currency),
         created_at=record.created_at,
         updated_at=record.updated_at,
+        synced_at=ledger.synced_at if ledger is not None else None,
     )
+
+
+def _offset(position: str | None) -> int:
+    if position is None:
+        return 0
+    if position.isascii() and position.isdigit() and len(position) < 12:
+        return int(position)
+    raise BadRequest("not a list position", code="invalid_cursor")

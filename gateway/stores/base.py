@@ -9,6 +9,7 @@ Both pass one contract suite (tests/contract). The invariants that matter for mo
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -20,10 +21,14 @@ from canonical.problems import Conflict, ServiceUnavailable
 from gateway.stores.records import (
     ApiKeyRecord,
     AuditEntry,
+    ClaimLedger,
     ClaimRecord,
+    FeedState,
     IdempotencyRecord,
+    LedgerStep,
     OperationRecord,
     OutboxEntry,
+    QuarantineEntry,
     RoutingVersion,
     StoredResponse,
 )
@@ -119,8 +124,20 @@ class Store(Protocol):
     async def find_claim(self, tenant: str, client_reference: str) -> ClaimRecord | None: ...
 
     async def list_claims(
-        self, tenant: str, after: str | None, limit: int, keep: Callable[[ClaimRecord], bool]
-    ) -> tuple[list[ClaimRecord], str | None]: ...
+        self,
+        tenant: str,
+        after: str | None,
+        limit: int,
+        keep: Callable[[ClaimRecord], bool],
+        *,
+        status: str | None = None,
+        agency: str | None = None,
+        created_after: dt.datetime | None = None,
+    ) -> tuple[list[ClaimRecord], str | None]:
+        """Newest first. `status` / `agency` / `created_after` narrow the index read (the Redis
+        store keeps an index per status and per agency, ordered by creation); `keep` still
+        decides for each record."""
+        ...
 
     async def save_claim(self, claim: ClaimRecord, events: Sequence[Event] = ()) -> None: ...
 
@@ -183,6 +200,31 @@ class Store(Protocol):
         self, tenant: str, after: str | None, limit: int
     ) -> tuple[list[RoutingVersion], str | None]:
         """Newest first; `after` is the position returned with the previous page."""
+        ...
+
+    # the claim ledger
+    async def get_ledger(self, claim_id: str) -> ClaimLedger | None: ...
+
+    async def get_ledgers(self, claim_ids: Sequence[str]) -> list[ClaimLedger | None]: ...
+
+    async def find_claim_by_agency_reference(
+        self, tenant: str, agency: str, agency_reference: str
+    ) -> ClaimRecord | None:
+        """The claim the agency knows as `agency_reference` (set once the agency confirmed it)."""
+        ...
+
+    async def commit_ledger(self, step: LedgerStep) -> bool:
+        """Store the whole step atomically. False, with nothing stored, when a ledger's stored
+        version is not `ledger.version - 1` or the feed state is not the one read before: the
+        caller reads again and recomputes (someone else applied something meanwhile)."""
+        ...
+
+    async def get_feed(self, credential: str) -> FeedState | None: ...
+
+    async def list_quarantine(
+        self, after: str | None, limit: int
+    ) -> tuple[list[QuarantineEntry], str | None]:
+        """Quarantined agency records, newest first (bounded: QUARANTINE_MAX)."""
         ...
 
     async def try_lock(self, name: str, seconds: float) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import datetime as dt
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -21,12 +22,17 @@ from adapters._upstream import MemorySharedState
 from canonical import FINAL_STATUSES, Event
 from gateway.stores.base import Begun, DuplicateClientReference, IdempotencyWrite
 from gateway.stores.records import (
+    QUARANTINE_MAX,
     ApiKeyRecord,
     AuditEntry,
+    ClaimLedger,
     ClaimRecord,
+    FeedState,
     IdempotencyRecord,
+    LedgerStep,
     OperationRecord,
     OutboxEntry,
+    QuarantineEntry,
     RoutingVersion,
 )
 
@@ -63,6 +69,11 @@ class MemoryStore:
         # Encoded, so that no caller can change a stored version through an object it was given.
         self._routing: dict[str, list[bytes]] = {}
         self._changed = asyncio.Condition()
+        # The claim ledger, encoded (no caller can change what is stored through an object).
+        self._ledgers: dict[str, bytes] = {}
+        self._agency_refs: dict[tuple[str, str, str], str] = {}
+        self._feeds: dict[str, bytes] = {}
+        self._quarantine: dict[str, QuarantineEntry] = {}  # insertion order = arrival
 
     async def ping(self) -> None:
         return None
@@ -131,13 +142,34 @@ class MemoryStore:
         return self._claims.get(claim_id) if claim_id else None
 
     async def list_claims(
-        self, tenant: str, after: str | None, limit: int, keep: Callable[[ClaimRecord], bool]
+        self,
+        tenant: str,
+        after: str | None,
+        limit: int,
+        keep: Callable[[ClaimRecord], bool],
+        *,
+        status: str | None = None,
+        agency: str | None = None,
+        created_after: dt.datetime | None = None,
     ) -> tuple[list[ClaimRecord], str | None]:
-        return _page(self._claim_order.get(tenant, []), self._claims, after, limit, keep)
+        def wanted(claim: ClaimRecord) -> bool:
+            return (
+                (status is None or claim.status == status)
+                and (agency is None or claim.agency == agency)
+                and (created_after is None or claim.created_at > created_after)
+                and keep(claim)
+            )
+
+        return _page(self._claim_order.get(tenant, []), self._claims, after, limit, wanted)
 
     async def save_claim(self, claim: ClaimRecord, events: Sequence[Event] = ()) -> None:
-        self._claims[claim.id] = claim
+        self._put_claim(claim)
         self._append_events(claim.tenant, events)
+
+    def _put_claim(self, claim: ClaimRecord) -> None:
+        self._claims[claim.id] = claim
+        if claim.agency_reference:
+            self._agency_refs[(claim.tenant, claim.agency, claim.agency_reference)] = claim.id
 
     async def get_operation(self, operation_id: str) -> OperationRecord | None:
         return self._operations.get(operation_id)
@@ -152,9 +184,65 @@ class MemoryStore:
     ) -> None:
         self._operations[operation.id] = operation
         if claim is not None:
-            self._claims[claim.id] = claim
+            self._put_claim(claim)
         self._append_events(operation.tenant, events)
         await self._notify()
+
+    # the claim ledger
+    async def get_ledger(self, claim_id: str) -> ClaimLedger | None:
+        raw = self._ledgers.get(claim_id)
+        return None if raw is None else msgspec.json.decode(raw, type=ClaimLedger)
+
+    async def get_ledgers(self, claim_ids: Sequence[str]) -> list[ClaimLedger | None]:
+        return [await self.get_ledger(claim_id) for claim_id in claim_ids]
+
+    async def find_claim_by_agency_reference(
+        self, tenant: str, agency: str, agency_reference: str
+    ) -> ClaimRecord | None:
+        claim_id = self._agency_refs.get((tenant, agency, agency_reference))
+        return None if claim_id is None else self._claims.get(claim_id)
+
+    async def commit_ledger(self, step: LedgerStep) -> bool:
+        for write in step.writes:
+            stored = await self.get_ledger(write.ledger.claim_id)
+            if (stored.version if stored is not None else 0) != write.ledger.version - 1:
+                return False
+        if step.feed is not None:
+            credential, before, after = step.feed
+            if self._feeds.get(credential) != (None if before is None else msgspec.json.encode(before)):
+                return False
+            self._feeds[credential] = msgspec.json.encode(after)
+        for write in step.writes:
+            self._ledgers[write.ledger.claim_id] = msgspec.json.encode(write.ledger)
+            if write.claim is not None:
+                self._put_claim(write.claim)
+        if step.operation is not None:
+            self._operations[step.operation.id] = step.operation
+        self._append_events(step.tenant, step.events)
+        for entry in step.quarantine:
+            self._quarantine.setdefault(entry.id, entry)
+        while len(self._quarantine) > QUARANTINE_MAX:
+            del self._quarantine[next(iter(self._quarantine))]
+        await self._notify()
+        return True
+
+    async def get_feed(self, credential: str) -> FeedState | None:
+        raw = self._feeds.get(credential)
+        return None if raw is None else msgspec.json.decode(raw, type=FeedState)
+
+    async def list_quarantine(
+        self, after: str | None, limit: int
+    ) -> tuple[list[QuarantineEntry], str | None]:
+        """Newest first; `after` is the id of the last entry of the previous page."""
+        order = list(reversed(self._quarantine))
+        start = 0
+        if after is not None:
+            if after not in self._quarantine:
+                return [], None
+            start = order.index(after) + 1
+        ids = order[start : start + limit + 1]
+        page = [self._quarantine[i] for i in ids[:limit]]
+        return page, (ids[limit - 1] if len(ids) > limit else None)
 
     async def submitted_operations(self, agency: str) -> list[OperationRecord]:
         return [op for op in self._operations.values() if op.status == "submitted" and op.agency == agency]

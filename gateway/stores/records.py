@@ -15,9 +15,11 @@ from canonical import (
     Debtor,
     Event,
     InvoiceCreate,
+    Money,
     Operation,
     OperationKind,
     OperationStatus,
+    Payment,
     Problem,
 )
 from gateway.settings import RoutingRule
@@ -25,10 +27,17 @@ from gateway.settings import RoutingRule
 __all__ = [
     "ApiKeyRecord",
     "AuditEntry",
+    "ClaimLedger",
     "ClaimRecord",
+    "FeedState",
     "IdempotencyRecord",
+    "LedgerCreditNote",
+    "LedgerInvoice",
+    "LedgerStep",
+    "LedgerWrite",
     "OperationRecord",
     "OutboxEntry",
+    "QuarantineEntry",
     "RoutingVersion",
     "StoredResponse",
     "new_id",
@@ -186,3 +195,103 @@ class RoutingVersion(msgspec.Struct, kw_only=True):
 
 
 EventRecord = Event
+
+
+# --- the claim ledger (docs/architecture.md "The claim ledger") ---------------------------------
+
+#: Ids of applied operations / agency records a ledger remembers (oldest forgotten first): far more
+#: than a claim's overlap window can repeat.
+LEDGER_APPLIED_MAX = 2000
+#: Payment entries (payments + reversals) a claim's ledger holds; further agency records are
+#: quarantined instead of growing the record without bound.
+LEDGER_PAYMENTS_MAX = 1000
+#: Quarantined agency records kept (the oldest are dropped first).
+QUARANTINE_MAX = 10_000
+#: Bytes of an unreadable record's raw text kept in the quarantine.
+QUARANTINE_RAW_MAX = 4096
+
+
+class LedgerInvoice(msgspec.Struct, kw_only=True):
+    """What is still owed on one invoice, in minor units of the claim's currency."""
+
+    number: str
+    remaining: int
+    costs_remaining: int = 0
+
+
+class LedgerCreditNote(msgspec.Struct, kw_only=True):
+    number: str
+    invoice_number: str
+    amount: Money
+    issued_on: dt.date
+
+
+class ClaimLedger(msgspec.Struct, kw_only=True):
+    """A claim's money and sync state, as the agency last reported it plus what the gateway delivered.
+
+    The claim's status (and its debtor, invoices as submitted, references) stay in its
+    ClaimRecord: one place for personal data, one for the status the list indexes follow.
+    `version` is the compare-and-set guard of `Store.commit_ledger`.
+    """
+
+    claim_id: str
+    tenant: str
+    version: int = 0
+    invoices: list[LedgerInvoice]
+    payments: list[Payment] = []
+    credit_notes: list[LedgerCreditNote] = []
+    withdrawn_invoices: list[str] = []
+    #: When the ledger last agreed with the agency; None until the agency confirmed the claim.
+    synced_at: dt.datetime | None = None
+    #: Operation ids and agency record ids already applied (bounded, oldest first).
+    applied: list[str] = []
+    updated_at: dt.datetime | None = None
+
+    def balance(self) -> int:
+        return sum(invoice.remaining + invoice.costs_remaining for invoice in self.invoices)
+
+
+class LedgerWrite(msgspec.Struct, kw_only=True):
+    """One claim's new ledger (version = the stored one + 1) and, if it changed, its claim record."""
+
+    ledger: ClaimLedger
+    claim: ClaimRecord | None = None
+
+
+class FeedState(msgspec.Struct, kw_only=True):
+    """Where a credential's change feed resumes, stored with the records it covers."""
+
+    checkpoint: str | None = None
+    #: When the feed was last read to its end (nothing more waiting).
+    drained_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    records: int = 0
+    quarantined: int = 0
+
+
+class QuarantineEntry(msgspec.Struct, kw_only=True):
+    """An agency record the adapter could not read, set aside for an admin."""
+
+    id: str
+    agency: str
+    tenant: str
+    credential: str
+    record_id: str
+    agency_reference: str | None = None
+    raw: str
+    reason: str
+    at: dt.datetime
+
+
+class LedgerStep(msgspec.Struct, kw_only=True):
+    """One atomic store step: ledgers (compare-and-set on their versions), claims, events, and
+    optionally the operation whose success it applies or the feed checkpoint (compare-and-set on
+    the state read before) and quarantined records of the batch. All of it, or nothing."""
+
+    tenant: str
+    writes: list[LedgerWrite] = []
+    events: list[Event] = []
+    operation: OperationRecord | None = None
+    #: (credential key, state read before or None, new state)
+    feed: tuple[str, FeedState | None, FeedState] | None = None
+    quarantine: list[QuarantineEntry] = []

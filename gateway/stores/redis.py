@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 import os
 import time
@@ -31,12 +32,17 @@ from adapters._upstream.shared import RedisSharedState
 from canonical import FINAL_STATUSES, Event
 from gateway.stores.base import Begun, DuplicateClientReference, IdempotencyWrite, StoreUnavailable
 from gateway.stores.records import (
+    QUARANTINE_MAX,
     ApiKeyRecord,
     AuditEntry,
+    ClaimLedger,
     ClaimRecord,
+    FeedState,
     IdempotencyRecord,
+    LedgerStep,
     OperationRecord,
     OutboxEntry,
+    QuarantineEntry,
     RoutingVersion,
 )
 
@@ -52,7 +58,7 @@ _RECHECK_SECONDS = 1.0
 _enc = msgspec.json.Encoder()
 
 _ACCEPT = """
--- KEYS: claimref, claim, claims, op, ops, idem, outbox
+-- KEYS: claimref, claim, claims, op, ops, idem, outbox, claims-by-status, claims-by-agency
 -- ARGV: claim_json, client_reference, claim_id, score, op_json, op_id, idem_json, idem_ttl
 if ARGV[1] ~= '' then
   local existing = redis.call('HGET', KEYS[1], ARGV[2])
@@ -60,6 +66,8 @@ if ARGV[1] ~= '' then
   redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
   redis.call('SET', KEYS[2], ARGV[1])
   redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+  redis.call('ZADD', KEYS[8], ARGV[4], ARGV[3])
+  redis.call('ZADD', KEYS[9], ARGV[4], ARGV[3])
 end
 redis.call('SET', KEYS[4], ARGV[5])
 redis.call('ZADD', KEYS[5], ARGV[4], ARGV[6])
@@ -68,16 +76,41 @@ redis.call('XADD', KEYS[7], '*', 'op', ARGV[6])
 return {'ok'}
 """
 
-_SAVE_OPERATION = """
+#: Writes a claim record and keeps its indexes (by status, agency reference) current. The index
+#: keys are derived from the prefix here: the store runs on one Redis node (docs/operations.md).
+_PUT_CLAIM = """
+local function put_claim(prefix, tenant, claim_id, claim_json, status, score, agency, reference)
+  local key = prefix .. ':claim:' .. claim_id
+  local by_status = prefix .. ':claims:' .. tenant .. ':status:'
+  local old = redis.call('GET', key)
+  if old then
+    local previous = cjson.decode(old)['status']
+    if previous and previous ~= status then redis.call('ZREM', by_status .. previous, claim_id) end
+  end
+  redis.call('SET', key, claim_json)
+  redis.call('ZADD', by_status .. status, score, claim_id)
+  if reference ~= '' then
+    redis.call('HSET', prefix .. ':agencyref:' .. tenant .. ':' .. agency, reference, claim_id)
+  end
+end
+"""
+
+_SAVE_OPERATION = (
+    _PUT_CLAIM
+    + """
 -- KEYS: op, polling, claim, events, done (channel)
--- ARGV: op_json, op_id, submitted(0/1), final(0/1), claim_json, events_max, event_json...
+-- ARGV: op_json, op_id, submitted(0/1), final(0/1), claim_json, events_max,
+--       prefix, tenant, claim_id, status, score, agency, reference, event_json...
 redis.call('SET', KEYS[1], ARGV[1])
 if ARGV[3] == '1' then redis.call('SADD', KEYS[2], ARGV[2]) else redis.call('SREM', KEYS[2], ARGV[2]) end
-if ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[5]) end
-for i = 7, #ARGV do redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*', 'event', ARGV[i]) end
+if ARGV[5] ~= '' then
+  put_claim(ARGV[7], ARGV[8], ARGV[9], ARGV[5], ARGV[10], ARGV[11], ARGV[12], ARGV[13])
+end
+for i = 14, #ARGV do redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*', 'event', ARGV[i]) end
 if ARGV[4] == '1' then redis.call('PUBLISH', KEYS[5], ARGV[2]) end
 return 1
 """
+)
 
 _PROMOTE = """
 -- KEYS: delayed, outbox; ARGV: now
@@ -105,6 +138,62 @@ redis.call('RPUSH', KEYS[1], ARGV[2])
 if ARGV[3] ~= '' then redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'entry', ARGV[3]) end
 return 1
 """
+
+
+_COMMIT = (
+    _PUT_CLAIM
+    + """
+-- One ledger step (Store.commit_ledger): all of it or nothing; 0 = a compare-and-set failed.
+-- KEYS: events, op, polling, done (channel), feed, quarantine (hash), quarantine order (zset)
+-- ARGV[1..13]: n_writes, feed_expected ('-' = no feed part, '' = none stored yet), feed_new,
+--   op_json ('' = none), op_id, submitted, final, events_max, n_events, n_quarantine,
+--   quarantine_max, prefix, tenant
+-- then per write 10: ledger key, expected version, new version, ledger json, claim json ('' =
+--   unchanged), claim id, status, score, agency, reference; then events; then per quarantined
+--   record 3: id, score, json
+local n, base, width = tonumber(ARGV[1]), 14, 10
+for i = 0, n - 1 do
+  local o = base + i * width
+  if (redis.call('HGET', ARGV[o], 'v') or '0') ~= ARGV[o + 1] then return 0 end
+end
+if ARGV[2] ~= '-' then
+  if (redis.call('GET', KEYS[5]) or '') ~= ARGV[2] then return 0 end
+  redis.call('SET', KEYS[5], ARGV[3])
+end
+for i = 0, n - 1 do
+  local o = base + i * width
+  redis.call('HSET', ARGV[o], 'v', ARGV[o + 2], 'doc', ARGV[o + 3])
+  if ARGV[o + 4] ~= '' then
+    put_claim(ARGV[12], ARGV[13], ARGV[o + 5], ARGV[o + 4], ARGV[o + 6], ARGV[o + 7], ARGV[o + 8], ARGV[o + 9])
+  end
+end
+if ARGV[4] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[4])
+  if ARGV[6] == '1' then redis.call('SADD', KEYS[3], ARGV[5]) else redis.call('SREM', KEYS[3], ARGV[5]) end
+end
+local e = base + n * width
+for j = 0, tonumber(ARGV[9]) - 1 do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[8], '*', 'event', ARGV[e + j])
+end
+local q = e + tonumber(ARGV[9])
+for j = 0, tonumber(ARGV[10]) - 1 do
+  local o = q + j * 3
+  if redis.call('HSETNX', KEYS[6], ARGV[o], ARGV[o + 2]) == 1 then
+    redis.call('ZADD', KEYS[7], ARGV[o + 1], ARGV[o])
+  end
+end
+local excess = redis.call('ZCARD', KEYS[7]) - tonumber(ARGV[11])
+if excess > 0 then
+  for _, gone in ipairs(redis.call('ZPOPMIN', KEYS[7], excess)) do redis.call('HDEL', KEYS[6], gone) end
+end
+if ARGV[4] ~= '' and ARGV[7] == '1' then redis.call('PUBLISH', KEYS[4], ARGV[5]) end
+return 1
+"""
+)
+
+
+def _score(when: Any) -> int:
+    return int(when.timestamp() * 1000)
 
 
 def _guard(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
@@ -195,6 +284,7 @@ class RedisStore:
         self._promote = self.redis.register_script(_PROMOTE)
         self._retry_at = self.redis.register_script(_RETRY_AT)
         self._append_routing = self.redis.register_script(_APPEND_ROUTING)
+        self._commit = self.redis.register_script(_COMMIT)
         self._group_ready = False
         self._ended = _EndedSignals(self.redis, self._k("done"))
 
@@ -277,6 +367,8 @@ class RedisStore:
                 self._k("ops", tenant),
                 self._k("idem", tenant, idempotency.key if idempotency else "-"),
                 self._k("outbox"),
+                self._k("claims", tenant, "status", claim.status if claim else "-"),
+                self._k("claims", tenant, "agency", claim.agency if claim else "-"),
             ],
             args=[
                 _enc.encode(claim) if claim else b"",
@@ -305,14 +397,38 @@ class RedisStore:
 
     @_guard
     async def list_claims(
-        self, tenant: str, after: str | None, limit: int, keep: Callable[[ClaimRecord], bool]
+        self,
+        tenant: str,
+        after: str | None,
+        limit: int,
+        keep: Callable[[ClaimRecord], bool],
+        *,
+        status: str | None = None,
+        agency: str | None = None,
+        created_after: dt.datetime | None = None,
     ) -> tuple[list[ClaimRecord], str | None]:
-        return await self._scan(self._k("claims", tenant), "claim", ClaimRecord, after, limit, keep)
+        """Newest first from the narrowest index (status, else agency, else all), stopping at
+        `created_after` instead of reading the index to its end."""
+        index = self._k("claims", tenant)
+        if status is not None:
+            index = self._k("claims", tenant, "status", status)
+        elif agency is not None:
+            index = self._k("claims", tenant, "agency", agency)
+        floor = None if created_after is None else _score(created_after)
+        return await self._scan(index, "claim", ClaimRecord, after, limit, keep, floor)
 
     @_guard
     async def save_claim(self, claim: ClaimRecord, events: Sequence[Event] = ()) -> None:
+        old = await self.get_claim(claim.id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self._k("claim", claim.id), _enc.encode(claim))
+            if old is not None and old.status != claim.status:
+                pipe.zrem(self._k("claims", claim.tenant, "status", old.status), claim.id)
+            pipe.zadd(
+                self._k("claims", claim.tenant, "status", claim.status), {claim.id: _score(claim.created_at)}
+            )
+            if claim.agency_reference:
+                pipe.hset(self._k("agencyref", claim.tenant, claim.agency), claim.agency_reference, claim.id)
             for event in events:
                 pipe.xadd(
                     self._k("events", claim.tenant),
@@ -334,9 +450,17 @@ class RedisStore:
         return await self._scan(self._k("ops", tenant), "op", OperationRecord, after, limit, keep)
 
     async def _scan(
-        self, index: str, kind: str, type_: type[T], after: str | None, limit: int, keep: Callable[[T], bool]
+        self,
+        index: str,
+        kind: str,
+        type_: type[T],
+        after: str | None,
+        limit: int,
+        keep: Callable[[T], bool],
+        floor: int | None = None,
     ) -> tuple[list[T], str | None]:
-        """Newest first over a creation-ordered zset, filtering in chunks until a page is full."""
+        """Newest first over a creation-ordered zset, filtering in chunks until a page is full;
+        members scored at or below `floor` (ms) end the scan."""
         start = 0
         if after is not None:
             rank = await self.redis.zrevrank(index, after)
@@ -347,7 +471,10 @@ class RedisStore:
         last_id: str | None = None
         chunk = max(limit * 2, 50)
         while True:
-            ids = await self.redis.zrevrange(index, start, start + chunk - 1)
+            if floor is None:
+                ids = await self.redis.zrevrange(index, start, start + chunk - 1)
+            else:
+                ids = await self.redis.zrevrangebyscore(index, "+inf", f"({floor}", start=start, num=chunk)
             if not ids:
                 return found, None
             raws = await self.redis.mget([self._k(kind, i.decode()) for i in ids])
@@ -381,9 +508,24 @@ class RedisStore:
                 "1" if operation.status in FINAL_STATUSES else "0",
                 _enc.encode(claim) if claim else b"",
                 self.events_max,
+                *self._claim_args(claim),
                 *(_enc.encode(event) for event in events),
             ],
         )
+
+    def _claim_args(self, claim: ClaimRecord | None) -> list[str | int]:
+        """put_claim's arguments after the JSON: prefix, tenant, id, status, score, agency, reference."""
+        if claim is None:
+            return [self.prefix, "", "", "", 0, "", ""]
+        return [
+            self.prefix,
+            claim.tenant,
+            claim.id,
+            claim.status,
+            _score(claim.created_at),
+            claim.agency,
+            claim.agency_reference or "",
+        ]
 
     @_guard
     async def submitted_operations(self, agency: str) -> list[OperationRecord]:
@@ -536,6 +678,107 @@ class RedisStore:
         page = [msgspec.json.decode(raw, type=RoutingVersion) for raw in reversed(raws)]
         last = below - len(page)
         return page, (str(last) if page and last > 1 else None)
+
+    # the claim ledger
+    @_guard
+    async def get_ledger(self, claim_id: str) -> ClaimLedger | None:
+        raw = await self.redis.hget(self._k("ledger", claim_id), "doc")
+        return None if raw is None else msgspec.json.decode(raw, type=ClaimLedger)
+
+    @_guard
+    async def get_ledgers(self, claim_ids: Sequence[str]) -> list[ClaimLedger | None]:
+        if not claim_ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for claim_id in claim_ids:
+                pipe.hget(self._k("ledger", claim_id), "doc")
+            raws = await pipe.execute()
+        return [None if raw is None else msgspec.json.decode(raw, type=ClaimLedger) for raw in raws]
+
+    @_guard
+    async def find_claim_by_agency_reference(
+        self, tenant: str, agency: str, agency_reference: str
+    ) -> ClaimRecord | None:
+        claim_id = await self.redis.hget(self._k("agencyref", tenant, agency), agency_reference)
+        return None if claim_id is None else await self.get_claim(claim_id.decode())
+
+    @_guard
+    async def commit_ledger(self, step: LedgerStep) -> bool:
+        writes: list[Any] = []
+        for write in step.writes:
+            ledger, claim = write.ledger, write.claim
+            writes += [
+                self._k("ledger", ledger.claim_id),
+                str(ledger.version - 1),
+                str(ledger.version),
+                _enc.encode(ledger),
+                _enc.encode(claim) if claim is not None else b"",
+                *(self._claim_args(claim)[2:] if claim is not None else ["", "", 0, "", ""]),
+            ]
+        quarantine: list[Any] = []
+        for entry in step.quarantine:
+            quarantine += [entry.id, _score(entry.at), _enc.encode(entry)]
+        operation = step.operation
+        feed_key, feed_expected, feed_new = "-", "-", b""
+        if step.feed is not None:
+            credential, before, after = step.feed
+            feed_key = self._k("feed", credential)
+            feed_expected = "" if before is None else _enc.encode(before).decode()
+            feed_new = _enc.encode(after)
+        stored = await self._commit(
+            keys=[
+                self._k("events", step.tenant),
+                self._k("op", operation.id if operation else "-"),
+                self._k("polling", operation.agency if operation else "-"),
+                self._k("done"),
+                feed_key,
+                self._k("quarantine"),
+                self._k("quarantine", "order"),
+            ],
+            args=[
+                len(step.writes),
+                feed_expected,
+                feed_new,
+                _enc.encode(operation) if operation else b"",
+                operation.id if operation else "",
+                "1" if operation and operation.status == "submitted" else "0",
+                "1" if operation and operation.status in FINAL_STATUSES else "0",
+                self.events_max,
+                len(step.events),
+                len(step.quarantine),
+                QUARANTINE_MAX,
+                self.prefix,
+                step.tenant,
+                *writes,
+                *(_enc.encode(event) for event in step.events),
+                *quarantine,
+            ],
+        )
+        return bool(stored)
+
+    @_guard
+    async def get_feed(self, credential: str) -> FeedState | None:
+        raw = await self.redis.get(self._k("feed", credential))
+        return None if raw is None else msgspec.json.decode(raw, type=FeedState)
+
+    @_guard
+    async def list_quarantine(
+        self, after: str | None, limit: int
+    ) -> tuple[list[QuarantineEntry], str | None]:
+        """Newest first; `after` is the id of the last entry of the previous page."""
+        order = self._k("quarantine", "order")
+        start = 0
+        if after is not None:
+            rank = await self.redis.zrevrank(order, after)
+            if rank is None:
+                return [], None
+            start = rank + 1
+        ids = await self.redis.zrevrange(order, start, start + limit)
+        if not ids:
+            return [], None
+        raws = await self.redis.hmget(self._k("quarantine"), ids[:limit])
+        entries = [msgspec.json.decode(raw, type=QuarantineEntry) for raw in raws if raw is not None]
+        return entries, (ids[limit - 1].decode() if len(ids) > limit else None)
 
     @_guard
     async def try_lock(self, name: str, seconds: float) -> bool:

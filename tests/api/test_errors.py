@@ -453,7 +453,10 @@ async def test_an_unexpected_exception_is_a_500_problem_without_a_traceback(
     exploding_client: httpx.AsyncClient,
 ) -> None:
     claim_id = await _submitted_claim(exploding_client)
-    response = await exploding_client.get(f"{CLAIMS}/{claim_id}", headers=auth(**{"X-Request-Id": "req-500"}))
+    # Plain reads come from the claim ledger; `refresh=true` asks the (buggy) adapter.
+    response = await exploding_client.get(
+        f"{CLAIMS}/{claim_id}?refresh=true", headers=auth(**{"X-Request-Id": "req-500"})
+    )
     problem = assert_problem(response, 500, "internal_error")
     for leak in ("Traceback", "RuntimeError", "secret-internal-detail", "line 42", ".py", "File "):
         assert leak not in response.text, f"{leak!r} leaked into the 500 body"

@@ -39,7 +39,9 @@ async def test_submitted_claim_is_accepted_with_location_and_delivered(
     assert done["agency_reference"] == "AG-1"
     assert len(agency.ledger) == 1
     claim = (await client.get(f"{CLAIMS}/{operation['claim_id']}", headers=auth())).json()
-    assert claim["status"] == "active" and claim["balance"] == {"amount": 12000, "currency": "EUR"}
+    # From the claim ledger: the invoice (12000) plus its costs (500) are still owed.
+    assert claim["status"] == "active" and claim["balance"] == {"amount": 12500, "currency": "EUR"}
+    assert claim["synced_at"] is not None
 
 
 async def test_prefer_wait_answers_201_when_the_outcome_arrives_in_time(client: AsyncTestClient) -> None:
@@ -215,8 +217,10 @@ async def test_follow_up_goes_to_the_claims_agency_and_events_tell_the_story(
         "operation.succeeded",
         "claim.status_changed",
         "operation.succeeded",
+        "invoice.updated",  # the claim ledger: the reported payment lowered what is owed
     ]
     assert events[1]["data"] == {"from": "pending", "to": "active"}
+    assert events[3]["data"]["remaining"]["currency"] == "EUR"
 
 
 async def test_payment_in_another_currency_names_the_field(client: AsyncTestClient) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 
 import pytest
@@ -108,3 +109,15 @@ def test_only_the_exact_signed_bytes_verify(tail: bytes, webhook_id: str) -> Non
     assert verify_webhook(headers(signature, webhook_id), body, SECRET, now=NOW).id == "evt_1"
     with pytest.raises(WebhookVerificationError):
         verify_webhook(headers(signature, webhook_id), body + b" ", SECRET, now=NOW)
+
+
+def test_what_the_gateway_signs_the_client_verifies_with_either_secret_of_a_rotation() -> None:
+    from gateway.webhooks.signing import new_secret, signed_headers
+
+    old, new = new_secret(), new_secret()
+    sent_at = dt.datetime.fromtimestamp(NOW, dt.UTC)
+    sent = signed_headers([new, old], "evt_1", sent_at, BODY)
+    for secret in (old, new):
+        assert verify_webhook(sent, BODY, secret, now=NOW).type == "claim.status_changed"
+    with pytest.raises(WebhookVerificationError):
+        verify_webhook(sent, BODY, new_secret(), now=NOW)

@@ -66,8 +66,8 @@ async def test_switching_the_default_agency_leaves_existing_claims_and_queued_wo
         await submit(http, f"{CLAIMS}/{claim_ids[ref]}/payments", payment(f"P-{ref}")) for ref in first[5:10]
     ]
     assert {r.json()["agency"] for r in later_x} == {"x"}
-    # Reads, too, ask the claim's agency, not the tenant's default.
-    read = await http.get(f"{CLAIMS}/{claim_ids['A-01']}", headers=bearer(TENANT_KEY))
+    # Refreshing reads, too, ask the claim's agency, not the tenant's default.
+    read = await http.get(f"{CLAIMS}/{claim_ids['A-01']}?refresh=true", headers=bearer(TENANT_KEY))
     assert read.status_code == 200 and read.json()["agency"] == "x"
     assert "A-01" in gateway.x.reads and not gateway.y.reads
 

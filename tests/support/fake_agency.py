@@ -12,12 +12,18 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
+
 from adapters.base import (
+    CAPABILITIES,
+    FEEDS,
     AdapterContext,
     AdapterPage,
     AdapterSpec,
     AgencyClaim,
     Capabilities,
+    ChangeBatch,
+    ChangeRecord,
     ClaimRef,
     Credential,
     Failed,
@@ -64,6 +70,13 @@ class FakeAgency:
         self.hang_after_commit: threading.Event | None = None  # commit, then hold the answer until set
         self.committed = threading.Event()  # set when a write has been recorded
         self.resolved: dict[str, Outcome] = {}
+        # The change feed: records in the agency's order; the checkpoint is an index into it.
+        self.feed: list[ChangeRecord] = []
+        self.feed_account = "acme-1"  # whose feed it is: other credentials' feeds are empty
+        self.feed_overlap = 0  # records each batch repeats from the one before (an overlap window)
+        self.feed_calls = 0
+        self.feed_fail_next = 0
+        self.claim_reads = 0  # get_claim calls: reads of the agency on the request path
 
     def receive(self, kind: str, op: OperationContext, body: Any) -> str:
         self.calls.append((kind, op.idempotency_token, op.maybe_sent))
@@ -108,7 +121,22 @@ class FakeAdapter:
     async def submit_claim(self, credential: Credential, op: OperationContext, claim: ClaimCreate) -> Outcome:
         return await self._write("claim.create", op, claim)
 
+    async def changes_since(self, credential: Credential, checkpoint: str | None, limit: int) -> ChangeBatch:
+        agency = self.agency
+        if credential.get("account_id") != agency.feed_account:
+            return ChangeBatch(records=[], checkpoint=checkpoint, has_more=False)
+        agency.feed_calls += 1
+        if agency.feed_fail_next > 0:
+            agency.feed_fail_next -= 1
+            raise AgencyUnavailable("fake: feed 503", agency="fake")
+        start = int(checkpoint or 0)
+        records = agency.feed[start : start + limit]
+        end = start + len(records)
+        resume = max(start, end - agency.feed_overlap) if records else start
+        return ChangeBatch(records=records, checkpoint=str(resume), has_more=end < len(agency.feed))
+
     async def get_claim(self, credential: Credential, ref: ClaimRef) -> AgencyClaim:
+        self.agency.claim_reads += 1
         for kind, body in self.agency.ledger.values():
             if kind == "claim.create" and isinstance(body, ClaimCreate):
                 invoices = [
@@ -191,10 +219,17 @@ class FakeAdapter:
         return None
 
 
-def fake_spec(agency: FakeAgency) -> AdapterSpec:
+def fake_spec(agency: FakeAgency, *, feeds: bool = False) -> AdapterSpec:
+    """The fake agency's spec; `feeds=True` declares its change feed (`FakeAgency.feed`)."""
+
     def create(context: AdapterContext) -> FakeAdapter:
         return FakeAdapter(agency)
 
+    capabilities = FAKE_CAPABILITIES
+    if feeds:
+        capabilities = msgspec.structs.replace(
+            FAKE_CAPABILITIES, supported=frozenset(CAPABILITIES), feeds=frozenset(FEEDS)
+        )
     return AdapterSpec(
-        name="fake", capabilities=FAKE_CAPABILITIES, create=create, credential_fields=("account_id",)
+        name="fake", capabilities=capabilities, create=create, credential_fields=("account_id",)
     )

@@ -53,7 +53,7 @@ async def test_200_pending_operations_resolve_with_one_transactions_read_per_pol
         assert len(set(numbers)) == 180
 
 
-async def test_a_feed_longer_than_one_read_is_taken_one_read_per_poll(credential):
+async def test_a_feed_longer_than_one_page_is_paged_through_in_one_poll(credential):
     async with fresh(transactions_batch=50) as (riverty, adapter):
         pending = []
         for _ in range(120):
@@ -61,16 +61,58 @@ async def test_a_feed_longer_than_one_read_is_taken_one_read_per_poll(credential
             pending.append(
                 pending_of(operation, await adapter.submit_claim(credential, operation, make_claim(1)))
             )
-        outcomes: dict[str, Any] = {}
-        polls = 0
         before = riverty.calls(FEED)
-        while len(outcomes) < len(pending) and polls < 20:
+        outcomes = {r.operation_id: r.outcome for r in await adapter.poll_outcomes(credential, pending)}
+        assert len(outcomes) == 120
+        # two feed entries per claim (CONFIRMATION, STATUS), 50 a page: 5 pages, the last short
+        assert riverty.calls(FEED) - before == 5
+
+
+async def test_outcomes_piled_up_under_one_timestamp_beyond_riverty_page_cap_all_resolve(credential):
+    # After an outage Riverty's outcomes pile up under one timestamp, more of them than its
+    # largest page (capped at 7 here, whatever the gateway asks for): every poll still moves on.
+    frozen = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    clock: Callable[[], dt.datetime] = lambda: frozen  # noqa: E731
+    async with fresh({"clock": clock, "max_transactions_page_size": 7}) as (_, adapter):
+        pending = []
+        for _ in range(30):
+            operation = op("claim.create")
+            pending.append(
+                pending_of(operation, await adapter.submit_claim(credential, operation, make_claim(1)))
+            )
+        outcomes: dict[str, Any] = {}
+        for _ in range(3):
             left = [p for p in pending if p.operation_id not in outcomes]
             outcomes |= {r.operation_id: r.outcome for r in await adapter.poll_outcomes(credential, left)}
-            polls += 1
-        assert len(outcomes) == 120
-        assert riverty.calls(FEED) - before == polls
-        assert polls >= 240 // 50  # two feed entries per claim (CONFIRMATION, STATUS), 50 a read
+        assert len(outcomes) == 30
+        assert all(isinstance(outcome, Succeeded) for outcome in outcomes.values())
+        # and a later poll does not read the pile again from its first page forever
+        late = op("claim.create")
+        late_pending = pending_of(late, await adapter.submit_claim(credential, late, make_claim(1)))
+        assert [r.operation_id for r in await adapter.poll_outcomes(credential, [late_pending])] == [late.id]
+
+
+async def test_outcomes_read_are_told_again_when_the_poller_died_before_storing_them(credential):
+    async with fresh() as (_, adapter):
+        claim_op = op("claim.create")
+        claim_pending = pending_of(claim_op, await adapter.submit_claim(credential, claim_op, make_claim(1)))
+        first = await adapter.poll_outcomes(credential, [claim_pending])  # the checkpoint moves past it
+        assert [r.operation_id for r in first] == [claim_op.id]
+        # The worker was killed before it stored that outcome: the operation is still pending.
+        again = await adapter.poll_outcomes(credential, [claim_pending])
+        assert [(r.operation_id, r.outcome) for r in again] == [(claim_op.id, first[0].outcome)]
+
+
+async def test_an_unreadable_feed_record_is_set_aside_and_the_rest_resolve(credential):
+    async with fresh() as (riverty, adapter):
+        first = op("claim.create")
+        pending_first = pending_of(first, await adapter.submit_claim(credential, first, make_claim(1)))
+        riverty.sandbox.settle()
+        riverty.sandbox.transactions.insert(
+            0, {**riverty.sandbox.transactions[0], "transactionId": 42, "type": None}
+        )  # a record with a wrong type for its id and no type at all
+        resolved = await adapter.poll_outcomes(credential, [pending_first])
+        assert [r.operation_id for r in resolved] == [first.id]
 
 
 async def test_outcomes_that_share_a_timestamp_are_not_skipped(credential):
