@@ -35,7 +35,6 @@ from adapters.intrum.wire import (
     IntrumAttributeType,
     IntrumCase,
     IntrumClaimType,
-    IntrumClosingCode,
     IntrumCreditNote,
     IntrumCustomer,
     IntrumInvoice,
@@ -348,12 +347,11 @@ def _from_wire_registration_invoice(invoice: IntrumRegistrationInvoice, currency
 def claim_status(main_status_code: int | None, closing_code: int | None) -> ClaimStatus:
     """Intrum's case status → the canonical claim status (one table; unknown → "pending").
 
-    A closing code means the case has ended; "withdrawn by client" is the creditor's withdrawal
-    in full, any other reason is `closed`. Open cases go by the main status.
+    A closing code means the case has ended: `closed`, whatever the code — which code means
+    what is not documented, so a claim withdrawn in full reads `withdrawn` from the gateway's
+    own knowledge (its confirmed withdrawal), not from a code. Open cases go by the main status.
     """
     match (closing_code, main_status_code):
-        case (IntrumClosingCode.WITHDRAWN_BY_CLIENT, _):
-            return "withdrawn"
         case (int(), _):
             return "closed"
         case (

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -223,7 +223,7 @@ class RivertyClient:
         *,
         page_size: int = 100,
         on_unreadable: Callable[[bytes, str], None] | None = None,
-    ) -> AsyncIterator[RivertyTransaction]:
+    ) -> AsyncGenerator[RivertyTransaction, None]:
         """Every transaction from `since` (inclusive), oldest first, over as many pages as it takes.
 
         Whatever page size Riverty serves (the one asked, a smaller cap, its own default) each

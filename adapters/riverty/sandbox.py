@@ -329,6 +329,7 @@ class RivertySandbox:
         self._claim_seq = itertools.count(10_000_001)
         self._tx_seq = itertools.count(1)
         self.kit.on_activity(self.activity_step)
+        self.kit.on_poison(self.poison)
         self.app = with_faults(self._litestar(), self.kit)
 
     # --- time and the asynchronous outcomes --------------------------------------------------
@@ -619,6 +620,23 @@ class RivertySandbox:
         amount = min(max(quarter, Decimal("0.01")), invoice.remaining)
         self.collected(claim.number, {"amount": amount})
         return {"claimNumber": claim.number, "amount": amount}
+
+    def poison(self) -> dict[str, Any] | None:
+        """An accounting document no one can read (its amount is words) on the newest claim."""
+        if not self.claims:
+            return None
+        claim = list(self.claims.values())[-1]
+        self._emit(
+            claim.client_id,
+            "ACCOUNTING_DOCUMENT",
+            claim.number,
+            documentNumber="POISON",
+            documentType="PAYMENT",
+            amount="twelve",
+            currency=claim.currency,
+            date=self.clock().date().isoformat(),
+        )
+        return {"claimNumber": claim.number, "transactionId": self.transactions[-1]["transactionId"]}
 
     def _sandbox_claim(self, number: str) -> _Claim:
         claim = self.claims.get(number)

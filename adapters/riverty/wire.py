@@ -254,7 +254,19 @@ class RivertyTransaction(_Wire, kw_only=True):
     request_id: str | None = None
     claim_number: str | None = None
     reasons: list[RivertyReason | str] = []
+    #: STATUS and CLOSING: the claim's new status (REJECTED | IN_CREATION | PROCESSING | PAUSED | CLOSED)
     status: str | None = None
+    # ACCOUNTING_DOCUMENT (reading: the notes name the type, not its members; these are the
+    # members the write bodies use for the same document):
+    #: the paymentNumber / creditWaiverNumber, Riverty's own number for a payment it collected,
+    #: or — for a CANCELLATION — the number of the document it cancels
+    document_number: str | None = None
+    #: PAYMENT | CREDIT_WAIVER | CANCELLATION
+    document_type: str | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    date: dt.date | None = None
+    allocate_to: list[RivertyAllocation] = []
 
 
 # --- follow-up writes (each → 202 {requestId}) ----------------------------------------------

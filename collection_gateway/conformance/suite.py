@@ -345,7 +345,13 @@ async def test_withdrawing_the_whole_claim_leaves_it_withdrawn(agency: Agency) -
     )
     assert isinstance(outcome, Succeeded), outcome
     if agency.declares("claim.read"):
-        assert (await agency.adapter.get_claim(agency.credential, ref)).status == "withdrawn"
+        # The agency may say "closed" (its closing reasons are often undocumented): the gateway
+        # reads "withdrawn" from its own confirmed withdrawal. It must not say the claim is open.
+        status = (await agency.adapter.get_claim(agency.credential, ref)).status
+        assert status in ("withdrawn", "closed"), (
+            f"{agency.name}: after a whole withdrawal get_claim says {status!r}; expected withdrawn or "
+            "closed (look at withdraw and get_claim's state table)"
+        )
 
 
 @pytest.mark.asyncio
