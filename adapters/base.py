@@ -53,6 +53,7 @@ from canonical import (
     PaymentReversal,
     PaymentSource,
     Problem,
+    RefusedInvoice,
     Withdrawal,
 )
 
@@ -73,9 +74,11 @@ __all__ = [
     "Credential",
     "Failed",
     "Feed",
+    "FinalOutcome",
     "InvoiceChanged",
     "OperationContext",
     "Outcome",
+    "PartiallyAccepted",
     "PaymentCollected",
     "PendingOutcome",
     "ResolvedOutcome",
@@ -124,6 +127,10 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
     #: What the agency's change feed reports (`ChangeFeed.changes_since`); empty = no feed, the
     #: ledger then changes only through the gateway's own operations and `?refresh=true` reads.
     feeds: frozenset[Feed] = frozenset()
+    #: How long a submitted write may stay under the agency's review (an asynchronous acceptance,
+    #: e.g. a claim checked by hand for days) before the gateway stops polling it and fails the
+    #: operation with `agency_review_timeout`; None = as long as it takes.
+    review_timeout_seconds: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The `GET /v1/agencies` shape."""
@@ -233,10 +240,30 @@ class ClaimRef(msgspec.Struct, frozen=True, kw_only=True):
     agency_reference: str
     currency: str
     client_reference: str = ""
+    #: The agency's reference per invoice number, where it keeps one claim per invoice
+    #: (what Succeeded/PartiallyAccepted.invoice_references said at creation); else empty.
+    invoice_references: dict[str, str] = {}
 
 
 class Succeeded(msgspec.Struct, frozen=True, kw_only=True, tag="succeeded"):
     agency_reference: str | None = None
+    #: Agencies that keep one claim per invoice: each invoice number → the agency's reference
+    #: for it. Kept with the claim and handed back in every ClaimRef.
+    invoice_references: dict[str, str] = {}
+
+
+class PartiallyAccepted(msgspec.Struct, frozen=True, kw_only=True, tag="partially_accepted"):
+    """A `claim.create` the agency took for some invoices and refused for others.
+
+    The claim exists at the agency with the accepted invoices (under `agency_reference`, and
+    per invoice in `invoice_references`); `refused` says which invoices are not there and why.
+    The operation succeeds with `refused_invoices` listed, the refused invoices owe nothing
+    through this claim, and follow-ups address the accepted ones. Only for `claim.create`.
+    """
+
+    agency_reference: str
+    refused: tuple[RefusedInvoice, ...]
+    invoice_references: dict[str, str] = {}
 
 
 class Submitted(msgspec.Struct, frozen=True, kw_only=True, tag="submitted"):
@@ -247,7 +274,9 @@ class Failed(msgspec.Struct, frozen=True, kw_only=True, tag="failed"):
     problem: Problem
 
 
-Outcome = Succeeded | Submitted | Failed
+Outcome = Succeeded | Submitted | Failed | PartiallyAccepted
+#: An outcome that ends the operation (everything but Submitted).
+FinalOutcome = Succeeded | Failed | PartiallyAccepted
 
 
 class PendingOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -263,7 +292,7 @@ class PendingOutcome(msgspec.Struct, frozen=True, kw_only=True):
 
 class ResolvedOutcome(msgspec.Struct, frozen=True, kw_only=True):
     operation_id: str
-    outcome: Succeeded | Failed
+    outcome: FinalOutcome
 
 
 class AgencyClaim(msgspec.Struct, kw_only=True):

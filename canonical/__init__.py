@@ -40,6 +40,7 @@ from canonical.operations import (
     Operation,
     OperationKind,
     OperationStatus,
+    RefusedInvoice,
 )
 from canonical.pages import Page, open_cursor, seal_cursor
 from canonical.payments import (
@@ -95,6 +96,7 @@ __all__ = [
     "PaymentReversal",
     "PaymentSource",
     "Problem",
+    "RefusedInvoice",
     "Withdrawal",
     "WithdrawalReason",
     "claim_total",

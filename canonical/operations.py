@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal, get_args
 
+import msgspec
+
 from canonical._base import View
 from canonical.problems import Problem
 
@@ -18,6 +20,7 @@ __all__ = [
     "Operation",
     "OperationKind",
     "OperationStatus",
+    "RefusedInvoice",
 ]
 
 OperationKind = Literal[
@@ -41,6 +44,15 @@ EventType = Literal[
 EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 
 
+class RefusedInvoice(View, kw_only=True):
+    """An invoice of a created claim that the agency refused (agencies that keep one claim per
+    invoice accept some and refuse others): it is not at the agency and nothing is collected on
+    it through this claim. `problem` says why; fix it and submit it in a new claim."""
+
+    invoice_number: str
+    problem: Problem
+
+
 class Operation(View, kw_only=True):
     """A write as the gateway tracks it, from `queued` to `succeeded` or `failed`."""
 
@@ -51,6 +63,8 @@ class Operation(View, kw_only=True):
     agency: str
     agency_reference: str | None = None
     error: Problem | None = None
+    #: Only on a `claim.create` that succeeded in part: the invoices the agency refused.
+    refused_invoices: list[RefusedInvoice] | msgspec.UnsetType = msgspec.UNSET
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -36,6 +36,7 @@ __all__ = [
     "AgencyError",
     "AgencyRateLimited",
     "AgencyRejected",
+    "AgencyReviewTimeout",
     "AgencyUnavailable",
     "BadRequest",
     "Conflict",
@@ -80,6 +81,7 @@ CODES: dict[str, str] = {
     "agency_auth_failed": "the agency refused our credentials for this tenant",
     "agency_unavailable": "the agency did not answer in time or failed; retried until attempts ran out",
     "agency_rate_limited": "the agency's rate limit leaves no slot for this read now; see Retry-After",
+    "agency_review_timeout": "the agency did not decide within its adapter's review time; ask the agency",
     "claim_not_ready": "the claim is not yet known at its agency",
     "store_unavailable": "the gateway's store cannot be reached; nothing was stored",
     "internal_error": "a fault in the gateway; the request id helps us find it",
@@ -218,6 +220,12 @@ class AgencyError(GatewayError):
 
 class AgencyRejected(AgencyError):
     status, code, title = 422, "agency_rejected", "Rejected by agency"
+
+
+class AgencyReviewTimeout(AgencyError):
+    """A submitted write stayed under the agency's review past `review_timeout_seconds`."""
+
+    status, code, title = 504, "agency_review_timeout", "Agency review timed out"
 
 
 class AgencyAuthFailed(AgencyError):

@@ -118,6 +118,7 @@ class _Builder:
             payments=list(ledger.payments),
             credit_notes=list(ledger.credit_notes),
             withdrawn_invoices=list(ledger.withdrawn_invoices),
+            refused_invoices=list(ledger.refused_invoices),
             applied=list(ledger.applied),
         )
         self.now = now
@@ -236,6 +237,16 @@ def apply_operation(
     match operation.kind:
         case "claim.create":
             b.status("active", own=True, reference=operation.agency_reference)
+            if operation.invoice_references and operation.invoice_references != claim.invoice_references:
+                b.claim = msgspec.structs.replace(
+                    b.claim, invoice_references=dict(operation.invoice_references), updated_at=now
+                )
+                b.changed = True
+            for refused in operation.refused_invoices:  # not at the agency: nothing owed through it
+                if refused.invoice_number not in b.ledger.refused_invoices:
+                    b.ledger.refused_invoices.append(refused.invoice_number)
+                    b.changed = True
+                b.remaining(refused.invoice_number, 0, 0)
         case "payment.report":
             report = msgspec.convert(payload, PaymentReport, strict=False)
             allocations = list(report.allocations or ()) or b.allocate(report.amount.amount)

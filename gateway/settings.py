@@ -8,6 +8,7 @@ credentials for, a credential missing a field its adapter needs, a secret whose 
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -31,7 +32,12 @@ __all__ = [
     "settings_from_mapping",
 ]
 
-Scope = Literal["claims:read", "claims:write", "admin"]
+Scope = Literal["claims:read", "claims:write", "admin", "metrics"]
+#: Tenant names: lower-case letters, digits, `-` and `_` (no `:`), so that no two tenants can
+#: collide in a store key (`idem:<tenant>:<key>`).
+TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+#: Credential fields that hold secrets: only ever `<field>_env` or `<field>_file`, never inline.
+_SECRET_FIELD = re.compile(r"(secret|token|password|passwd|api_?key|private_?key)", re.IGNORECASE)
 
 
 class ConfigError(ValueError):
@@ -135,6 +141,8 @@ class Settings(_Config, kw_only=True):
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
     keep_alive_seconds: int = 5
+    #: False: `GET /metrics` needs a key with the `metrics` (or `admin`) scope.
+    metrics_public: bool = True
     #: Log level of the gateway's own loggers.
     log_level: str = "INFO"
     #: "json" (one JSON object a line: serve, worker) or "text" (readable; the demo's default).
@@ -290,6 +298,17 @@ def _validated(settings: Settings, env: Mapping[str, str], specs: Mapping[str, A
     credentials: dict[str, Credential] = {}
     for tenant_name, tenant in settings.tenants.items():
         at = f"tenants.{tenant_name}"
+        if not TENANT_NAME.match(tenant_name):
+            raise ConfigError(
+                f"tenants.{tenant_name!r}: a tenant name is 1-63 lower-case letters, digits, '-' or '_'"
+            )
+        for agency_name, section in tenant.credentials.items():
+            for field in section:
+                if _SECRET_FIELD.search(field) and not field.endswith(("_env", "_file")):
+                    raise ConfigError(
+                        f"{at}.credentials.{agency_name}.{field}: a secret never sits in the file; "
+                        f"name it with {field}_env (an environment variable) or {field}_file"
+                    )
         for agency_name, section in tenant.credentials.items():
             if agency_name not in settings.agencies:
                 raise ConfigError(f"{at}.credentials.{agency_name}: no [agencies.{agency_name}] section")
@@ -316,6 +335,8 @@ def _validated(settings: Settings, env: Mapping[str, str], specs: Mapping[str, A
         at = f"api_keys[{index}]"
         if key.tenant is not None and key.tenant not in settings.tenants:
             raise ConfigError(f"{at}.tenant: no tenant {key.tenant!r}")
+        if key.tenant is not None and "admin" in key.scopes:
+            raise ConfigError(f"{at}.scopes: a tenant key cannot carry admin (omit tenant for an admin key)")
         if key.key_sha256:
             digest = key.key_sha256.lower()
             if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):

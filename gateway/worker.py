@@ -45,6 +45,7 @@ from adapters.base import (
     Failed,
     OperationContext,
     Outcome,
+    PartiallyAccepted,
     PendingOutcome,
     Submitted,
     Succeeded,
@@ -62,6 +63,7 @@ from canonical import (
 from canonical.problems import (
     AgencyRateLimited,
     AgencyRejected,
+    AgencyReviewTimeout,
     AgencyUnavailable,
     GatewayError,
     OutcomeUnknown,
@@ -187,7 +189,7 @@ class Worker:
             operation.maybe_sent = operation.maybe_sent or isinstance(exc, OutcomeUnknown)
             operation.updated_at = utcnow()  # when the attempt ended: the look-up waits from here
             gave_up = operation.attempts >= self.settings.max_attempts
-            _attempted(operation, "gave_up" if gave_up else "retry", started, exc.code)
+            _attempted(operation, "gave_up" if gave_up else "retry", started, exc.code, str(exc))
             if gave_up:
                 detail = f"{exc} (gave up after {operation.attempts} attempts)"
                 await self._finish(operation, claim, Failed(problem=AgencyUnavailable(detail).problem()))
@@ -215,7 +217,9 @@ class Worker:
             await self.store.outbox_retry_at(entry, max(due, self._look_up_at(operation)))
             return
         operation.in_flight = False
-        _attempted(operation, _outcome_name(outcome), started, _outcome_code(outcome))
+        _attempted(
+            operation, _outcome_name(outcome), started, _outcome_code(outcome), _outcome_detail(outcome)
+        )
         await self._finish(operation, claim, outcome)
         await self.store.outbox_ack(entry)
 
@@ -246,6 +250,7 @@ class Worker:
             agency_reference=claim.agency_reference,
             currency=claim.currency,
             client_reference=claim.client_reference,
+            invoice_references=claim.invoice_references,
         )
         match operation.kind:
             case "payment.report":
@@ -274,13 +279,24 @@ class Worker:
                 operation.status = "submitted"
                 operation.tracking = tracking
                 operation.submitted_at = now
-            case Succeeded(agency_reference=reference):
+            case Succeeded(agency_reference=reference, invoice_references=invoice_references):
                 operation.status = "succeeded"
                 operation.error = None
+                operation.invoice_references = dict(invoice_references)
                 if operation.kind == "claim.create":
                     operation.agency_reference = reference
                 else:
                     operation.agency_reference = reference or claim.agency_reference
+            case PartiallyAccepted(
+                agency_reference=reference, refused=refused, invoice_references=invoice_references
+            ):
+                # The claim exists at the agency with the other invoices: a success that lists
+                # what was refused (the refused invoices owe nothing through this claim).
+                operation.status = "succeeded"
+                operation.error = None
+                operation.agency_reference = reference
+                operation.refused_invoices = list(refused)
+                operation.invoice_references = dict(invoice_references)
             case Failed(problem=problem):
                 operation.status = "failed"
                 operation.error = problem
@@ -396,13 +412,44 @@ class Worker:
             log.exception("polling %s for %s failed unexpectedly", agency, tenant)
             return 0
         for result in results:
-            operation = by_id.get(result.operation_id)
+            operation = by_id.pop(result.operation_id, None)
             if operation is None:
                 continue
             claim = await self.store.get_claim(operation.claim_id)
             if claim is not None:
+                name = _outcome_name(result.outcome)
+                if name in FINAL_STATUSES:
+                    operation.record_step(
+                        f"resolved_{name}",
+                        code=_outcome_code(result.outcome),
+                        detail=_outcome_detail(result.outcome),
+                    )
                 await self._finish(operation, claim, result.outcome)
-        return len(results)
+        return len(results) + await self._review_timed_out(agency, list(by_id.values()))
+
+    async def _review_timed_out(self, agency: str, operations: list[OperationRecord]) -> int:
+        """Fail what stayed under the agency's review longer than its adapter declares
+        (`Capabilities.review_timeout_seconds`); the failure names the agency's tracking."""
+        timeout = self.runtime.specs[agency].capabilities.review_timeout_seconds
+        if timeout is None:
+            return 0
+        ended = 0
+        now = utcnow()
+        for operation in operations:
+            submitted_at = operation.submitted_at or operation.updated_at
+            if (now - submitted_at).total_seconds() < timeout:
+                continue
+            claim = await self.store.get_claim(operation.claim_id)
+            if claim is None:
+                continue
+            detail = (
+                f"{operation.agency} did not decide within {timeout:g} s of review "
+                f"(tracking {operation.tracking}); ask the agency, then submit again if it has nothing"
+            )
+            problem = AgencyReviewTimeout(detail).problem()
+            await self._finish(operation, claim, Failed(problem=problem))
+            ended += 1
+        return ended
 
     # change feeds
     async def _feed_loop(self, stop: asyncio.Event) -> None:
@@ -558,9 +605,13 @@ def _quarantined(
     )
 
 
-def _attempted(operation: OperationRecord, outcome: str, started: float, code: str | None) -> None:
-    """The delivery attempt's log line and metrics (operation_id and claim_id come from the context)."""
+def _attempted(
+    operation: OperationRecord, outcome: str, started: float, code: str | None, detail: str | None = None
+) -> None:
+    """The delivery attempt's log line, metrics and history step (operation_id and claim_id come
+    from the context; the step is stored with the operation's next save)."""
     elapsed = time.perf_counter() - started
+    operation.record_step(outcome, code=code, detail=detail, duration_ms=round(elapsed * 1000, 3))
     metrics.DELIVERY_ATTEMPTS.labels(operation.agency, operation.kind, outcome).inc()
     metrics.DELIVERY_SECONDS.labels(operation.agency).observe(elapsed)
     attempt_log.info(
@@ -587,6 +638,10 @@ def _outcome_name(outcome: Outcome) -> str:
 
 def _outcome_code(outcome: Outcome) -> str | None:
     return outcome.problem.code if isinstance(outcome, Failed) else None
+
+
+def _outcome_detail(outcome: Outcome) -> str | None:
+    return outcome.problem.detail if isinstance(outcome, Failed) else None
 
 
 def _claim_moved(claim: ClaimRecord, status: Any, now: Any, reference: str | None) -> ClaimRecord:

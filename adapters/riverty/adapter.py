@@ -51,7 +51,7 @@ from adapters.riverty.mapping import (
     transaction_changes,
 )
 from adapters.riverty.wire import (
-    RivertyAccountingDocument,
+    RivertyCancellation,
     RivertyClaimSummary,
     RivertyInvoice,
     RivertyTransaction,
@@ -72,6 +72,7 @@ from adapters.sdk import (
     Credential,
     CreditNoteCreate,
     Failed,
+    FinalOutcome,
     MemorySharedState,
     MoneyError,
     NotFound,
@@ -118,6 +119,13 @@ _FEED_START = dt.timedelta(days=99)
 _FEED_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 log = logging.getLogger(__name__)
+
+
+class _FixedCancellation(msgspec.Struct, kw_only=True):
+    """A reversal's request as fixed at its first attempt: the body and when it was first sent."""
+
+    at: dt.datetime
+    body: RivertyCancellation
 
 
 class _Checkpoint(msgspec.Struct, kw_only=True):
@@ -462,19 +470,47 @@ class RivertyAdapter:
     async def withdraw(
         self, credential: Credential, op: OperationContext, ref: ClaimRef, withdrawal: Withdrawal
     ) -> Outcome:
-        # A recall has no client key. Recalling what is already recalled changes nothing at
-        # Riverty (the sandbox confirms it again), so after a lost answer a whole-claim recall is
-        # looked up first and a partial one is simply sent again.
-        if op.maybe_sent and not withdrawal.invoice_numbers:
-            summary = await self._claim_summary(credential, ref)
-            # CLOSED: recalled already (or ended otherwise: nothing is left to recall). Which
-            # closing reason means "recalled" is not documented.
-            if summary.status == "CLOSED":
-                return Succeeded(agency_reference=ref.agency_reference)
+        # A recall has no client key, and the notes do not say Riverty takes a repeat: after a
+        # lost answer the adapter looks first (the worker has waited out the commit latency).
+        if op.maybe_sent and await self._recalled(credential, ref, withdrawal.invoice_numbers):
+            return Succeeded(agency_reference=ref.agency_reference)
         answer = await self._client.recall(
             credential, ref.agency_reference, to_wire_recall(withdrawal), (ref.claim_id, op.id)
         )
         return _write_outcome(answer, op, agency_reference=ref.agency_reference)
+
+    async def _recalled(
+        self, credential: Credential, ref: ClaimRef, invoice_numbers: list[str] | None
+    ) -> bool:
+        """Whether what a recall names is out of collection, from documented fields only: a claim
+        `CLOSED` in `/claims/search` (whatever closed it: the documents name no closing reason)
+        has nothing left to recall; named invoices are recalled when each reads
+        `remainingAmount` 0 (and no costs) in `/claims/{n}/invoices`."""
+        summary = await self._claim_summary(credential, ref)
+        if summary.status == "CLOSED":
+            return True
+        if not invoice_numbers:
+            return False
+        wanted = set(invoice_numbers)
+        offset = 0
+        while wanted:
+            page, total = await self._window(
+                "invoices",
+                lambda p, s: self._client.invoices(credential, ref.agency_reference, p, s, (ref.claim_id,)),
+                offset,
+                self._max_page_size,
+            )
+            for invoice in page:
+                assert isinstance(invoice, RivertyInvoice)
+                if invoice.invoice_number in wanted:
+                    costs = invoice.costs.amount if invoice.costs else 0
+                    if invoice.remaining_amount != 0 or costs != 0:
+                        return False
+                    wanted.discard(invoice.invoice_number)
+            offset += len(page)
+            if not page or total is None or offset >= total:
+                break
+        return not wanted
 
     async def reverse_payment(
         self,
@@ -484,35 +520,48 @@ class RivertyAdapter:
         payment_id: str,
         reversal: PaymentReversal,
     ) -> Outcome:
-        # Cancelling a document twice is refused; after a lost answer see whether it is done.
-        if op.maybe_sent and await self._is_cancelled(credential, ref, payment_id):
+        # The cancellation is fixed at the first attempt together with when it was first sent:
+        # after a lost answer, an ACCOUNTING_DOCUMENT for the payment in /transactions since then
+        # is the cancellation (Riverty refuses to cancel a document twice, so look first).
+        async def build() -> str:
+            # The payment's own booking record must be older than the window a look-up reads.
+            now = dt.datetime.now(_UTC)
+            if await self._document_records(credential, ref, payment_id, now - 2 * self._overlap):
+                raise AgencyUnavailable(
+                    f"riverty booked payment {payment_id} moments ago; its reversal waits",
+                    agency="riverty",
+                    retry_after=2 * self._overlap.total_seconds() + 1,
+                )
+            fixed = _FixedCancellation(at=now, body=to_wire_cancellation(payment_id, reversal))
+            return msgspec.json.encode(fixed).decode()
+
+        fixed = msgspec.json.decode(await op.fixed(build), type=_FixedCancellation)
+        if op.maybe_sent and await self._document_records(
+            credential, ref, payment_id, fixed.at - self._overlap
+        ):
             return Succeeded(agency_reference=ref.agency_reference)
         answer = await self._client.cancel_document(
-            credential,
-            ref.agency_reference,
-            to_wire_cancellation(payment_id, reversal),
-            (ref.claim_id, op.id),
+            credential, ref.agency_reference, fixed.body, (ref.claim_id, op.id)
         )
         return _write_outcome(answer, op, agency_reference=ref.agency_reference)
 
-    async def _is_cancelled(self, credential: Credential, ref: ClaimRef, payment_id: str) -> bool:
-        offset: int | None = 0
-        while offset is not None:
-            docs, total = await self._window(
-                "accountingDocuments",
-                lambda p, s: self._client.accounting_documents(
-                    credential, ref.agency_reference, p, s, (ref.claim_id,)
-                ),
-                offset,
-                self._max_page_size,
+    async def _document_records(
+        self, credential: Credential, ref: ClaimRef, document_number: str, since: dt.datetime
+    ) -> list[dt.datetime]:
+        """When `/transactions` recorded an ACCOUNTING_DOCUMENT for `document_number` on the claim
+        since `since` (the documented feed; a payment's booking and its cancellation each make
+        one). A reversal is first sent only once its payment's booking is older than twice the
+        overlap, so a look-up reading from its first attempt less the overlap (Riverty's
+        whole-second timestamps, clock skew) sees the cancellation and never the booking."""
+        return [
+            _aware(tx.created_at)
+            async for tx in self._client.transactions_since(
+                credential, since, page_size=self._batch, on_unreadable=_set_aside
             )
-            for doc in docs:
-                assert isinstance(doc, RivertyAccountingDocument)
-                if doc.document_type == "PAYMENT" and doc.document_number == payment_id and doc.cancelled:
-                    return True
-            next_position = _next(offset, len(docs), self._max_page_size, total)
-            offset = None if next_position is None else int(next_position)
-        return False
+            if tx.type == "ACCOUNTING_DOCUMENT"
+            and tx.claim_number == ref.agency_reference
+            and tx.document_number == document_number
+        ]
 
     # --- outcomes ----------------------------------------------------------------------------
 
@@ -601,7 +650,7 @@ class RivertyAdapter:
 
     async def _claim_tracking_outcome(
         self, credential: Credential, op: PendingOutcome
-    ) -> Succeeded | Failed | None:
+    ) -> FinalOutcome | None:
         """A claim found again after a lost answer is tracked by its number (its requestId is
         unknown): rare, so asking /claims/search for it is fine."""
         number = op.tracking.removeprefix(_CLAIM_TRACKING)

@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 import msgspec
 
 from adapters.riverty.wire import (
-    RivertyAccountingDocument,
     RivertyCancellation,
     RivertyClaimCreate,
     RivertyClaimSummary,
@@ -179,21 +178,6 @@ class RivertyClient:
         )
         self._found(response, claim_number)
         return self._page(response, RivertyInvoice)
-
-    async def accounting_documents(
-        self, credential: Credential, claim_number: str, page: int, page_size: int, references: Sequence[str]
-    ) -> RivertyItems:
-        """`GET /claims/{claimNumber}/accountingDocuments?page=&pageSize=` (same paging as invoices)."""
-        response = await self._call(
-            "GET",
-            f"/claims/{claim_number}/accountingDocuments",
-            credential,
-            references,
-            params={"page": page, "pageSize": page_size},
-            allow=frozenset({404}),
-        )
-        self._found(response, claim_number)
-        return self._page(response, RivertyAccountingDocument)
 
     def _found(self, response: UpstreamResponse, claim_number: str) -> None:
         if response.status == 404:

@@ -18,7 +18,6 @@ from decimal import Decimal
 from typing import assert_never
 
 from adapters.riverty.wire import (
-    RivertyAccountingDocument,
     RivertyAdditionalProperty,
     RivertyAddress,
     RivertyAllocation,
@@ -50,7 +49,6 @@ from adapters.sdk import (
     InvoiceCreate,
     Money,
     MoneyError,
-    Payment,
     PaymentCollected,
     PaymentKind,
     PaymentReport,
@@ -69,7 +67,6 @@ __all__ = [
     "amount_to_wire",
     "claim_status",
     "feed_status",
-    "from_wire_accounting_document",
     "from_wire_claim",
     "from_wire_invoice",
     "invoice_changes",
@@ -410,37 +407,6 @@ def payment_view_id(claim_number: str, document_number: str) -> str:
     """A stable `pay_…` id for a Riverty accounting document (the same on every read)."""
     digest = hashlib.sha256(f"riverty\0{claim_number}\0{document_number}".encode()).hexdigest()
     return f"pay_{digest[:24]}"
-
-
-def from_wire_accounting_document(doc: RivertyAccountingDocument, claim_number: str) -> Payment | None:
-    """A payment (reported or collected) or a payment's cancellation → canonical Payment.
-
-    Credit waivers are not payments (they reduce the debt, nobody paid): None. A cancellation
-    is listed as kind `reversal` under the number of the payment it cancels."""
-    kind: PaymentKind
-    match doc.document_type:
-        case "PAYMENT":
-            kind, payment_id = "payment", doc.document_number
-        case "CANCELLATION":
-            kind, payment_id = "reversal", doc.cancels or doc.document_number
-        case _:
-            return None
-    by_client = doc.source == "CLIENT"
-    return Payment(
-        id=payment_view_id(claim_number, doc.document_number),
-        payment_id=payment_id if by_client else None,
-        source="creditor" if by_client else "agency",
-        kind=kind,
-        amount=amount_from_wire(doc.amount, doc.currency),
-        paid_on=doc.date,
-        allocations=[
-            Allocation(
-                invoice_number=allocation.invoice_number,
-                amount=amount_from_wire(allocation.amount, doc.currency),
-            )
-            for allocation in doc.allocations
-        ],
-    )
 
 
 def rejection_detail(reasons: Sequence[RivertyReason | str]) -> str:

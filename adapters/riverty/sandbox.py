@@ -824,14 +824,6 @@ class RivertySandbox:
 
             return guarded("GET /claims/{n}/invoices", action)
 
-        @get("/claims/{number:str}/accountingDocuments", sync_to_thread=False)
-        def documents(request: Request[Any, Any, Any], number: FromPath[str]) -> Response[bytes]:
-            def action() -> tuple[int, Any]:
-                claim = sandbox.claim(sandbox.authorize(request.headers), number)
-                return 200, sandbox.page([_document_view(d) for d in claim.documents], request.query_params)
-
-            return guarded("GET /claims/{n}/accountingDocuments", action)
-
         @get("/transactions", sync_to_thread=False)
         def transactions(request: Request[Any, Any, Any]) -> Response[bytes]:
             return guarded(
@@ -879,7 +871,6 @@ class RivertySandbox:
                 post_cancellation,
                 search,
                 invoices,
-                documents,
                 transactions,
                 calls,
                 hold,
@@ -1087,22 +1078,6 @@ def _invoice_view(invoice: _Invoice) -> dict[str, Any]:
         if invoice.interest.last_calculation_date is not None:
             calculation["lastCalculationDate"] = invoice.interest.last_calculation_date.isoformat()
         out["interestCalculation"] = calculation
-    return out
-
-
-def _document_view(doc: _Document) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "documentNumber": doc.number,
-        "documentType": doc.type,
-        "source": doc.source,
-        "amount": doc.amount,
-        "currency": doc.currency,
-        "date": doc.date.isoformat(),
-        "allocations": [{"invoiceNumber": n, "amount": a} for n, a in doc.allocations],
-        "cancelled": doc.cancelled,
-    }
-    if doc.cancels is not None:
-        out["cancels"] = doc.cancels
     return out
 
 

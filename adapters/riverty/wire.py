@@ -18,7 +18,6 @@ from typing import Any, Literal
 import msgspec
 
 __all__ = [
-    "RivertyAccountingDocument",
     "RivertyAdditionalProperty",
     "RivertyAddress",
     "RivertyAllocation",
@@ -215,24 +214,6 @@ class RivertyClaimSummary(_Wire, kw_only=True):
 class RivertyAllocation(_Wire, kw_only=True):
     invoice_number: str
     amount: Decimal
-
-
-class RivertyAccountingDocument(_Wire, kw_only=True):
-    """One item of `GET /claims/{n}/accountingDocuments`: payments reported by the client or
-    collected by Riverty, credit waivers, and cancellations of earlier documents."""
-
-    document_number: str
-    #: PAYMENT | CREDIT_WAIVER | CANCELLATION
-    document_type: str
-    #: CLIENT (reported by us) | AGENCY (collected by Riverty)
-    source: str = "CLIENT"
-    amount: Decimal
-    currency: str
-    date: dt.date
-    allocations: list[RivertyAllocation] = []
-    #: For a CANCELLATION: the number of the document it cancels.
-    cancels: str | None = None
-    cancelled: bool = False
 
 
 class RivertyReason(_Wire, kw_only=True):

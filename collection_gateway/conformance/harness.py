@@ -33,7 +33,7 @@ from adapters.base import (
     ChangeRecord,
     ClaimRef,
     Credential,
-    Failed,
+    FinalOutcome,
     OperationContext,
     Outcome,
     PendingOutcome,
@@ -129,7 +129,7 @@ class Agency:
                     claim_id=op.claim_id,
                 )
 
-    async def resolve(self, op: OperationContext, outcome: Outcome, claim_id: str = "") -> Succeeded | Failed:
+    async def resolve(self, op: OperationContext, outcome: Outcome, claim_id: str = "") -> FinalOutcome:
         """The final outcome of a write: at once, or by polling until a deadline."""
         if not isinstance(outcome, Submitted):
             return outcome
@@ -165,7 +165,7 @@ class Agency:
 
     async def write(
         self, ref: ClaimRef, kind: OperationKind, send: Callable[[OperationContext], Awaitable[Outcome]]
-    ) -> Succeeded | Failed:
+    ) -> FinalOutcome:
         op = self.op(kind, claim_id=ref.claim_id)
         return await self.resolve(op, await self.deliver(op, send))
 

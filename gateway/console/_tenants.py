@@ -22,7 +22,7 @@ from gateway.console._web import CONSOLE, AdminDep, render
 from gateway.demo import DEMO_CLAIM
 from gateway.services.tenants import RoutingPreview, RoutingRollback, Rule, TenantService, TenantUpdate
 
-__all__ = ["preview", "rollback", "tenant", "tenants", "update_routing"]
+__all__ = ["preview", "problem_of", "rollback", "tenant", "tenants", "update_routing"]
 
 HISTORY_PAGE = 10
 _rules_decoder = msgspec.json.Decoder(list[Rule])
@@ -41,7 +41,7 @@ def _int(text: Any) -> int | None:
         return None
 
 
-def _problem(exc: GatewayError) -> dict[str, Any]:
+def problem_of(exc: GatewayError) -> dict[str, Any]:
     errors: list[FieldError] = exc.extensions.get("errors") or []
     return {
         "status": exc.status,
@@ -130,7 +130,9 @@ async def update_routing(
         version = str(form.get("version") or "").strip()
         document = await service.update(tenant, update, f'"{version}"' if version else None, admin.principal)
     except GatewayError as exc:
-        return await _tenant_page(admin, tenant, {}, status_code=exc.status, problem=_problem(exc), form=form)
+        return await _tenant_page(
+            admin, tenant, {}, status_code=exc.status, problem=problem_of(exc), form=form
+        )
     return Redirect(f"{CONSOLE}/tenants/{tenant}?changed={document.version}", status_code=303)
 
 
@@ -155,7 +157,9 @@ async def rollback(
             admin.principal,
         )
     except GatewayError as exc:
-        return await _tenant_page(admin, tenant, {}, status_code=exc.status, problem=_problem(exc), form=form)
+        return await _tenant_page(
+            admin, tenant, {}, status_code=exc.status, problem=problem_of(exc), form=form
+        )
     return Redirect(f"{CONSOLE}/tenants/{tenant}?changed={document.version}", status_code=303)
 
 
@@ -171,5 +175,7 @@ async def preview(admin: AdminDep, tenant: FromPath[str], request: Request[Any, 
             raise _decode_error("claim", exc) from None
         result = await service.preview(tenant, claim)
     except GatewayError as exc:
-        return await _tenant_page(admin, tenant, {}, status_code=exc.status, problem=_problem(exc), form=form)
+        return await _tenant_page(
+            admin, tenant, {}, status_code=exc.status, problem=problem_of(exc), form=form
+        )
     return await _tenant_page(admin, tenant, {}, form=form, preview=result)

@@ -127,6 +127,7 @@ def provide_services(request: Request[Any, Any, Any]) -> Services:
 
 
 _DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
+_canonical = msgspec.json.Encoder(order="sorted")
 _AT = re.compile(r"^(?P<text>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.DOTALL)
 
 
@@ -183,15 +184,20 @@ async def answer_write(
     services: Services,
     tenant: str,
     execute: Callable[[Idempotency], Awaitable[StoredResponse]],
+    decoded: object,
 ) -> Response[bytes]:
-    """Idempotency, `Prefer: wait=N`, and the stored answer sent byte for byte."""
+    """Idempotency, `Prefer: wait=N`, and the stored answer sent byte for byte.
+
+    The key's fingerprint is of the decoded body (`decoded`, encoded again), as Stripe does: the
+    same JSON with other whitespace or member order is the same request and replays.
+    """
     wait = prefer_wait(request.headers.get("prefer", ""))
     response, replayed = await services.writes.idempotent(
         tenant=tenant,
         key=request.headers.get("idempotency-key"),
         method=request.method,
         path=request.url.path,
-        body=await request.body(),
+        body=_canonical.encode(decoded),
         execute=execute,
         wait_seconds=wait,
     )

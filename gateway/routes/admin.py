@@ -54,11 +54,11 @@ CHANGE_PROBLEMS: dict[int, ResponseSpec] = {
     422: problem_spec("validation_failed: errors[].pointer names the part at fault, e.g. /rules/2/agency"),
     428: problem_spec("precondition_required: If-Match is missing"),
 }
-SCOPES = ("claims:read", "claims:write", "admin")
+SCOPES = ("claims:read", "claims:write", "admin", "metrics")
 
 
 class ApiKeyCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    name: str
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
     tenant: str | None = None
     scopes: list[str]
 
@@ -185,10 +185,16 @@ class AdminController(Controller):
     # API keys
     @post("/api-keys", operation_id="createApiKey", status_code=201, responses=WRITE_PROBLEMS)
     async def create_key(
-        self, data: JSONBody[ApiKeyCreate], principal: PrincipalDep, services: ServicesDep
+        self,
+        data: JSONBody[ApiKeyCreate],  # documents the body; see strict_body
+        request: Request[Any, Any, Any],
+        principal: PrincipalDep,
+        services: ServicesDep,
     ) -> ApiKeyView:
         """Create a key; the key itself is in this answer only."""
         require_admin(principal)
+        data = await strict_body(request, ApiKeyCreate)  # type: ignore[assignment]  # checks Content-Type too
+        assert data is not None
         errors = [
             FieldError(pointer=f"/scopes/{i}", detail=f"unknown scope {s!r} (one of {', '.join(SCOPES)})")
             for i, s in enumerate(data.scopes)
@@ -200,6 +206,12 @@ class AdminController(Controller):
             errors.append(FieldError(pointer="/name", detail="name the key (it is the author in the audit)"))
         if data.tenant is not None and data.tenant not in services.runtime.settings.tenants:
             errors.append(FieldError(pointer="/tenant", detail=f"no tenant {data.tenant!r}"))
+        if data.tenant is not None:
+            errors += [
+                FieldError(pointer=f"/scopes/{i}", detail="a tenant key cannot carry admin")
+                for i, s in enumerate(data.scopes)
+                if s == "admin"
+            ]
         if errors:
             raise ValidationFailed(errors)
         key = generate_key()

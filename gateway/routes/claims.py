@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
@@ -22,6 +23,7 @@ from canonical import (
     PaymentReversal,
     Withdrawal,
 )
+from canonical.problems import BadRequest
 from gateway.auth import require_tenant
 from gateway.routes._shared import (
     CLAIM_CREATE_RESPONSES,
@@ -38,6 +40,9 @@ from gateway.routes._shared import (
 )
 
 __all__ = ["ClaimController"]
+
+#: A payment_id as PaymentReport takes it (canonical Reference).
+_PAYMENT_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
 
 IdempotencyKey = Annotated[
     str | None,
@@ -75,7 +80,7 @@ class ClaimController(Controller):
         claim = await strict_body(request, ClaimCreate)
         assert claim is not None
         return await answer_write(  # type: ignore[return-value]
-            request, services, tenant, lambda idem: services.writes.submit_claim(tenant, claim, idem)
+            request, services, tenant, lambda idem: services.writes.submit_claim(tenant, claim, idem), claim
         )
 
     @get("/", operation_id="listClaims", summary="List the tenant's claims", responses=READ_PROBLEMS)
@@ -205,6 +210,11 @@ class ClaimController(Controller):
         prefer: Prefer = None,
     ) -> Response[Operation]:
         require_tenant(principal, tenant, "claims:write")
+        if not _PAYMENT_ID.match(payment_id):
+            raise BadRequest(
+                "payment_id in the path: 1-64 printable ASCII characters, no spaces (as reported)",
+                code="invalid_parameter",
+            )
         body = await strict_body(request, PaymentReversal, optional=True) or PaymentReversal()
         return await _follow_up(
             request, services, tenant, claim_id, "payment.reverse", body, target=payment_id
@@ -273,4 +283,5 @@ async def _follow_up(
         services,
         tenant,
         lambda idem: services.writes.follow_up(tenant, claim_id, kind, body, idem, target=target),
+        body,
     )

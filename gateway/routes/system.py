@@ -8,8 +8,9 @@ import msgspec
 from litestar import Request, Response, get
 
 from gateway import metrics as gateway_metrics
+from gateway.auth import ScopeRefused
 from gateway.openapi import served_document
-from gateway.routes._shared import READ_PROBLEMS, PrincipalDep, ServicesDep
+from gateway.routes._shared import READ_PROBLEMS, PrincipalDep, ServicesDep, provide_principal
 
 __all__ = ["agencies", "live", "metrics", "openapi_document", "ready"]
 
@@ -25,7 +26,11 @@ class AgencyInfo(msgspec.Struct, kw_only=True):
 
 
 class AgencyList(msgspec.Struct, kw_only=True):
+    """Every agency in one page: shaped like every list (api.md Conventions), never more to fetch."""
+
     data: list[AgencyInfo]
+    has_more: bool = False
+    next_cursor: str | None = None
 
 
 class Health(msgspec.Struct, kw_only=True):
@@ -58,8 +63,14 @@ async def ready(services: ServicesDep) -> Health:
 
 
 @get("/metrics", operation_id="metrics", tags=["health"], include_in_schema=False)
-async def metrics() -> Response[bytes]:
-    """Prometheus text format: every process's samples under `serve --workers N` (gateway/metrics.py)."""
+async def metrics(request: Request[Any, Any, Any], services: ServicesDep) -> Response[bytes]:
+    """Prometheus text format: every process's samples under `serve --workers N` (gateway/metrics.py).
+
+    With `metrics_public = false` it needs a key with the `metrics` (or `admin`) scope."""
+    if not services.runtime.settings.metrics_public:
+        principal = await provide_principal(request)
+        if not principal.scopes & {"metrics", "admin"}:
+            raise ScopeRefused("this needs the metrics scope", principal)
     return Response(content=gateway_metrics.exposition(), media_type=gateway_metrics.MEDIA_TYPE)
 
 

@@ -210,7 +210,9 @@ class ReadService:
         def keep(op: OperationRecord) -> bool:
             return (status is None or op.status == status) and (kind is None or op.kind == kind)
 
-        records, position = await self.store.list_operations(tenant, self._open(cursor, scope), limit, keep)
+        records, position = await self.store.list_operations(
+            tenant, self._open(cursor, scope), limit, keep, status=status
+        )
         return Page(
             data=[r.public() for r in records],
             has_more=position is not None,

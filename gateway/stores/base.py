@@ -16,7 +16,7 @@ from typing import Protocol
 import msgspec
 
 from adapters._upstream import SharedState
-from canonical import Event
+from canonical import Event, OperationStatus
 from canonical.problems import Conflict, ServiceUnavailable
 from gateway.stores.records import (
     ApiKeyRecord,
@@ -144,13 +144,29 @@ class Store(Protocol):
     async def get_operation(self, operation_id: str) -> OperationRecord | None: ...
 
     async def list_operations(
-        self, tenant: str, after: str | None, limit: int, keep: Callable[[OperationRecord], bool]
-    ) -> tuple[list[OperationRecord], str | None]: ...
+        self,
+        tenant: str,
+        after: str | None,
+        limit: int,
+        keep: Callable[[OperationRecord], bool],
+        status: OperationStatus | None = None,
+    ) -> tuple[list[OperationRecord], str | None]:
+        """Newest first. With `status`, only operations in that status, read from a per-status
+        index where the store keeps one (Redis), so a page of the few failed operations among
+        many costs a page, not a scan of them all."""
+        ...
 
     async def save_operation(
         self, operation: OperationRecord, claim: ClaimRecord | None = None, events: Sequence[Event] = ()
     ) -> None:
         """Store an operation's new state with its claim change and events, atomically."""
+        ...
+
+    async def requeue(
+        self, operation: OperationRecord, claim: ClaimRecord | None = None, events: Sequence[Event] = ()
+    ) -> None:
+        """An admin's retry of a failed operation: store it (queued again) with its claim change and
+        events, and put it back on the outbox, atomically."""
         ...
 
     async def submitted_operations(self, agency: str) -> list[OperationRecord]: ...

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from adapters._upstream import MemorySharedState
-from canonical import FINAL_STATUSES, Event
+from canonical import FINAL_STATUSES, Event, OperationStatus
 from gateway.stores.base import Begun, DuplicateClientReference, IdempotencyWrite
 from gateway.stores.records import (
     QUARANTINE_MAX,
@@ -175,9 +175,27 @@ class MemoryStore:
         return self._operations.get(operation_id)
 
     async def list_operations(
-        self, tenant: str, after: str | None, limit: int, keep: Callable[[OperationRecord], bool]
+        self,
+        tenant: str,
+        after: str | None,
+        limit: int,
+        keep: Callable[[OperationRecord], bool],
+        status: OperationStatus | None = None,
     ) -> tuple[list[OperationRecord], str | None]:
-        return _page(self._operation_order.get(tenant, []), self._operations, after, limit, keep)
+        def wanted(op: OperationRecord) -> bool:
+            return (status is None or op.status == status) and keep(op)
+
+        return _page(self._operation_order.get(tenant, []), self._operations, after, limit, wanted)
+
+    async def requeue(
+        self, operation: OperationRecord, claim: ClaimRecord | None = None, events: Sequence[Event] = ()
+    ) -> None:
+        self._operations[operation.id] = operation
+        if claim is not None:
+            self._claims[claim.id] = claim
+        self._append_events(operation.tenant, events)
+        self._enqueue(operation.id)
+        await self._notify()
 
     async def save_operation(
         self, operation: OperationRecord, claim: ClaimRecord | None = None, events: Sequence[Event] = ()

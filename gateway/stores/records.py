@@ -21,10 +21,12 @@ from canonical import (
     OperationStatus,
     Payment,
     Problem,
+    RefusedInvoice,
 )
 from gateway.settings import RoutingRule
 
 __all__ = [
+    "HISTORY_MAX",
     "ApiKeyRecord",
     "AuditEntry",
     "ClaimLedger",
@@ -36,6 +38,7 @@ __all__ = [
     "LedgerStep",
     "LedgerWrite",
     "OperationRecord",
+    "OperationStep",
     "OutboxEntry",
     "QuarantineEntry",
     "RoutingVersion",
@@ -84,6 +87,8 @@ class ClaimRecord(msgspec.Struct, kw_only=True):
     routing_version: int = 1
     routing_rule: int | None = None
     agency_reference: str | None = None
+    #: Agencies that keep one claim per invoice: invoice number → the agency's reference for it.
+    invoice_references: dict[str, str] = {}
     status: ClaimStatus = "pending"
     type: ClaimType
     currency: str
@@ -92,6 +97,26 @@ class ClaimRecord(msgspec.Struct, kw_only=True):
     create_operation_id: str
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+#: An operation keeps this many history steps (the latest); older ones are dropped.
+HISTORY_MAX = 20
+_DETAIL_MAX = 500
+
+
+class OperationStep(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One line of an operation's history: a delivery attempt and how it ended, an outcome the
+    agency told later (`resolved_*`), or an admin's retry (`retried`, with who and why)."""
+
+    at: dt.datetime
+    #: The delivery attempt this step belongs to (0: before any).
+    attempt: int
+    #: submitted | succeeded | failed | retry | gave_up | error | resolved_succeeded | resolved_failed | retried
+    outcome: str
+    code: str | None = None
+    detail: str | None = None
+    duration_ms: float | None = None
+    by: str | None = None
 
 
 class OperationRecord(msgspec.Struct, kw_only=True):
@@ -117,8 +142,36 @@ class OperationRecord(msgspec.Struct, kw_only=True):
     #: The agency request as the adapter built it at the first attempt (its own encoding, e.g.
     #: wire JSON): every later attempt sends exactly this, never a recomputed one.
     agency_request: str | None = None
+    #: A `claim.create` the agency accepted in part: the invoices it refused, and the agency's
+    #: reference per accepted invoice (agencies that keep one claim per invoice).
+    refused_invoices: list[RefusedInvoice] = []
+    invoice_references: dict[str, str] = {}
     created_at: dt.datetime
     updated_at: dt.datetime
+    #: The latest `HISTORY_MAX` steps, oldest first (the console shows them).
+    history: list[OperationStep] = []
+
+    def record_step(
+        self,
+        outcome: str,
+        *,
+        code: str | None = None,
+        detail: str | None = None,
+        duration_ms: float | None = None,
+        by: str | None = None,
+    ) -> None:
+        self.history.append(
+            OperationStep(
+                at=utcnow(),
+                attempt=self.attempts,
+                outcome=outcome,
+                code=code,
+                detail=detail[:_DETAIL_MAX] if detail else None,
+                duration_ms=duration_ms,
+                by=by,
+            )
+        )
+        del self.history[:-HISTORY_MAX]
 
     def public(self) -> Operation:
         return Operation(
@@ -129,6 +182,7 @@ class OperationRecord(msgspec.Struct, kw_only=True):
             agency=self.agency,
             agency_reference=self.agency_reference,
             error=self.error,
+            refused_invoices=self.refused_invoices or msgspec.UNSET,
             created_at=self.created_at,
             updated_at=self.updated_at,
         )
@@ -241,6 +295,8 @@ class ClaimLedger(msgspec.Struct, kw_only=True):
     payments: list[Payment] = []
     credit_notes: list[LedgerCreditNote] = []
     withdrawn_invoices: list[str] = []
+    #: Invoices the agency refused when the claim was created (PartiallyAccepted): remaining 0.
+    refused_invoices: list[str] = []
     #: When the ledger last agreed with the agency; None until the agency confirmed the claim.
     synced_at: dt.datetime | None = None
     #: Operation ids and agency record ids already applied (bounded, oldest first).

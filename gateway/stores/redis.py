@@ -1,7 +1,8 @@
 """The production store on Redis (redis-py asyncio).
 
 Layout under `<prefix>:` — claim:<id>, claims:<tenant> (zset by creation), claimref:<tenant>
-(hash client_reference → id), op:<id>, ops:<tenant>, idem:<tenant>:<key>, outbox (stream with
+(hash client_reference → id), op:<id>, ops:<tenant> (zset by creation), opstatus:<tenant>:<status>
+(the same, per operation status: moved by the scripts that store an operation), idem:<tenant>:<key>, outbox (stream with
 consumer group `workers`), delayed (zset of operation ids by due time), polling:<agency> (set of
 submitted operations), events:<tenant> (stream), audit (stream), keys (hash sha256 → key), routing:<tenant> (list of
 routing versions, version N at index N-1, appended by a compare-and-set script),
@@ -29,7 +30,8 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from adapters._upstream.shared import RedisSharedState
-from canonical import FINAL_STATUSES, Event
+from canonical import FINAL_STATUSES, Event, OperationStatus
+from canonical.operations import OPERATION_STATUSES
 from gateway.stores.base import Begun, DuplicateClientReference, IdempotencyWrite, StoreUnavailable
 from gateway.stores.records import (
     QUARANTINE_MAX,
@@ -58,7 +60,8 @@ _RECHECK_SECONDS = 1.0
 _enc = msgspec.json.Encoder()
 
 _ACCEPT = """
--- KEYS: claimref, claim, claims, op, ops, idem, outbox, claims-by-status, claims-by-agency
+-- KEYS: claimref, claim, claims, op, ops, idem, outbox, claims-by-status, claims-by-agency,
+--       opstatus:<tenant>:queued
 -- ARGV: claim_json, client_reference, claim_id, score, op_json, op_id, idem_json, idem_ttl
 if ARGV[1] ~= '' then
   local existing = redis.call('HGET', KEYS[1], ARGV[2])
@@ -73,6 +76,7 @@ redis.call('SET', KEYS[4], ARGV[5])
 redis.call('ZADD', KEYS[5], ARGV[4], ARGV[6])
 if ARGV[7] ~= '' then redis.call('SET', KEYS[6], ARGV[7], 'EX', ARGV[8]) end
 redis.call('XADD', KEYS[7], '*', 'op', ARGV[6])
+redis.call('ZADD', KEYS[10], ARGV[4], ARGV[6])
 return {'ok'}
 """
 
@@ -98,16 +102,24 @@ end
 _SAVE_OPERATION = (
     _PUT_CLAIM
     + """
--- KEYS: op, polling, claim, events, done (channel)
+-- KEYS: op, polling, claim, events, done (channel), outbox,
+--       opstatus:<tenant>:queued, …:submitted, …:succeeded, …:failed
 -- ARGV: op_json, op_id, submitted(0/1), final(0/1), claim_json, events_max,
---       prefix, tenant, claim_id, status, score, agency, reference, event_json...
+--       prefix, tenant, claim_id, status, score, agency, reference,
+--       operation status index (1-4: it belongs in KEYS[6+n]), operation score, requeue(0/1),
+--       event_json...
 redis.call('SET', KEYS[1], ARGV[1])
 if ARGV[3] == '1' then redis.call('SADD', KEYS[2], ARGV[2]) else redis.call('SREM', KEYS[2], ARGV[2]) end
 if ARGV[5] ~= '' then
   put_claim(ARGV[7], ARGV[8], ARGV[9], ARGV[5], ARGV[10], ARGV[11], ARGV[12], ARGV[13])
 end
-for i = 14, #ARGV do redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*', 'event', ARGV[i]) end
+for i = 7, 10 do
+  if i - 6 == tonumber(ARGV[14]) then redis.call('ZADD', KEYS[i], ARGV[15], ARGV[2])
+  else redis.call('ZREM', KEYS[i], ARGV[2]) end
+end
+for i = 17, #ARGV do redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*', 'event', ARGV[i]) end
 if ARGV[4] == '1' then redis.call('PUBLISH', KEYS[5], ARGV[2]) end
+if ARGV[16] == '1' then redis.call('XADD', KEYS[6], '*', 'op', ARGV[2]) end
 return 1
 """
 )
@@ -140,8 +152,26 @@ return 1
 """
 
 
+#: Moves an operation to its status's index (`opstatus:<tenant>:<status>`, scored by creation as in
+#: `ops:<tenant>`), for a script that has the operation's JSON rather than its index keys.
+_INDEX_OPERATION = """
+local function index_operation(prefix, tenant, op_id, op_json)
+  local status = cjson.decode(op_json)['status'] or 'queued'
+  local base = prefix .. ':opstatus:' .. tenant .. ':'
+  local score = redis.call('ZSCORE', prefix .. ':ops:' .. tenant, op_id)
+  for _, each in ipairs({'queued', 'submitted', 'succeeded', 'failed'}) do
+    if each == status then
+      if score then redis.call('ZADD', base .. each, score, op_id) end
+    else
+      redis.call('ZREM', base .. each, op_id)
+    end
+  end
+end
+"""
+
 _COMMIT = (
     _PUT_CLAIM
+    + _INDEX_OPERATION
     + """
 -- One ledger step (Store.commit_ledger): all of it or nothing; 0 = a compare-and-set failed.
 -- KEYS: events, op, polling, done (channel), feed, quarantine (hash), quarantine order (zset)
@@ -170,6 +200,7 @@ end
 if ARGV[4] ~= '' then
   redis.call('SET', KEYS[2], ARGV[4])
   if ARGV[6] == '1' then redis.call('SADD', KEYS[3], ARGV[5]) else redis.call('SREM', KEYS[3], ARGV[5]) end
+  index_operation(ARGV[12], ARGV[13], ARGV[5], ARGV[4])
 end
 local e = base + n * width
 for j = 0, tonumber(ARGV[9]) - 1 do
@@ -369,6 +400,7 @@ class RedisStore:
                 self._k("outbox"),
                 self._k("claims", tenant, "status", claim.status if claim else "-"),
                 self._k("claims", tenant, "agency", claim.agency if claim else "-"),
+                self._k("opstatus", tenant, "queued"),
             ],
             args=[
                 _enc.encode(claim) if claim else b"",
@@ -445,9 +477,29 @@ class RedisStore:
 
     @_guard
     async def list_operations(
-        self, tenant: str, after: str | None, limit: int, keep: Callable[[OperationRecord], bool]
+        self,
+        tenant: str,
+        after: str | None,
+        limit: int,
+        keep: Callable[[OperationRecord], bool],
+        status: OperationStatus | None = None,
     ) -> tuple[list[OperationRecord], str | None]:
-        return await self._scan(self._k("ops", tenant), "op", OperationRecord, after, limit, keep)
+        everything = self._k("ops", tenant)
+        if status is None:
+            return await self._scan(everything, "op", OperationRecord, after, limit, keep)
+
+        def wanted(op: OperationRecord) -> bool:  # the index may lag a concurrent save by a moment
+            return op.status == status and keep(op)
+
+        return await self._scan(
+            self._k("opstatus", tenant, status),
+            "op",
+            OperationRecord,
+            after,
+            limit,
+            wanted,
+            scores=everything,
+        )
 
     async def _scan(
         self,
@@ -458,14 +510,24 @@ class RedisStore:
         limit: int,
         keep: Callable[[T], bool],
         floor: int | None = None,
+        scores: str | None = None,
     ) -> tuple[list[T], str | None]:
         """Newest first over a creation-ordered zset, filtering in chunks until a page is full;
-        members scored at or below `floor` (ms) end the scan."""
+        members scored at or below `floor` (ms) end the scan.
+
+        `scores`: a zset with every id's creation score, for an `after` that has left `index`
+        meanwhile (a status index): the page goes on after that id's time."""
         start = 0
         if after is not None:
             rank = await self.redis.zrevrank(index, after)
             if rank is None:
-                return [], None
+                score = None if scores is None else await self.redis.zscore(scores, after)
+                if score is None:
+                    return [], None
+                # its rank had it stayed: newer scores, then equal scores ordered by id (ZREVRANGE)
+                ties = await self.redis.zrangebyscore(index, score, score)
+                later = sum(1 for tie in ties if tie.decode() > after)
+                rank = int(await self.redis.zcount(index, f"({score}", "+inf")) + later - 1
             start = rank + 1
         found: list[T] = []
         last_id: str | None = None
@@ -491,8 +553,15 @@ class RedisStore:
 
     @_guard
     async def save_operation(
-        self, operation: OperationRecord, claim: ClaimRecord | None = None, events: Sequence[Event] = ()
+        self,
+        operation: OperationRecord,
+        claim: ClaimRecord | None = None,
+        events: Sequence[Event] = (),
+        *,
+        requeue: bool = False,
     ) -> None:
+        """One script: the operation, its status index, claim, events, done signal (and with
+        `requeue`, an outbox entry: an admin's retry)."""
         await self._save_operation(
             keys=[
                 self._k("op", operation.id),
@@ -500,6 +569,8 @@ class RedisStore:
                 self._k("claim", claim.id if claim else "-"),
                 self._k("events", operation.tenant),
                 self._k("done"),
+                self._k("outbox"),
+                *(self._k("opstatus", operation.tenant, status) for status in OPERATION_STATUSES),
             ],
             args=[
                 _enc.encode(operation),
@@ -509,9 +580,17 @@ class RedisStore:
                 _enc.encode(claim) if claim else b"",
                 self.events_max,
                 *self._claim_args(claim),
+                OPERATION_STATUSES.index(operation.status) + 1,
+                int(operation.created_at.timestamp() * 1000),
+                "1" if requeue else "0",
                 *(_enc.encode(event) for event in events),
             ],
         )
+
+    async def requeue(
+        self, operation: OperationRecord, claim: ClaimRecord | None = None, events: Sequence[Event] = ()
+    ) -> None:
+        await self.save_operation(operation, claim, events, requeue=True)
 
     def _claim_args(self, claim: ClaimRecord | None) -> list[str | int]:
         """put_claim's arguments after the JSON: prefix, tenant, id, status, score, agency, reference."""

@@ -299,3 +299,14 @@ async def test_docs_and_the_json_serve_the_same_polished_document(server: Runnin
         ours = (await http.get("/v1/openapi.json")).json()
         docs = (await http.get("/docs/openapi.json")).json()
         assert ours == docs
+
+
+def test_every_list_answers_the_page_shape(document: dict[str, Any]) -> None:
+    """api.md Conventions: `{"data": [...], "has_more", "next_cursor"}`, whatever the list."""
+    for (method, path), operation in _operations(document).items():
+        content = operation["responses"].get("200", {}).get("content", {}).get("application/json")
+        if method != "get" or not content:
+            continue
+        for schema in _resolve(document, content["schema"]):
+            if schema.get("properties", {}).get("data", {}).get("type") == "array":
+                assert {"has_more", "next_cursor"} <= set(schema["properties"]), (path, schema["name"])

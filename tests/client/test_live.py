@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from collection_gateway_client import (
     Address,
+    AgencyRejected,
     AsyncClient,
     BadRequest,
     ClaimCreate,
@@ -105,6 +106,7 @@ def test_submit_wait_read_report_a_payment_and_reverse_it(gateway: Client) -> No
 
     read = gateway.claims.get(done.claim_id)
     assert read.client_reference == body.client_reference and read.agency_reference
+    assert gateway.claims.get(done.claim_id, refresh=True).synced_at is not None  # read at the agency
     assert read.balance == Money(amount=12500, currency="EUR")
     [invoice] = list(gateway.claims.invoices(read.id))
     assert invoice.remaining == Money(amount=12000, currency="EUR")
@@ -244,3 +246,16 @@ def test_the_readme_example_runs_as_written(stack: Stack, capsys: pytest.Capture
     exec(compile(example.replace("http://127.0.0.1:8000", stack.url), "README.md", "exec"), {})
     printed = capsys.readouterr().out
     assert re.search(r"^clm_\S+ \d+ EUR$", printed, re.MULTILINE), printed
+
+
+def test_an_agency_rejection_is_a_failed_operation_that_raises_agency_rejected(gateway: Client) -> None:
+    first = claim()
+    assert gateway.wait_for(gateway.claims.create(first, wait=10), timeout=20).status == "succeeded"
+    again = claim()  # another claim, but an invoice number Intrum's portfolio already has
+    again.invoices[0].number = first.invoices[0].number
+    failed = gateway.wait_for(gateway.claims.create(again), timeout=20)
+    assert failed.status == "failed" and failed.error is not None and failed.error.code == "agency_rejected"
+    with pytest.raises(AgencyRejected) as rejected:
+        failed.raise_for_failure()
+    assert rejected.value.code == "agency_rejected" and rejected.value.detail
+    assert gateway.claims.get(failed.claim_id).status == "rejected"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.console._browser import browser, page, screenshot
+from tests.console._support import failed_operations, submit_claim, wait_for
 from tests.routing._support import ADMIN_KEY, TENANT_KEY, Gateway
 
 __all__ = ["browser", "page"]  # fixtures
@@ -71,3 +72,29 @@ def test_a_form_posted_without_its_csrf_token_is_refused(page: Any, gateway: Gat
     page.goto(gateway.base_url + "/console/tenants/acme")
     assert page.inner_text("#current-version") == "1"
     assert page.inner_text("#default-agency") == "x"
+
+
+def test_find_a_failed_operation_open_its_history_and_retry_it(page: Any, gateway: Gateway) -> None:
+    wait_for(submit_claim(gateway.base_url, "OK-1"), "succeeded")
+    rejected, unavailable = failed_operations(gateway)
+    log_in(page, gateway, start="/console/operations")
+    assert rejected in page.inner_text("#failed") and unavailable in page.inner_text("#failed")
+    screenshot(page, "operations")
+
+    page.click(f"#failed a:text('{unavailable}')")
+    assert page.inner_text("#op-status") == "failed"
+    assert "agency_unavailable" in page.inner_text("#op-error")
+    history = page.inner_text("#history")
+    assert "gave_up" in history and history.count("retry") == 3
+    screenshot(page, "operation")
+
+    page.fill("#retry-form input[name=reason]", "x is back")
+    page.click("#retry-form button")
+    assert "Queued again" in page.inner_text(".notice")
+    wait_for(f"{gateway.base_url}/v1/tenants/acme/operations/{unavailable}", "succeeded")
+    page.reload()
+    assert page.inner_text("#op-status") == "succeeded"
+    assert "retried" in page.inner_text("#history") and "x is back" in page.inner_text("#history")
+
+    page.goto(f"{gateway.base_url}/console/operations/{rejected}")
+    assert "agency_rejected" in page.inner_text("#retry-refusal")

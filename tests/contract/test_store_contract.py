@@ -18,6 +18,7 @@ from gateway.stores import (
     new_id,
     utcnow,
 )
+from gateway.stores.records import LedgerStep
 
 
 def claim_record(tenant: str = "acme", reference: str = "ORD-1") -> ClaimRecord:
@@ -278,3 +279,43 @@ async def test_event_feeds_keep_the_newest_entries_up_to_their_cap(request: pyte
                 break
         assert 100 <= len(kept) <= 200, type(store).__name__
         await store.aclose()
+
+
+async def test_operations_list_by_status_follows_each_change_of_status(store: Store) -> None:
+    claims = [claim_record(reference=f"ORD-{i}") for i in range(7)]
+    ops = [operation_record(claim) for claim in claims]
+    for op, claim in zip(ops, claims, strict=True):
+        await store.accept(op, claim, None)
+    for entry in await store.outbox_take("w", 10, 0, 60):
+        await store.outbox_ack(entry)
+    for i in (1, 3, 5):
+        ops[i].status = "failed"
+        await store.save_operation(ops[i])
+    first, after = await store.list_operations("acme", None, 2, lambda op: True, status="failed")
+    assert [op.id for op in first] == [ops[5].id, ops[3].id]
+    rest, end = await store.list_operations("acme", after, 2, lambda op: True, status="failed")
+    assert ([op.id for op in rest], end) == ([ops[1].id], None)
+    queued, _ = await store.list_operations("acme", None, 10, lambda op: True, status="queued")
+    assert [op.id for op in queued] == [ops[i].id for i in (6, 4, 2, 0)]
+
+    ops[3].status = "queued"  # an admin's retry: queued again and back on the outbox
+    await store.requeue(ops[3])
+    assert [e.operation_id for e in await store.outbox_take("w", 10, 0, 60)] == [ops[3].id]
+    failed, _ = await store.list_operations("acme", None, 10, lambda op: True, status="failed")
+    assert [op.id for op in failed] == [ops[5].id, ops[1].id]
+    # a page that started before the change goes on after the id that left the list
+    rest, _ = await store.list_operations("acme", ops[3].id, 10, lambda op: True, status="failed")
+    assert [op.id for op in rest] == [ops[1].id]
+    everything, _ = await store.list_operations("acme", None, 10, lambda op: True)
+    assert len(everything) == 7
+
+
+async def test_an_operation_finished_by_a_ledger_step_is_listed_under_its_new_status(store: Store) -> None:
+    claim = claim_record()
+    op = operation_record(claim)
+    await store.accept(op, claim, None)
+    op.status = "succeeded"
+    assert await store.commit_ledger(LedgerStep(tenant="acme", operation=op))
+    succeeded, _ = await store.list_operations("acme", None, 10, lambda o: True, status="succeeded")
+    queued, _ = await store.list_operations("acme", None, 10, lambda o: True, status="queued")
+    assert ([o.id for o in succeeded], queued) == ([op.id], [])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -162,3 +163,92 @@ async def test_the_worker_survives_a_store_outage_mid_poll_and_resumes(sandboxes
     finally:
         stop.set()
         own.close()
+
+
+async def _lost_then_settled(
+    sandboxes: Sandboxes, api: Any, worker: Any, path: str, body: dict[str, Any], fault_path: str
+) -> dict[str, Any]:
+    """A Riverty write whose first answer is lost (carried out, answer held past the timeout)."""
+    sandboxes.faults("riverty", commit_then_timeout=1, hang_seconds=1.0, paths=fault_path)
+    operation_id = await accept(api, "globex", path, body)
+    await worker.deliver_once()  # the answer is lost: the outcome is unknown
+    sandboxes.riverty.settle()  # Riverty carries the request out
+    return await settle(api, worker, "globex", operation_id)
+
+
+async def test_riverty_partial_withdrawal_after_a_lost_answer_is_looked_up_not_sent_again(
+    sandboxes: Sandboxes,
+) -> None:
+    async with gateway(sandboxes) as (api, worker):
+        body = claim_body(invoices=2)
+        claim = await active_claim(api, worker, "globex", body)
+        number, first = claim["agency_reference"], body["invoices"][0]["number"]
+        withdrawal = {"reason": "goods_returned", "invoice_numbers": [first]}
+        done = await _lost_then_settled(
+            sandboxes, api, worker, f"/claims/{claim['claim_id']}/withdrawal", withdrawal, r"/recalls$"
+        )
+
+    assert done["status"] == "succeeded", done
+    recalls = [e["body"] for e in sandboxes.ledger("riverty", "recall") if e["key"] == number]
+    assert recalls == [{"reason": "GOODS_RETURNED", "invoiceNumbers": [first]}]
+
+
+async def test_riverty_whole_withdrawal_after_a_lost_answer_is_recognised_by_its_status_alone(
+    sandboxes: Sandboxes,
+) -> None:
+    async with gateway(sandboxes) as (api, worker):
+        claim = await active_claim(api, worker, "globex", claim_body(invoices=2))
+        number = claim["agency_reference"]
+        sandboxes.faults("riverty", commit_then_timeout=1, hang_seconds=1.0, paths=r"/recalls$")
+        operation_id = await accept(
+            api, "globex", f"/claims/{claim['claim_id']}/withdrawal", {"reason": "by_client"}
+        )
+        await worker.deliver_once()  # the answer is lost
+        sandboxes.riverty.settle()
+        assert sandboxes.riverty.claims[number].status == "CLOSED"
+        # Riverty's documents name the status CLOSED but no closing reason: the search says no more.
+        sandboxes.riverty.claims[number].closing_reason = None
+        done = await settle(api, worker, "globex", operation_id)
+
+    assert done["status"] == "succeeded", done
+    assert len([e for e in sandboxes.ledger("riverty", "recall") if e["key"] == number]) == 1
+
+
+async def test_riverty_reversal_after_a_lost_answer_is_found_in_the_documented_feed(
+    sandboxes: Sandboxes,
+) -> None:
+    async with gateway(sandboxes, agencies={"riverty": {"options": {"transactions_overlap_seconds": 1}}}) as (
+        api,
+        worker,
+    ):
+        claim = await active_claim(api, worker, "globex", claim_body())
+        number = claim["agency_reference"]
+        payment = {
+            "payment_id": "PAY-R",
+            "amount": {"amount": 4000, "currency": "EUR"},
+            "paid_on": "2026-11-02",
+        }
+        paid = await settle(
+            api,
+            worker,
+            "globex",
+            await accept(api, "globex", f"/claims/{claim['claim_id']}/payments", payment),
+        )
+        assert paid["status"] == "succeeded", paid
+        undocumented = sandboxes.riverty.calls["GET /claims/{n}/accountingDocuments"]
+        done = await _lost_then_settled(
+            sandboxes,
+            api,
+            worker,
+            f"/claims/{claim['claim_id']}/payments/PAY-R/reversal",
+            {},
+            r"/cancellations$",
+        )
+
+    assert done["status"] == "succeeded", done
+    assert len([e for e in sandboxes.ledger("riverty", "cancellation") if e["key"] == f"{number}/PAY-R"]) == 1
+    document = next(d for d in sandboxes.riverty.claims[number].documents if d.number == "PAY-R")
+    assert document.cancelled
+    assert (
+        sandboxes.riverty.calls["GET /claims/{n}/accountingDocuments"] == undocumented
+    )  # no document names it

@@ -9,6 +9,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -91,10 +92,12 @@ async def wait_until(condition: Any, timeout: float = 10.0) -> None:
 
 
 async def test_every_path_logs_json_with_ids_and_no_personal_data_or_secret(
-    log_stream: io.StringIO, capfd: pytest.CaptureFixture[str]
+    log_stream: io.StringIO, capfd: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     agency = FakeAgency()
     specs = {"fake": fake_spec(agency)}
+    token_file = tmp_path / "token"  # a secret never sits in the config itself
+    token_file.write_text(CALLER_TOKEN)
     settings = gateway_settings(
         specs,
         api_keys=[
@@ -108,7 +111,7 @@ async def test_every_path_logs_json_with_ids_and_no_personal_data_or_secret(
         tenants={
             "acme": {
                 "default_agency": "fake",
-                "credentials": {"fake": {"account_id": "acme-1", "token": CALLER_TOKEN}},
+                "credentials": {"fake": {"account_id": "acme-1", "token_file": str(token_file)}},
             }
         },
     )

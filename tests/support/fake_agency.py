@@ -29,6 +29,7 @@ from adapters.base import (
     Failed,
     OperationContext,
     Outcome,
+    PartiallyAccepted,
     PendingOutcome,
     ResolvedOutcome,
     Submitted,
@@ -41,6 +42,7 @@ from canonical import (
     PaymentReport,
     PaymentReversal,
     Problem,
+    RefusedInvoice,
     Withdrawal,
 )
 from canonical.problems import AgencyRejected, AgencyUnavailable, OutcomeUnknown
@@ -77,6 +79,10 @@ class FakeAgency:
         self.feed_calls = 0
         self.feed_fail_next = 0
         self.claim_reads = 0  # get_claim calls: reads of the agency on the request path
+        # One claim per invoice: invoices it refuses on creation (the rest are accepted).
+        self.refuse_invoices: set[str] = set()
+        self.undecided = False  # asynchronous outcomes never come (a claim under review)
+        self.refs: list[ClaimRef] = []  # what follow-up writes were addressed to
 
     def receive(self, kind: str, op: OperationContext, body: Any) -> str:
         self.calls.append((kind, op.idempotency_token, op.maybe_sent))
@@ -119,7 +125,19 @@ class FakeAdapter:
         return Succeeded(agency_reference=reference)
 
     async def submit_claim(self, credential: Credential, op: OperationContext, claim: ClaimCreate) -> Outcome:
-        return await self._write("claim.create", op, claim)
+        outcome = await self._write("claim.create", op, claim)
+        refused = [i.number for i in claim.invoices if i.number in self.agency.refuse_invoices]
+        if not refused or not isinstance(outcome, Succeeded) or outcome.agency_reference is None:
+            return outcome
+        reference = outcome.agency_reference
+        problem = Problem(title="Rejected by agency", status=422, code="agency_rejected", detail="fake: no")
+        return PartiallyAccepted(
+            agency_reference=reference,
+            refused=tuple(RefusedInvoice(invoice_number=number, problem=problem) for number in refused),
+            invoice_references={
+                i.number: f"{reference}/{i.number}" for i in claim.invoices if i.number not in refused
+            },
+        )
 
     async def changes_since(self, credential: Credential, checkpoint: str | None, limit: int) -> ChangeBatch:
         agency = self.agency
@@ -195,6 +213,7 @@ class FakeAdapter:
     async def withdraw(
         self, credential: Credential, op: OperationContext, ref: ClaimRef, withdrawal: Withdrawal
     ) -> Outcome:
+        self.agency.refs.append(ref)
         return await self._write("claim.withdraw", op, withdrawal)
 
     async def poll_outcomes(
@@ -202,7 +221,7 @@ class FakeAdapter:
     ) -> Sequence[ResolvedOutcome]:
         resolved = []
         for item in pending:
-            if item.tracking.startswith("T-"):
+            if item.tracking.startswith("T-") and not self.agency.undecided:
                 outcome: Succeeded | Failed = Succeeded(agency_reference=item.tracking.removeprefix("T-"))
                 if self.agency.reject_next is not None:
                     problem = Problem(
@@ -219,16 +238,18 @@ class FakeAdapter:
         return None
 
 
-def fake_spec(agency: FakeAgency, *, feeds: bool = False) -> AdapterSpec:
+def fake_spec(
+    agency: FakeAgency, *, feeds: bool = False, review_timeout_seconds: float | None = None
+) -> AdapterSpec:
     """The fake agency's spec; `feeds=True` declares its change feed (`FakeAgency.feed`)."""
 
     def create(context: AdapterContext) -> FakeAdapter:
         return FakeAdapter(agency)
 
-    capabilities = FAKE_CAPABILITIES
+    capabilities = msgspec.structs.replace(FAKE_CAPABILITIES, review_timeout_seconds=review_timeout_seconds)
     if feeds:
         capabilities = msgspec.structs.replace(
-            FAKE_CAPABILITIES, supported=frozenset(CAPABILITIES), feeds=frozenset(FEEDS)
+            capabilities, supported=frozenset(CAPABILITIES), feeds=frozenset(FEEDS)
         )
     return AdapterSpec(
         name="fake", capabilities=capabilities, create=create, credential_fields=("account_id",)

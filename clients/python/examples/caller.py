@@ -54,6 +54,7 @@ def hand_over(reference: str) -> Operation | None:
     with Client(GATEWAY, API_KEY, tenant="acme") as gateway:
         try:
             operation = gateway.wait_for(gateway.claims.create(new_claim(reference)), timeout=30)
+            operation.raise_for_failure()  # AgencyRejected when the agency refused it
         except DuplicateClientReference:
             return None  # handed over before
         except ValidationFailed as problem:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import httpx
+import msgspec
 import pytest
 
 from adapters._upstream import UpstreamClient
-from adapters.base import ClaimRef, Failed, Submitted, Succeeded
+from adapters.base import ClaimRef, Credential, Failed, OperationContext, Outcome, Submitted, Succeeded
+from adapters.riverty.adapter import RivertyAdapter
 from adapters.riverty.sandbox import AUDIENCE
 from canonical import CreditNoteCreate, Money, PaymentReport, PaymentReversal, Withdrawal
-from canonical.problems import AgencyAuthFailed, NotFound, OutcomeUnknown
+from canonical.problems import AgencyAuthFailed, AgencyUnavailable, NotFound, OutcomeUnknown
 from tests.adapters.riverty._support import (
     create_claim,
     eur,
@@ -180,7 +183,28 @@ async def test_a_whole_withdrawal_closes_the_claim_and_a_lost_answer_is_not_rese
     assert len(riverty.ledger("recall", ref.agency_reference)) == 1
 
 
-async def test_a_reversal_cancels_the_payment_and_is_listed_as_one(adapter, credential, riverty):
+async def reversed_once_booked(
+    adapter: RivertyAdapter,
+    credential: Credential,
+    operation: OperationContext,
+    ref: ClaimRef,
+    payment_id: str,
+    reversal: PaymentReversal,
+) -> Outcome:
+    """A reversal is first sent once its payment's booking is older than twice the overlap
+    (the adapter says to wait with AgencyUnavailable until then): the worker's retry, here."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        try:
+            return await adapter.reverse_payment(credential, operation, ref, payment_id, reversal)
+        except AgencyUnavailable as exc:
+            assert "moments ago" in str(exc)
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.1)
+
+
+async def test_a_reversal_cancels_the_payment_and_is_listed_as_one(credential, riverty, upstream):
+    adapter = make_adapter(riverty.base_url, upstream, options={"transactions_overlap_seconds": 1})
     ref = await create_claim(adapter, credential, make_claim([("A", 10_000)]))
     payment_id = unique("P")
     pay = op("payment.report", claim_id=ref.claim_id)
@@ -188,9 +212,14 @@ async def test_a_reversal_cancels_the_payment_and_is_listed_as_one(adapter, cred
     await resolve(
         adapter, credential, [pending_of(pay, await adapter.report_payment(credential, pay, ref, report))]
     )
-    reverse = op("payment.reverse", claim_id=ref.claim_id)
-    outcome = await adapter.reverse_payment(
-        credential, reverse, ref, payment_id, PaymentReversal(reason="bounced")
+    fixed: list[str] = []
+
+    async def keep(request: str) -> None:  # the worker stores the request fixed at the first attempt
+        fixed.append(request)
+
+    reverse = msgspec.structs.replace(op("payment.reverse", claim_id=ref.claim_id), fix_request=keep)
+    outcome = await reversed_once_booked(
+        adapter, credential, reverse, ref, payment_id, PaymentReversal(reason="bounced")
     )
     assert isinstance(
         (await resolve(adapter, credential, [pending_of(reverse, outcome)]))[reverse.id], Succeeded
@@ -201,7 +230,9 @@ async def test_a_reversal_cancels_the_payment_and_is_listed_as_one(adapter, cred
         ("reversal", payment_id, 4_000),
     ]
     assert (await adapter.get_claim(credential, ref)).invoices[0].remaining.amount == 10_000
-    retry = op("payment.reverse", claim_id=ref.claim_id, token=reverse.id, maybe_sent=True)
+    retry = msgspec.structs.replace(
+        op("payment.reverse", claim_id=ref.claim_id, token=reverse.id, maybe_sent=True), request=fixed[0]
+    )
     assert isinstance(
         await adapter.reverse_payment(credential, retry, ref, payment_id, PaymentReversal()), Succeeded
     )

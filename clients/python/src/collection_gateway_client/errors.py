@@ -56,6 +56,7 @@ __all__ = [
     "ValidationFailed",
     "WaitTimeout",
     "WebhookVerificationError",
+    "problem_class",
     "problem_error",
 ]
 
@@ -217,7 +218,12 @@ def problem_error(
         )
     if not problem.status:
         problem.status = status
-    kind = _BY_CODE.get(problem.code) or _BY_STATUS.get(status)
+    return problem_class(status, problem.code)(problem, request_id=request_id, retry_after=retry_after)
+
+
+def problem_class(status: int, code: str) -> type[ProblemError]:
+    """The exception class of a problem: by `code` first, then by status."""
+    kind = _BY_CODE.get(code) or _BY_STATUS.get(status)
     if kind is None:
         kind = ServerError if status >= 500 else ProblemError
-    return kind(problem, request_id=request_id, retry_after=retry_after)
+    return kind

@@ -211,6 +211,16 @@ class Operation(_View, kw_only=True):
     def final(self) -> bool:
         return self.status in FINAL_STATUSES
 
+    def raise_for_failure(self) -> Operation:
+        """This operation, unless it failed: then its `error` as the typed exception
+        (AgencyRejected, UnsupportedByAgency, ServiceUnavailable for agency_unavailable, ...)."""
+        if self.status != "failed":
+            return self
+        from collection_gateway_client.errors import problem_class
+
+        problem = self.error or Problem(status=502, code="agency_error", title="The operation failed")
+        raise problem_class(problem.status, problem.code)(problem)
+
 
 class Payment(_View, kw_only=True):
     id: str
