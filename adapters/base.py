@@ -65,6 +65,7 @@ __all__ = [
     "AdapterPage",
     "AdapterSpec",
     "AgencyClaim",
+    "CallbackReceiver",
     "Capabilities",
     "Capability",
     "ChangeBatch",
@@ -390,6 +391,23 @@ class ChangeFeed(Protocol):
     async def changes_since(
         self, credential: Credential, checkpoint: str | None, limit: int
     ) -> ChangeBatch: ...
+
+
+@runtime_checkable
+class CallbackReceiver(Protocol):
+    """An adapter whose agency calls the gateway back (webhooks), at
+    `POST /v1/agency-callbacks/{agency}/{tenant}`. The gateway finds the tenant's credential,
+    asks the adapter whether the call is authentic (the credential's `callback_secret`, from
+    `callback_secret_env`), and applies the records it reads on the same ledger path as the
+    agency's feed: records with the same `record_id` as the feed's make one event."""
+
+    def authentic_callback(self, credential: Credential, headers: Mapping[str, str]) -> bool:
+        """Whether the call carries the agency's proof (header names in lower case)."""
+        ...
+
+    async def callback_changes(self, credential: Credential, body: bytes) -> list[ChangeRecord]:
+        """The records a callback's body reports; a body it cannot read is an `Unreadable`."""
+        ...
 
 
 class AdapterPage(msgspec.Struct, kw_only=True):

@@ -20,7 +20,8 @@ What is here, by the job it does:
   → `ChangeBatch(records, checkpoint, has_more)`; records (`ChangeRecord`) are
   `StatusChanged`, `PaymentCollected`, `InvoiceChanged`, or `Unreadable` (quarantined by the
   gateway, never a blocked feed), each with the agency's own `record_id` (the gateway applies
-  each once) and the claim's `agency_reference`.
+  each once) and the claim's `agency_reference`. An agency that calls back (webhooks) is a
+  `CallbackReceiver`: it authenticates the call and reads it into the same records.
 - **The canonical language** — claims, invoices, payments, credit notes, withdrawals, `Money`
   (integer minor units) and its exact conversions `from_major` / `to_major` (Decimal major
   units at the agency boundary; a fraction of a minor unit raises `MoneyError`).
@@ -80,6 +81,7 @@ from adapters.base import (
     AdapterPage,
     AdapterSpec,
     AgencyClaim,
+    CallbackReceiver,
     Capabilities,
     Capability,
     ChangeBatch,
@@ -192,6 +194,7 @@ __all__ = [
     "Auth",
     "BadRequest",
     "BearerAuth",
+    "CallbackReceiver",
     "Capabilities",
     "Capability",
     "ChangeBatch",

@@ -188,8 +188,13 @@ def demo(host: str, port: int, store_url: str) -> None:
         raise click.ClickException(f"demo configuration: {exc}") from None
     # The agencies act on their own (collect payments, change statuses) so that the feeds have
     # something to show: `payment.received` events appear within a minute of a claim.
-    start_agency_activity({name: server.base_url for name, server in servers})
     base = f"http://{host}:{port}"
+    start_agency_activity(
+        {name: server.base_url for name, server in servers},
+        gateway_url=base,
+        document=document,
+        secrets=secrets,
+    )
     receiver = DemoReceiver(echo=lambda line: click.echo(f"  [receiver] {line}"))
     receiver_server = serve_in_thread(receiver)  # type: ignore[arg-type]
     servers.append(("receiver", receiver_server))

@@ -5,6 +5,7 @@ Also what the end-to-end tests run against, so that what `make run` shows is wha
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import deque
@@ -120,19 +121,33 @@ def demo_document(
 
 
 def start_agency_activity(
-    sandbox_urls: Mapping[str, str], every_seconds: float = DEMO_ACTIVITY_SECONDS
+    sandbox_urls: Mapping[str, str],
+    every_seconds: float = DEMO_ACTIVITY_SECONDS,
+    *,
+    gateway_url: str | None = None,
+    document: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, str] | None = None,
 ) -> None:
-    """Switch on each sandbox's own activity (`PUT /_sandbox/activity`, adapters.sandbox_kit).
+    """Switch on each sandbox's own activity (`PUT /_sandbox/activity`, adapters.sandbox_kit),
+    and point the callbacks of those that send them (`PUT /_sandbox/callbacks`: Debbie's
+    webhooks) at the gateway's `/v1/agency-callbacks/{agency}/acme` with acme's callback secret.
 
-    A sandbox that does not offer it (a third-party adapter's) is left as it is.
+    A sandbox that offers neither (a third-party adapter's) is left as it is.
     """
     import httpx
 
-    for url in sandbox_urls.values():
-        try:
+    acme = (document or {}).get("tenants", {}).get("acme", {}).get("credentials", {})
+    for name, url in sandbox_urls.items():
+        with contextlib.suppress(httpx.HTTPError):
             httpx.put(f"{url}/_sandbox/activity", json={"every_seconds": every_seconds}, timeout=5)
-        except httpx.HTTPError:
-            continue
+        secret_env = acme.get(name, {}).get("callback_secret_env")
+        if gateway_url and secret_env and secrets and secret_env in secrets:
+            receiver = {
+                "url": f"{gateway_url}/v1/agency-callbacks/{name}/acme",
+                "secret": secrets[secret_env],
+            }
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.put(f"{url}/_sandbox/callbacks", json=receiver, timeout=5)
 
 
 class DemoReceiver:

@@ -31,7 +31,7 @@ import os
 import random
 import socket
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 import msgspec
@@ -478,25 +478,35 @@ class Worker:
     async def feed_once(self, force: bool = False) -> int:
         """Read every due credential's change feed (under its lease); the records applied."""
         applied = 0
-        for tenant, agency, adapter in self._feeds():
+        feeds = self._feeds()
+        keys = Counter(self.runtime.credential(tenant, agency).key for tenant, agency, _ in feeds)
+        for tenant, agency, adapter in feeds:
             credential = self.runtime.credential(tenant, agency)
+            # Tenants sharing one agency account each read its feed for their own claims (a
+            # record is applied to the claim of the tenant reading it), under their own lease and
+            # checkpoint: the feed's key is then the credential's key qualified by the tenant.
+            feed = credential.key if keys[credential.key] == 1 else f"{credential.key}@{tenant}"
             interval = self._poll_interval(agency)
             now = time.monotonic()
-            if not force and self._next_feed.get(credential.key, 0.0) > now:
+            if not force and self._next_feed.get(feed, 0.0) > now:
                 continue
-            self._next_feed[credential.key] = now + interval
+            self._next_feed[feed] = now + interval
             # The lease: one worker reads a credential's feed per interval, whatever the replica
             # count. Correctness does not depend on it (records apply once, the checkpoint is
             # compare-and-set), only the agency's budget does.
-            if not await self.store.try_lock(f"feed:{credential.key}", max(interval * 0.9, 0.01)):
+            if not await self.store.try_lock(f"feed:{feed}", max(interval * 0.9, 0.01)):
                 continue
-            applied += await self.read_feed(tenant, agency, adapter, credential)
+            applied += await self.read_feed(tenant, agency, adapter, credential, feed=feed)
         return applied
 
-    async def read_feed(self, tenant: str, agency: str, adapter: ChangeFeed, credential: Any) -> int:
+    async def read_feed(
+        self, tenant: str, agency: str, adapter: ChangeFeed, credential: Any, *, feed: str | None = None
+    ) -> int:
         """Read one credential's feed from its checkpoint until it has no more (or the sync
-        budget / FEED_ROUNDS say stop); each batch is applied with its checkpoint atomically."""
-        state = await self.store.get_feed(credential.key)
+        budget / FEED_ROUNDS say stop); each batch is applied with its checkpoint atomically.
+        `feed` is the key its checkpoint is kept under (the credential's key unless shared)."""
+        feed = feed or credential.key
+        state = await self.store.get_feed(feed)
         applied = 0
         for _ in range(FEED_ROUNDS):
             try:
@@ -513,7 +523,7 @@ class Worker:
             except Exception:
                 log.exception("feed %s: the adapter failed", credential.key)
                 break
-            stored = await self._apply_batch(tenant, agency, credential.key, state, batch)
+            stored = await self._apply_batch(tenant, agency, feed, state, batch)
             if stored is None:  # another worker moved the checkpoint: it owns this round
                 break
             applied += len(batch.records)
@@ -529,40 +539,9 @@ class Worker:
         feed's state moved meanwhile. Retries when a claim's ledger moved (an operation ended)."""
         for _ in range(_LEDGER_ATTEMPTS):
             now = utcnow()
-            claims: dict[str, tuple[ClaimRecord, ClaimLedger, int, bool]] = {}
-            events: list[Event] = []
-            quarantine: list[QuarantineEntry] = []
-            unknown = 0
-            for record in batch.records:
-                reference = record.agency_reference
-                if isinstance(record, Unreadable) or reference is None:
-                    quarantine.append(_quarantined(agency, tenant, credential, record, "", now))
-                    continue
-                entry = claims.get(reference)
-                if entry is None:
-                    claim = await self.store.find_claim_by_agency_reference(tenant, agency, reference)
-                    if claim is None:
-                        unknown += 1  # not a claim of this gateway (or not confirmed yet)
-                        continue
-                    ledger = await self.store.get_ledger(claim.id) or new_ledger(claim)
-                    entry = (claim, ledger, ledger.version, False)
-                claim, ledger, base, moved = entry
-                try:
-                    change = apply_record(claim, ledger, record, now)
-                except LedgerError as exc:
-                    quarantine.append(_quarantined(agency, tenant, credential, record, str(exc), now))
-                    continue
-                claims[reference] = (
-                    change.claim or claim,
-                    change.ledger,
-                    base,
-                    moved or change.claim is not None,
-                )
-                events += change.events
-            writes = []
-            for claim, ledger, base, moved in claims.values():
-                ledger.version = base + 1
-                writes.append(LedgerWrite(ledger=ledger, claim=claim if moved else None))
+            writes, events, quarantine = await self._ledger_changes(
+                tenant, agency, credential, batch.records, now
+            )
             after = FeedState(
                 checkpoint=batch.checkpoint,
                 drained_at=now if not batch.has_more else (before.drained_at if before else None),
@@ -577,13 +556,67 @@ class Worker:
                 feed=(credential, before, after),
                 quarantine=quarantine,
             )
-            if unknown:
-                log.debug("feed %s: %d records for claims this gateway does not know", credential, unknown)
             if await self.store.commit_ledger(step):
                 return after
             if await self.store.get_feed(credential) != before:
                 return None
         raise StoreUnavailable(f"feed {credential}: ledgers kept changing; the batch will be read again")
+
+    async def apply_callback(
+        self, tenant: str, agency: str, credential: str, records: list[ChangeRecord]
+    ) -> int:
+        """Apply what an agency's callback (webhook) reported: the same ledger path as its feed,
+        the same record ids (so a callback and the feed's later copy make one event), but no
+        checkpoint — the feed keeps its own. The records applied (quarantined ones included)."""
+        for _ in range(_LEDGER_ATTEMPTS):
+            now = utcnow()
+            writes, events, quarantine = await self._ledger_changes(tenant, agency, credential, records, now)
+            step = LedgerStep(tenant=tenant, writes=writes, events=events, quarantine=quarantine)
+            if await self.store.commit_ledger(step):
+                return len(records)
+        raise StoreUnavailable(f"callback {credential}: ledgers kept changing; the agency may send it again")
+
+    async def _ledger_changes(
+        self, tenant: str, agency: str, credential: str, records: list[ChangeRecord], now: dt.datetime
+    ) -> tuple[list[LedgerWrite], list[Event], list[QuarantineEntry]]:
+        """The ledger writes, events and quarantined records that `records` make, read afresh."""
+        claims: dict[str, tuple[ClaimRecord, ClaimLedger, int, bool]] = {}
+        events: list[Event] = []
+        quarantine: list[QuarantineEntry] = []
+        unknown = 0
+        for record in records:
+            reference = record.agency_reference
+            if isinstance(record, Unreadable) or reference is None:
+                quarantine.append(_quarantined(agency, tenant, credential, record, "", now))
+                continue
+            entry = claims.get(reference)
+            if entry is None:
+                claim = await self.store.find_claim_by_agency_reference(tenant, agency, reference)
+                if claim is None:
+                    unknown += 1  # not a claim of this gateway (or not confirmed yet)
+                    continue
+                ledger = await self.store.get_ledger(claim.id) or new_ledger(claim)
+                entry = (claim, ledger, ledger.version, False)
+            claim, ledger, base, moved = entry
+            try:
+                change = apply_record(claim, ledger, record, now)
+            except LedgerError as exc:
+                quarantine.append(_quarantined(agency, tenant, credential, record, str(exc), now))
+                continue
+            claims[reference] = (
+                change.claim or claim,
+                change.ledger,
+                base,
+                moved or change.claim is not None,
+            )
+            events += change.events
+        writes = []
+        for claim, ledger, base, moved in claims.values():
+            ledger.version = base + 1
+            writes.append(LedgerWrite(ledger=ledger, claim=claim if moved else None))
+        if unknown:
+            log.debug("feed %s: %d records for claims this gateway does not know", credential, unknown)
+        return writes, events, quarantine
 
 
 def _quarantined(

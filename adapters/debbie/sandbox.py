@@ -19,13 +19,13 @@ with `pageSize` 1 to 100; a second customer with a reference id already used is 
 not known to refuse it).
 
 Webhooks (notes: "`{event, time, data}`, events such as `cases.status-change`,
-`case-vouchers.create`"): once a receiver is set (`PUT /_sandbox/debbie/webhooks {"url", "secret"}`),
+`case-vouchers.create`"): once a receiver is set (`PUT /_sandbox/callbacks {"url", "secret"}`),
 every case status change and every new case voucher — the creditor's own and Debbie's — is POSTed
 there as `{"event", "time", "data"}`, `data` being the case or the voucher exactly as
 `GET /cases/{id}` and `GET /case-vouchers/{caseId}` show it. Readings where the notes are silent:
 the receiver authenticates Debbie by the shared secret sent as `Authorization: Bearer <secret>`
 (Debbie's own scheme for its API); one attempt per event, no retries (the creditor's reconcile
-sweep is the safety net); `GET /_sandbox/debbie/webhooks` lists the attempts and their answers.
+sweep is the safety net); `GET /_sandbox/callbacks` lists the attempts and their answers.
 
 Sandbox-only controls, outside the fault plan: `POST /_sandbox/debbie/case-vouchers/{id}/delete`
 marks a voucher deleted the way Debbie lists deleted vouchers (with `deletedAt`); the agency acting
@@ -551,12 +551,12 @@ def create_app(sandbox: DebbieSandbox | None = None) -> Any:
                     return
         raise _DebbieError(404, f"Case voucher {case_voucher_id} not found")
 
-    @put("/_sandbox/debbie/webhooks", status_code=204)
+    @put("/_sandbox/callbacks", status_code=204)
     async def set_webhooks(request: Request[Any, Any, Any]) -> None:
         body = msgspec.json.decode(await request.body(), type=_WebhookReceiver)
         box.webhook_url, box.webhook_secret = body.url, body.secret
 
-    @get("/_sandbox/debbie/webhooks")
+    @get("/_sandbox/callbacks")
     async def webhooks() -> dict[str, Any]:
         return {"url": box.webhook_url, "attempts": box.webhook_attempts}
 

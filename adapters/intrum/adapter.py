@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 
@@ -138,6 +138,8 @@ class _FeedCheckpoint(msgspec.Struct, kw_only=True, omit_defaults=True):
     #: /portfolio/payments: the window's first day, and the last `recordId` read
     payments_from: dt.date
     payments_after: str | None = None
+    #: which of the two is read next (one agency call per `changes_since`)
+    turn: Literal["payments", "updates"] = "payments"
 
 
 class IntrumAdapter:
@@ -401,48 +403,68 @@ class IntrumAdapter:
         - `/portfolio/payments` (what Intrum collected and journalized, and reversals; windows of
           at most 100 days, paged by `recordId`).
 
-        One page of each per call (at most `limit` records). A row that cannot be read becomes
-        `Unreadable`; the cursor still moves past it.
+        One agency call per call, taking turns: a page of payments, then (`has_more`, so that it
+        follows at once when the sync budget allows) a page of status updates, each feed staying
+        on its turn while it has more. One call at a time because the feed's budget is a share of
+        Intrum's 100 calls a minute: a read needing two calls in a row would fail its second one
+        each time and never get on. A payment is read before the snapshot that shows its effect
+        (payments do not move remaining amounts anyway: `remaining_reported`). A row that cannot
+        be read becomes `Unreadable`; the cursor still moves past it.
         """
         state = self._open_checkpoint(checkpoint)
-        records: list[ChangeRecord] = []
-        # Payments first: a batch then lists a payment before the snapshot that shows its effect.
+        if state.turn == "payments":
+            records, more = await self._feed_payments(credential, state, max(1, limit))
+            if not more:
+                state.turn = "updates"
+            return ChangeBatch(records=records, checkpoint=msgspec.json.encode(state).decode(), has_more=True)
+        records, more = await self._feed_updates(credential, state, max(1, limit // 2))  # a row: two records
+        if not more:
+            state.turn = "payments"
+        return ChangeBatch(records=records, checkpoint=msgspec.json.encode(state).decode(), has_more=more)
+
+    async def _feed_payments(
+        self, credential: Credential, state: _FeedCheckpoint, limit: int
+    ) -> tuple[list[ChangeRecord], bool]:
         today = self._today()
         start = min(max(state.payments_from, today - PAYMENT_WINDOW), today)
-        payments = await self._client.payments_feed(
+        page = await self._client.payments_feed(
             credential,
             journalized_from=start,
             journalized_to=today,
             starting_after=state.payments_after,
-            limit=max(1, limit // 2),
+            limit=limit,
         )
         state.payments_from = start
-        for raw in payments.payments:
+        records: list[ChangeRecord] = []
+        for raw in page.payments:
             record_id = _record_id(raw)
             if record_id is not None:
                 state.payments_after = record_id
             records.append(await self._payment(credential, raw))
-        more = payments.has_more and bool(payments.payments)
+        return records, page.has_more and bool(page.payments)
 
-        rows = max(1, (limit - len(records)) // 2)  # a row makes up to two records
+    async def _feed_updates(
+        self, credential: Credential, state: _FeedCheckpoint, rows: int
+    ) -> tuple[list[ChangeRecord], bool]:
         page = await self._client.status_updates_feed(
             credential, updated_from=state.updates_from, starting_after=state.updates_after, limit=rows
         )
+        records: list[ChangeRecord] = []
         last: tuple[dt.datetime, str] | None = None
         for raw in page.updates:
             last = _row_position(raw) or last
             records.extend(await self._status_update(credential, raw))
         if page.has_more and last is not None:
             state.updates_after = last  # the next page of this read
-            more = True
-        elif last is not None:
+            return records, True
+        if last is not None:
             # Caught up: the next read starts a little before the newest row, without a cursor.
             # Intrum's timestamps are whole seconds, so an invoice may change again within the
             # second already read; re-reading that overlap finds it (its record id is its
             # content, so what was read before is applied once).
             state.updates_from = max(state.updates_from, last[0] - _OVERLAP)
             state.updates_after = None
-        return ChangeBatch(records=records, checkpoint=msgspec.json.encode(state).decode(), has_more=more)
+        return records, False
 
     def _open_checkpoint(self, checkpoint: str | None) -> _FeedCheckpoint:
         if checkpoint is not None:

@@ -210,11 +210,11 @@ async def receiver(control: SandboxControl) -> AsyncIterator[_Receiver]:
     server = serve_in_thread(app)
     (
         await control.http.put(
-            "/_sandbox/debbie/webhooks", json={"url": server.base_url + "/hook", "secret": "s3"}
+            "/_sandbox/callbacks", json={"url": server.base_url + "/hook", "secret": "s3"}
         )
     ).raise_for_status()
     yield app
-    (await control.http.put("/_sandbox/debbie/webhooks", json={"url": None})).raise_for_status()
+    (await control.http.put("/_sandbox/callbacks", json={"url": None})).raise_for_status()
     server.stop()
 
 
