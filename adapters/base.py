@@ -313,7 +313,9 @@ class StatusChanged(msgspec.Struct, frozen=True, kw_only=True, tag="status_chang
     sweep may report every claim's current status each time."""
 
     #: The agency's own id of this record (status update id, transaction id...): unique per
-    #: credential, the same every time the record is read.
+    #: credential, the same every time the record is read. A sweep that reports current state
+    #: derives it from what the agency says (e.g. case id + status + the agency's change time),
+    #: never from when it read it: the gateway remembers the last 2,000 ids per claim.
     record_id: str
     #: The claim as the agency knows it (case number / case id / claim number).
     agency_reference: str

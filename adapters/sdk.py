@@ -13,8 +13,9 @@ What is here, by the job it does:
   `SandboxSpec`, `AdapterContext` (config section + shared plumbing handed to
   `AdapterSpec.create`), `Capabilities` / `Capability` / `CAPABILITIES`, the write context
   `OperationContext`, the claim address `ClaimRef`, what reads answer (`AgencyClaim`,
-  `AdapterPage`) and what writes answer (`Outcome` = `Succeeded | Submitted | Failed`, then
-  `PendingOutcome` → `ResolvedOutcome` through `poll_outcomes`), and `Credential`.
+  `AdapterPage`) and what writes answer (`Outcome` = `Succeeded | Submitted | Failed |
+  PartiallyAccepted`, then `PendingOutcome` → `ResolvedOutcome` through `poll_outcomes`), and
+  `Credential`.
 - **The change feed** — an agency that reports what happens on its side declares `Feed`s in
   `Capabilities.feeds` and implements `ChangeFeed.changes_since(credential, checkpoint, limit)`
   → `ChangeBatch(records, checkpoint, has_more)`; records (`ChangeRecord`) are
@@ -33,6 +34,11 @@ What is here, by the job it does:
   its agency (auth: `BearerAuth`, `OAuth2ClientCredentials`; rate limits, retries of reads,
   the circuit breaker and the error table are inside it). `SharedState` is what
   `AdapterContext.checkpoints` offers for small durable checkpoints.
+- **Multi-step writes** — `Steps(op)` runs a write made of several agency calls (debtor,
+  claims, release) so that every attempt resumes at the step it was in: each step's result is
+  checkpointed with the operation (`StepLog`, through `OperationContext.fix_request`), a step
+  that may have been sent is looked up at the agency before it is sent again, a finished step
+  is never redone (adapters/steps.py).
 - **Paging helpers** — pure functions for the three ways agencies page (below).
 - **The sandbox toolkit** — `SandboxState` (fault switches + ledger), `with_faults`,
   `serve_in_thread`, `FaultPlan`, `LedgerEntry`, `ActivityPlan` (the agency acting on its own).
@@ -118,6 +124,7 @@ from adapters.sandbox_kit import (
     serve_in_thread,
     with_faults,
 )
+from adapters.steps import StepLog, Steps
 from canonical import (
     CLAIM_STATUSES,
     CLAIM_TYPES,
@@ -245,6 +252,8 @@ __all__ = [
     "SandboxState",
     "SharedState",
     "StatusChanged",
+    "StepLog",
+    "Steps",
     "Submitted",
     "Succeeded",
     "Unreadable",

@@ -1,12 +1,15 @@
-"""Benchmark: a proxied `GET /claims/{id}` (Intrum) against the same upstream calls made directly.
+"""Benchmark: `GET /claims/{id}` (Intrum) from the claim ledger and proxied (`?refresh=true`),
+against the same upstream calls made directly.
 
     make bench            # or: .venv/bin/python -m bench.proxy_read [--seconds 5] [--rounds 3]
 
-Both sides run in one run, interleaved over rounds (these machines are shared and noisy), and
-the result is a ratio. "Direct" is what the adapter itself sends for one claim read — the
+All three run in one run, interleaved over rounds (these machines are shared and noisy), and the
+results are ratios. "Direct" is what the adapter itself sends for one claim read — the
 /portfolio/query for the case and an /invoices/query per invoice — sent by the load generator
-straight to the sandbox. Reported: requests/s at c32, p50/p99 at c1, CPU µs per request of the
-gateway process (from /proc/<pid>/stat), and upstream calls per gateway request.
+straight to the sandbox. "Proxied" is a read with `?refresh=true` (the agency is read, then the
+ledger answers); "ledger" a plain read (the store answers; no agency call). Reported: requests/s
+at c32, p50/p99 at c1, CPU µs per request of the gateway process (one process, one event loop:
+from /proc/<pid>/stat), and upstream calls per gateway request.
 """
 
 from __future__ import annotations
@@ -131,6 +134,11 @@ async def run(seconds: float, rounds: int) -> dict[str, object]:
                         await r.read()
 
             async def proxied() -> None:
+                async with session.get(f"{claim_url}?refresh=true", headers=auth) as r:
+                    assert r.status == 200, await r.text()
+                    await r.read()
+
+            async def ledger() -> None:
                 async with session.get(claim_url, headers=auth) as r:
                     assert r.status == 200, await r.text()
                     await r.read()
@@ -139,21 +147,36 @@ async def run(seconds: float, rounds: int) -> dict[str, object]:
                 async with session.get(f"{sandbox_url}/_sandbox/ledger") as r:
                     return int((await r.json())["requests"])
 
-            await load(proxied, 8, 1.0)  # warm up both paths
+            await load(proxied, 8, 1.0)  # warm up every path
+            await load(ledger, 8, 1.0)
             await load(direct, 8, 1.0)
-            results: dict[str, list[float]] = {"direct_rps": [], "gateway_rps": [], "gateway_cpu_us": []}
-            upstream_per_request: list[float] = []
+            results: dict[str, list[float]] = {
+                "direct_rps": [],
+                "gateway_rps": [],
+                "gateway_cpu_us": [],
+                "gateway_upstream": [],
+                "ledger_rps": [],
+                "ledger_cpu_us": [],
+                "ledger_upstream": [],
+            }
+
+            async def measure(call: Callable[[], Awaitable[None]], name: str) -> None:
+                before_cpu, before_up = cpu_seconds(gateway.pid), await upstream_requests()
+                count, _ = await load(call, 32, seconds)
+                after_cpu, after_up = cpu_seconds(gateway.pid), await upstream_requests()
+                results[f"{name}_rps"].append(count / seconds)
+                results[f"{name}_cpu_us"].append((after_cpu - before_cpu) / count * 1e6)
+                # the sandbox counts its own ledger read too: minus 1
+                results[f"{name}_upstream"].append((after_up - before_up - 1) / count)
+
             for _ in range(rounds):
                 count, _ = await load(direct, 32, seconds)
                 results["direct_rps"].append(count / seconds)
-                before_cpu, before_up = cpu_seconds(gateway.pid), await upstream_requests()
-                count, _ = await load(proxied, 32, seconds)
-                after_cpu, after_up = cpu_seconds(gateway.pid), await upstream_requests()
-                results["gateway_rps"].append(count / seconds)
-                results["gateway_cpu_us"].append((after_cpu - before_cpu) / count * 1e6)
-                upstream_per_request.append((after_up - before_up - 1) / count)
+                await measure(proxied, "gateway")
+                await measure(ledger, "ledger")
             _, direct_c1 = await load(direct, 1, seconds / 2)
             _, proxied_c1 = await load(proxied, 1, seconds / 2)
+            _, ledger_c1 = await load(ledger, 1, seconds / 2)
     finally:
         for process in (gateway, sandbox):
             process.terminate()
@@ -161,16 +184,27 @@ async def run(seconds: float, rounds: int) -> dict[str, object]:
             process.wait(timeout=10)
     direct_rps = statistics.median(results["direct_rps"])
     gateway_rps = statistics.median(results["gateway_rps"])
+    ledger_rps = statistics.median(results["ledger_rps"])
     return {
         "direct_reads_per_s_c32": round(direct_rps),
         "gateway_reads_per_s_c32": round(gateway_rps),
         "ratio_gateway_to_direct": round(gateway_rps / direct_rps, 3),
         "gateway_cpu_us_per_request": round(statistics.median(results["gateway_cpu_us"])),
-        "upstream_calls_per_request": round(statistics.median(upstream_per_request), 2),
+        "upstream_calls_per_request": round(statistics.median(results["gateway_upstream"]), 2),
+        "ledger_reads_per_s_c32": round(ledger_rps),
+        "ratio_ledger_to_direct": round(ledger_rps / direct_rps, 3),
+        "ledger_cpu_us_per_request": round(statistics.median(results["ledger_cpu_us"])),
+        # What one worker process (one event loop, one core) can serve when CPU is the limit.
+        "ledger_reads_per_cpu_second": round(1e6 / statistics.median(results["ledger_cpu_us"])),
+        "ledger_upstream_calls_per_request": round(
+            max(0.0, statistics.median(results["ledger_upstream"])), 3
+        ),
         "direct_p50_ms_c1": round(percentile(direct_c1, 0.5), 2),
         "direct_p99_ms_c1": round(percentile(direct_c1, 0.99), 2),
         "gateway_p50_ms_c1": round(percentile(proxied_c1, 0.5), 2),
         "gateway_p99_ms_c1": round(percentile(proxied_c1, 0.99), 2),
+        "ledger_p50_ms_c1": round(percentile(ledger_c1, 0.5), 2),
+        "ledger_p99_ms_c1": round(percentile(ledger_c1, 0.99), 2),
         "rounds": rounds,
         "seconds_per_round": seconds,
     }

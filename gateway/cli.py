@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import glob
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from typing import Any
 
@@ -17,12 +21,14 @@ import click
 from gateway.cli_admin import audit, keys_create_command, keys_list, keys_revoke, tenants
 from gateway.cli_webhooks import webhooks
 from gateway.demo import DEMO_CLAIM, DEMO_KEYS
+from gateway.logs import get_logger
 from gateway.scaffold import new_adapter_command
 from gateway.settings import ConfigError, Settings, load_settings, settings_from_mapping
 
 __all__ = ["app_from_env", "main"]
 
 log = logging.getLogger("gateway")
+structured = get_logger("gateway")
 
 
 def _configure_logging(level: str, fmt: str) -> None:
@@ -70,13 +76,16 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
 
     # Every server process reads the head deadline from here (gateway/server.py).
     os.environ["CG_HEADER_TIMEOUT_SECONDS"] = str(settings.header_timeout_seconds)
+    processes = workers or settings.workers
+    if processes > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _multiprocess_metrics()
     uvicorn.run(
         "gateway.cli:app_from_env",
         factory=True,
         **server_options(settings),
         host=host or settings.host,
         port=port or settings.port,
-        workers=workers or settings.workers,
+        workers=processes,
         log_level=settings.log_level.lower(),
         log_config=None,  # uvicorn's lines go through our handler (gateway/logs.py), as JSON too
         access_log=False,  # ours has the route template, tenant and key id (gateway/middleware.py)
@@ -84,18 +93,48 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
     )
 
 
+def _multiprocess_metrics() -> None:
+    """Server processes share their metrics through files in PROMETHEUS_MULTIPROC_DIR.
+
+    Set before uvicorn starts its processes, which inherit it, so that their prometheus_client
+    writes each sample to a file there and /metrics sums them (gateway/metrics.py). A directory
+    named by the environment (a pod's emptyDir) is emptied first: files of an earlier run would
+    be added to this one's; otherwise a fresh temporary one is removed on exit.
+    """
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for stale in glob.glob(os.path.join(directory, "*.db")):
+            os.remove(stale)
+    else:
+        directory = tempfile.mkdtemp(prefix="cg-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        atexit.register(shutil.rmtree, directory, True)
+    log.info("metrics of all server processes are shared through %s", directory)
+
+
 @main.command()
 @click.option("--config", envvar="CG_CONFIG", type=click.Path(dir_okay=False), help="TOML config file")
-def worker(config: str | None) -> None:
-    """Deliver queued operations and poll outcomes (whatever run_worker says), until SIGTERM."""
+@click.option(
+    "--host", envvar="CG_HOST", default=None, help="bind address of /metrics and /health [127.0.0.1]"
+)
+@click.option(
+    "--port", envvar="CG_WORKER_PORT", type=int, default=None, help="port of /metrics and /health [9000]"
+)
+def worker(config: str | None, host: str | None, port: int | None) -> None:
+    """Deliver queued operations and poll outcomes (whatever run_worker says), until SIGTERM.
+
+    Serves /metrics, /health/live and /health/ready on its own port (gateway/worker_http.py).
+    """
     settings = _load(config)
     _configure_logging(settings.log_level, settings.log_format)
-    asyncio.run(_run_worker(settings))
+    asyncio.run(_run_worker(settings, host or settings.host, settings.worker_port if port is None else port))
 
 
-async def _run_worker(settings: Settings) -> None:
+async def _run_worker(settings: Settings, host: str, port: int) -> None:
     from gateway.runtime import Runtime
     from gateway.worker import Worker
+    from gateway.worker_http import bound_port, start_worker_http
 
     runtime = Runtime(settings)
     await runtime.start()
@@ -103,10 +142,13 @@ async def _run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    log.info("worker %s started", os.getpid())
+    delivery = Worker(runtime)
+    http = await start_worker_http(delivery, runtime, host, port)
+    structured.info("worker started", pid=os.getpid(), host=host, port=bound_port(http))
     try:
-        await Worker(runtime).run(stop)
+        await delivery.run(stop)
     finally:
+        await http.cleanup()
         await runtime.stop()
 
 

@@ -323,7 +323,12 @@ def apply_record(claim: ClaimRecord, ledger: ClaimLedger, record: ChangeRecord, 
     if isinstance(record, Unreadable):
         raise LedgerError(record.reason)
     applied_id = f"r:{record.record_id}"
-    if applied_id in ledger.applied:
+    # A payment is also recognised by its entry for as long as the ledger lists it (the applied
+    # ids are bounded; a sweep that re-reads every voucher must never book one twice).
+    entry_id = payment_entry_id(claim.id, applied_id)
+    if applied_id in ledger.applied or (
+        isinstance(record, PaymentCollected) and any(p.id == entry_id for p in ledger.payments)
+    ):
         return msgspec.structs.replace(b.done(synced=True), changed=False, events=[])
     b.remember(applied_id)
     currency = claim.currency

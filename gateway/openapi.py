@@ -206,14 +206,66 @@ def served_document(app: Litestar) -> dict[str, Any]:
     return cached
 
 
+#: The docs pages' scripts and styles: exact versions from the CDN, each with its Subresource
+#: Integrity hash (sha384 of the file in the npm package of that version), so that a changed file
+#: is refused by the browser. To upgrade: `npm pack <package>@<version>` and
+#: `openssl dgst -sha384 -binary <file> | base64` for each file below.
+SCALAR_VERSION = "1.76.0"
+SCALAR_JS = f"https://cdn.jsdelivr.net/npm/@scalar/api-reference@{SCALAR_VERSION}/dist/browser/standalone.js"
+SWAGGER_VERSION = "5.18.2"
+_SWAGGER = f"https://cdn.jsdelivr.net/npm/swagger-ui-dist@{SWAGGER_VERSION}"
+SWAGGER_JS = f"{_SWAGGER}/swagger-ui-bundle.js"
+SWAGGER_PRESET_JS = f"{_SWAGGER}/swagger-ui-standalone-preset.js"
+SWAGGER_CSS = f"{_SWAGGER}/swagger-ui.css"
+INTEGRITY = {
+    SCALAR_JS: "sha384-oH1C0RwqcwbVXkC+r8A+4qRoyEUQdtxAzOwumkxZtQBBcsy61FOoPt7B50OVJYYQ",
+    SWAGGER_JS: "sha384-NXtFPpN61oWCuN4D42K6Zd5Rt2+uxeIT36R7kpXBuY9tLnZorzrJ4ykpqwJfgjpZ",
+    SWAGGER_PRESET_JS: "sha384-qr68CD0cvHa88PmVu7e1a58Ego4qvKtcvcLdS2a8Mo5zILI01gyIV9jVwJk7X2NU",
+    SWAGGER_CSS: "sha384-rcbEi6xgdPk0iWkAQzT2F3FeBJXdG+ydrawGlfHAFIZG7wU6aKbQaRewysYpmrlW",
+}
+_LINK = re.compile(rb"<link[^>]*(?:href=\"(?P<href>[^\"]+)\")[^>]*>")
+
+
+def pinned(html: bytes) -> bytes:
+    """Every script and stylesheet of a docs page carries its integrity hash; one without a
+    pinned hash (Litestar's unversioned branding stylesheet, its favicon) is left out."""
+    for url, digest in INTEGRITY.items():
+        encoded = url.encode()
+        html = html.replace(
+            b'src="' + encoded + b'" crossorigin',
+            b'src="' + encoded + b'" integrity="' + digest.encode() + b'" crossorigin="anonymous"',
+        )
+        html = html.replace(
+            b'href="' + encoded + b'"',
+            b'href="' + encoded + b'" integrity="' + digest.encode() + b'" crossorigin="anonymous"',
+        )
+
+    def keep(match: re.Match[bytes]) -> bytes:
+        return match.group(0) if match.group("href").decode() in INTEGRITY else b""
+
+    return _LINK.sub(keep, html)
+
+
 class PolishedScalar(ScalarRenderPlugin):
+    def __init__(self, path: str = "/") -> None:
+        super().__init__(path=path, js_url=SCALAR_JS, favicon="")
+
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        return super().render(request, served_document(request.app))
+        return pinned(super().render(request, served_document(request.app)))
 
 
 class PolishedSwagger(SwaggerRenderPlugin):
+    def __init__(self, path: str = "/swagger") -> None:
+        super().__init__(
+            path=path,
+            js_url=SWAGGER_JS,
+            css_url=SWAGGER_CSS,
+            standalone_preset_js_url=SWAGGER_PRESET_JS,
+            favicon="",
+        )
+
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        return super().render(request, served_document(request.app))
+        return pinned(super().render(request, served_document(request.app)))
 
 
 class PolishedJson(JsonRenderPlugin):

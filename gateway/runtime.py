@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ from adapters._upstream import UpstreamClient
 from adapters.base import Adapter, AdapterContext, AdapterSpec, Credential
 from adapters.registry import discover
 from canonical.problems import NotFound, UnsupportedByAgency
+from gateway.sealed import SealedSharedState
 from gateway.services.tenants import seed_tenants
 from gateway.settings import ConfigError, Settings
 from gateway.stores import ApiKeyRecord, Store, create_store, utcnow
@@ -48,11 +49,15 @@ class Runtime:
         self.adapters: dict[str, Adapter] = {}
         self._clients: list[UpstreamClient] = []
         self.cursor_key = b""
+        #: Called as `eraser(tenant, claim_id)` after a claim's personal data is erased
+        #: (gateway.services.privacy): a part that keeps its own per-claim copies registers here.
+        self.personal_data_erasers: list[Callable[[str, str], Awaitable[None]]] = []
         self.started = False
 
     async def start(self) -> None:
         if self.started:
             return
+        token_state = self._token_state() if self.settings.agencies else self.store.shared
         for name, agency in self.settings.agencies.items():
             spec = self.specs[name]
             per_minute = agency.rate_limit_per_minute or spec.rate_limit_per_minute
@@ -69,7 +74,7 @@ class Runtime:
                 agency.base_url,
                 transport=self._transports.get(name),
                 timeout=agency.timeout_seconds,
-                shared=self.store.shared,
+                shared=token_state,
                 rate_limits=limits,
                 sync_share=agency.sync_budget_share,
             )
@@ -91,6 +96,16 @@ class Runtime:
         except Exception:
             log.warning("store not reachable at start; keys will be seeded when it is", exc_info=True)
         self.started = True
+
+    def _token_state(self) -> Any:
+        """Where upstream clients cache tokens: sealed with the token key when one is set."""
+        if self.settings.token_key:
+            return SealedSharedState(self.store.shared, self.settings.token_key)
+        if not self.settings.store_url.startswith("memory://"):
+            log.warning(
+                "token_key_env is not set: agency OAuth tokens are stored in clear (docs/operations.md)"
+            )
+        return self.store.shared
 
     async def ensure_ready(self) -> None:
         """Seed what start() could not (store down at start)."""

@@ -32,7 +32,7 @@ __all__ = [
     "settings_from_mapping",
 ]
 
-Scope = Literal["claims:read", "claims:write", "admin", "metrics"]
+Scope = Literal["claims:read", "claims:write", "claims:erase", "admin", "metrics"]
 #: Tenant names: lower-case letters, digits, `-` and `_` (no `:`), so that no two tenants can
 #: collide in a store key (`idem:<tenant>:<key>`).
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -132,6 +132,10 @@ class Settings(_Config, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    #: `collection-gateway worker` serves /metrics and /health/{live,ready} on this port (0: any free one).
+    worker_port: int = 9000
+    #: The worker is not live when one of its loops has not completed a round for this long.
+    worker_stall_seconds: float = 180.0
     #: Largest request body accepted (413 above it).
     max_body_bytes: int = 1024 * 1024
     #: The server's own limits (gateway/server.py): connections per server process (503 above),
@@ -141,6 +145,8 @@ class Settings(_Config, kw_only=True):
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
     keep_alive_seconds: int = 5
+    #: Closed claims' personal data is erased this many days after their last change (0: kept).
+    personal_data_retention_days: int = 0
     #: False: `GET /metrics` needs a key with the `metrics` (or `admin`) scope.
     metrics_public: bool = True
     #: Log level of the gateway's own loggers.
@@ -168,6 +174,11 @@ class Settings(_Config, kw_only=True):
     tenants: dict[str, TenantSettings] = {}
     api_keys: list[ApiKeySettings] = []
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
+    #: The environment variable holding the key agency OAuth tokens are sealed with in the store
+    #: (gateway/sealed.py); unset: they are stored in clear (a warning at start).
+    token_key_env: str | None = None
+    #: Resolved at load: the token key's value. Not in the file.
+    token_key: str = ""
     #: Resolved at load: the webhook secret key's value (empty: the store keeps one). Not in the file.
     webhook_secret_key: str = ""
     #: Resolved at load: (tenant, agency) → credential with secrets. Not part of the file.
@@ -211,7 +222,7 @@ def settings_from_mapping(
         value = env.get(f"CG_{name.upper()}")
         if value is not None:
             document[name] = _parse_scalar(f"CG_{name.upper()}", value, kind)
-    for computed in ("credentials", "key_hashes", "webhook_secret_key"):
+    for computed in ("credentials", "key_hashes", "webhook_secret_key", "token_key"):
         if computed in document:
             raise ConfigError(f"{computed}: not a config key")
     # Named sections are converted one by one so that an error names the agency or tenant.
@@ -264,6 +275,8 @@ def _validated(settings: Settings, env: Mapping[str, str], specs: Mapping[str, A
         raise ConfigError("max_body_bytes: must be positive")
     if settings.idempotency_ttl_seconds <= 0:
         raise ConfigError("idempotency_ttl_seconds: must be positive")
+    if settings.personal_data_retention_days < 0:
+        raise ConfigError("personal_data_retention_days: must be 0 (keep) or more")
     for name in ("header_timeout_seconds", "body_timeout_seconds"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name}: must be positive")
@@ -282,6 +295,10 @@ def _validated(settings: Settings, env: Mapping[str, str], specs: Mapping[str, A
         raise ConfigError(f"port: {settings.port} is not a TCP port (1-65535)")
     if settings.log_format not in ("json", "text"):
         raise ConfigError(f"log_format: {settings.log_format!r} is neither 'json' nor 'text'")
+    if not 0 <= settings.worker_port <= 65535:
+        raise ConfigError(f"worker_port: {settings.worker_port} is not a TCP port (0-65535)")
+    if settings.worker_stall_seconds <= 0:
+        raise ConfigError("worker_stall_seconds: must be positive")
     if settings.workers < 1:
         raise ConfigError("workers: must be at least 1")
     if not settings.store_url.startswith(("memory://", "redis://", "rediss://", "unix://")):
@@ -350,8 +367,17 @@ def _validated(settings: Settings, env: Mapping[str, str], specs: Mapping[str, A
             raise ConfigError(f"{at}: needs key_sha256 or key_env")
         key_hashes.append(digest)
     webhook_key = _webhook_secret_key(settings.webhooks, env)
+    token_key = ""
+    if settings.token_key_env:
+        token_key = env.get(settings.token_key_env, "")
+        if not token_key:
+            raise ConfigError(f"token_key_env: environment variable {settings.token_key_env} is not set")
     return msgspec.structs.replace(
-        settings, credentials=credentials, key_hashes=key_hashes, webhook_secret_key=webhook_key
+        settings,
+        credentials=credentials,
+        key_hashes=key_hashes,
+        webhook_secret_key=webhook_key,
+        token_key=token_key,
     )
 
 

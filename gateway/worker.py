@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
-import hashlib
 import logging
 import os
 import random
@@ -38,9 +36,7 @@ import msgspec
 
 from adapters._upstream import sync_budget
 from adapters.base import (
-    ChangeBatch,
     ChangeFeed,
-    ChangeRecord,
     ClaimRef,
     Failed,
     OperationContext,
@@ -49,7 +45,6 @@ from adapters.base import (
     PendingOutcome,
     Submitted,
     Succeeded,
-    Unreadable,
 )
 from canonical import (
     FINAL_STATUSES,
@@ -69,25 +64,25 @@ from canonical.problems import (
     OutcomeUnknown,
 )
 from gateway import metrics
-from gateway.ledger import LedgerError, apply_operation, apply_record, new_ledger
+from gateway.ledger import apply_operation, new_ledger
 from gateway.logs import bind_contextvars, get_logger
 from gateway.runtime import Runtime
+from gateway.services.feeds import apply_feed_batch
+from gateway.services.privacy import PrivacyService
 from gateway.services.reads import status_event
 from gateway.services.writes import operation_token
 from gateway.stores import ClaimRecord, OperationRecord, OutboxEntry, StoreUnavailable, new_id, utcnow
 from gateway.stores.records import (
-    QUARANTINE_RAW_MAX,
-    ClaimLedger,
-    FeedState,
     LedgerStep,
     LedgerWrite,
-    QuarantineEntry,
 )
 from gateway.webhooks.delivery import WebhookDispatcher
 
 __all__ = ["Worker"]
 
 log = logging.getLogger(__name__)
+#: How often the worker reads the backlog gauges from the store.
+BACKLOG_SECONDS = 5.0
 #: One line per delivery attempt: operation, agency, kind, outcome, duration (and problem code).
 attempt_log = get_logger("gateway.delivery")
 
@@ -107,16 +102,52 @@ class Worker:
         self.batch = batch
         self._next_poll: dict[str, float] = {}
         self._next_feed: dict[str, float] = {}
+        #: loop name → time.monotonic() of its last completed round (liveness: `stalled`).
+        self.heartbeats: dict[str, float] = {}
+        #: (agency, tenant) → when this process last read that credential's feed successfully.
+        self.feed_read_at: dict[tuple[str, str], float] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver, poll, read change feeds and send webhooks (gateway.webhooks.delivery, its own
         tasks) until `stop` is set."""
+        now = time.monotonic()
+        self.heartbeats.update(deliver=now, poll=now, feeds=now, backlog=now)
+        for name, agency in self.settings.agencies.items():
+            metrics.FEED_INTERVAL.labels(name).set(agency.poll_interval_seconds)
         await asyncio.gather(
             self._deliver_loop(stop),
             self._poll_loop(stop),
             self._feed_loop(stop),
+            self._backlog_loop(stop),
             WebhookDispatcher(self.runtime).run(stop),
+            self._retention_loop(stop),
         )
+
+    def beat(self, loop: str) -> None:
+        """A loop completed a round (each loop calls this once per round, failed rounds included:
+        a store outage is readiness's business, a loop that stopped turning is liveness's)."""
+        self.heartbeats[loop] = time.monotonic()
+        metrics.WORKER_LOOP_HEARTBEAT.labels(loop).set(time.time())
+
+    def stalled(self, within: float) -> list[str]:
+        """The loops that have not completed a round for `within` seconds."""
+        now = time.monotonic()
+        return sorted(name for name, last in self.heartbeats.items() if now - last > within)
+
+    async def _retention_loop(self, stop: asyncio.Event) -> None:
+        """Closed claims' personal data past `personal_data_retention_days`: erased hourly, by one
+        worker at a time (gateway.services.privacy)."""
+        if self.settings.personal_data_retention_days <= 0:
+            return
+        while not stop.is_set():
+            try:
+                if await self.store.try_lock("retention", 3000):
+                    await PrivacyService(self.runtime).erase_expired()
+            except GatewayError as exc:
+                log.warning("retention paused: %s", exc)
+            except Exception:
+                log.exception("retention paused by an unexpected failure")
+            await _wait(stop, 3600.0)
 
     async def _deliver_loop(self, stop: asyncio.Event) -> None:
         # No failure ends a loop of the worker: a store outage (a StoreUnavailable, or a raw
@@ -130,6 +161,32 @@ class Worker:
             except Exception:
                 log.exception("delivery paused by an unexpected failure")
                 await _wait(stop, 1.0)
+            self.beat("deliver")
+
+    async def _backlog_loop(self, stop: asyncio.Event) -> None:
+        """The backlog gauges (outbox depth and age, submitted awaiting outcome), from the store."""
+        while not stop.is_set():
+            try:
+                await self.observe_backlog()
+            except GatewayError as exc:
+                log.warning("backlog metrics paused: %s", exc.code)
+            except Exception:
+                log.exception("backlog metrics paused by an unexpected failure")
+            self.beat("backlog")
+            await _wait(stop, BACKLOG_SECONDS)
+
+    async def observe_backlog(self) -> None:
+        agencies = list(self.runtime.adapters)
+        backlog = await self.store.backlog(agencies)
+        metrics.OUTBOX_DEPTH.set(backlog.outbox)
+        oldest = backlog.oldest_created_at
+        metrics.OUTBOX_OLDEST_AGE.set(max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0)
+        for agency, count in backlog.submitted.items():
+            metrics.OPERATIONS_AWAITING_OUTCOME.labels(agency).set(count)
+        now = time.time()
+        for (agency, tenant), last in self.feed_read_at.items():
+            # As this process saw it; across replicas, time() - max(last success) is the lag.
+            metrics.FEED_LAG.labels(agency, tenant).set(now - last)
 
     async def _poll_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -139,6 +196,7 @@ class Worker:
                 log.warning("outcome polling paused: %s", exc)
             except Exception:
                 log.exception("outcome polling paused by an unexpected failure")
+            self.beat("poll")
             due = min(self._next_poll.values(), default=time.monotonic() + 1.0)
             await _wait(stop, max(0.01, min(1.0, due - time.monotonic())))
 
@@ -460,6 +518,7 @@ class Worker:
                 log.warning("change feeds paused: %s", exc)
             except Exception:
                 log.exception("change feeds: unexpected failure; trying again")
+            self.beat("feeds")
             due = min(self._next_feed.values(), default=time.monotonic() + 1.0)
             await _wait(stop, max(0.01, min(1.0, due - time.monotonic())))
 
@@ -517,13 +576,15 @@ class Worker:
             except AgencyRateLimited:
                 log.debug("feed %s: sync budget spent for now", credential.key)
                 break
-            except GatewayError as exc:
-                log.warning("feed %s: %s", credential.key, exc)
+            except GatewayError as exc:  # the code: an agency's text may quote a debtor
+                log.warning("feed %s: %s", credential.key, exc.code)
                 break
             except Exception:
                 log.exception("feed %s: the adapter failed", credential.key)
                 break
-            stored = await self._apply_batch(tenant, agency, feed, state, batch)
+            self.feed_read_at[(agency, tenant)] = time.time()  # the agency answered
+            metrics.FEED_LAST_SUCCESS.labels(agency, tenant).set(self.feed_read_at[(agency, tenant)])
+            stored = await apply_feed_batch(self.store, tenant, agency, feed, state, batch)
             if stored is None:  # another worker moved the checkpoint: it owns this round
                 break
             applied += len(batch.records)
@@ -531,111 +592,6 @@ class Worker:
             if not batch.has_more:
                 break
         return applied
-
-    async def _apply_batch(
-        self, tenant: str, agency: str, credential: str, before: FeedState | None, batch: ChangeBatch
-    ) -> FeedState | None:
-        """Apply a batch and store its checkpoint in one step; the new feed state, None if the
-        feed's state moved meanwhile. Retries when a claim's ledger moved (an operation ended)."""
-        for _ in range(_LEDGER_ATTEMPTS):
-            now = utcnow()
-            writes, events, quarantine = await self._ledger_changes(
-                tenant, agency, credential, batch.records, now
-            )
-            after = FeedState(
-                checkpoint=batch.checkpoint,
-                drained_at=now if not batch.has_more else (before.drained_at if before else None),
-                updated_at=now,
-                records=(before.records if before else 0) + len(batch.records),
-                quarantined=(before.quarantined if before else 0) + len(quarantine),
-            )
-            step = LedgerStep(
-                tenant=tenant,
-                writes=writes,
-                events=events,
-                feed=(credential, before, after),
-                quarantine=quarantine,
-            )
-            if await self.store.commit_ledger(step):
-                return after
-            if await self.store.get_feed(credential) != before:
-                return None
-        raise StoreUnavailable(f"feed {credential}: ledgers kept changing; the batch will be read again")
-
-    async def apply_callback(
-        self, tenant: str, agency: str, credential: str, records: list[ChangeRecord]
-    ) -> int:
-        """Apply what an agency's callback (webhook) reported: the same ledger path as its feed,
-        the same record ids (so a callback and the feed's later copy make one event), but no
-        checkpoint — the feed keeps its own. The records applied (quarantined ones included)."""
-        for _ in range(_LEDGER_ATTEMPTS):
-            now = utcnow()
-            writes, events, quarantine = await self._ledger_changes(tenant, agency, credential, records, now)
-            step = LedgerStep(tenant=tenant, writes=writes, events=events, quarantine=quarantine)
-            if await self.store.commit_ledger(step):
-                return len(records)
-        raise StoreUnavailable(f"callback {credential}: ledgers kept changing; the agency may send it again")
-
-    async def _ledger_changes(
-        self, tenant: str, agency: str, credential: str, records: list[ChangeRecord], now: dt.datetime
-    ) -> tuple[list[LedgerWrite], list[Event], list[QuarantineEntry]]:
-        """The ledger writes, events and quarantined records that `records` make, read afresh."""
-        claims: dict[str, tuple[ClaimRecord, ClaimLedger, int, bool]] = {}
-        events: list[Event] = []
-        quarantine: list[QuarantineEntry] = []
-        unknown = 0
-        for record in records:
-            reference = record.agency_reference
-            if isinstance(record, Unreadable) or reference is None:
-                quarantine.append(_quarantined(agency, tenant, credential, record, "", now))
-                continue
-            entry = claims.get(reference)
-            if entry is None:
-                claim = await self.store.find_claim_by_agency_reference(tenant, agency, reference)
-                if claim is None:
-                    unknown += 1  # not a claim of this gateway (or not confirmed yet)
-                    continue
-                ledger = await self.store.get_ledger(claim.id) or new_ledger(claim)
-                entry = (claim, ledger, ledger.version, False)
-            claim, ledger, base, moved = entry
-            try:
-                change = apply_record(claim, ledger, record, now)
-            except LedgerError as exc:
-                quarantine.append(_quarantined(agency, tenant, credential, record, str(exc), now))
-                continue
-            claims[reference] = (
-                change.claim or claim,
-                change.ledger,
-                base,
-                moved or change.claim is not None,
-            )
-            events += change.events
-        writes = []
-        for claim, ledger, base, moved in claims.values():
-            ledger.version = base + 1
-            writes.append(LedgerWrite(ledger=ledger, claim=claim if moved else None))
-        if unknown:
-            log.debug("feed %s: %d records for claims this gateway does not know", credential, unknown)
-        return writes, events, quarantine
-
-
-def _quarantined(
-    agency: str, tenant: str, credential: str, record: ChangeRecord, reason: str, now: dt.datetime
-) -> QuarantineEntry:
-    raw = record.raw if isinstance(record, Unreadable) else msgspec.json.encode(record).decode()
-    why = record.reason if isinstance(record, Unreadable) else reason or "no agency reference"
-    digest = hashlib.sha256(f"{credential}\0{record.record_id}".encode()).hexdigest()[:24]
-    return QuarantineEntry(
-        id=f"qr_{digest}",
-        agency=agency,
-        tenant=tenant,
-        credential=credential,
-        record_id=record.record_id,
-        agency_reference=record.agency_reference,
-        raw=raw[:QUARANTINE_RAW_MAX],
-        reason=why[:500],
-        at=now,
-    )
 
 
 def _attempted(

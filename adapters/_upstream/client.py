@@ -89,6 +89,18 @@ class _Retry(Exception):
         self.backoff = backoff
 
 
+def _log_retry(details: stamina.instrumentation.RetryDetails) -> None:
+    """stamina's own log hook writes `repr()` of the failure, whose message may quote the agency's
+    answer (and so a debtor): ours names the problem code only."""
+    cause = details.caused_by
+    code = cause.error.code if isinstance(cause, _Retry) else type(cause).__name__
+    log.info("read retry %d in %.2f s after %s", details.retry_num, details.wait_for, code)
+
+
+# Retry metrics (stamina_retries_total) and our log line; set once, for every client.
+stamina.instrumentation.set_on_retry_hooks([stamina.instrumentation.PrometheusOnRetryHook, _log_retry])
+
+
 def _retry_hook(exc: Exception) -> bool | float:
     if not isinstance(exc, _Retry):
         return False
@@ -108,6 +120,7 @@ class _Call:
         "rate_deadline",
         "rate_key",
         "retry_deadline",
+        "route",
         "write",
     )
 
@@ -135,6 +148,7 @@ class _Call:
         self.write = write
         self.allow = allow
         self.rate_key = f"{credential.agency}:{credential.key}"
+        self.route = metrics.agency_route(path)
         self.rate_deadline = rate_deadline
         self.retry_deadline = retry_deadline
 
@@ -249,8 +263,12 @@ class UpstreamClient:
             wait_max=retry_wait_max,
             wait_jitter=retry_wait_jitter,
         )
-        self._latency = metrics.LATENCY.labels(agency)
-        self._counters: dict[int | str, Any] = {}
+        self._counters: dict[tuple[str, int | str], Any] = {}
+        self._latencies: dict[str, Any] = {}
+        self._slots: dict[str, Any] = {}
+        for limit in rate_limits:
+            if limit[1] == 60.0:
+                metrics.RATE_LIMIT_PER_MINUTE.labels(agency).set(limit[0])
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -359,6 +377,7 @@ class UpstreamClient:
 
     async def _exchange(self, call: _Call) -> httpx.Response:
         await self._guard(self._limiter.acquire(call.rate_key, call.rate_deadline))
+        self._slot_taken(call)
         auth = call.auth
         token = None
         if isinstance(auth, OAuth2ClientCredentials):
@@ -372,6 +391,7 @@ class UpstreamClient:
             # resending a write is safe.
             token = await self._guard(self._tokens.refresh_rejected(auth, call.credential, token))
             await self._guard(self._limiter.acquire(call.rate_key, call.rate_deadline))
+            self._slot_taken(call)
             response = await self._send(call, token)
         return response
 
@@ -391,10 +411,15 @@ class UpstreamClient:
             OSError,
             TimeoutError,
         ) as exc:
-            self._count("timeout" if isinstance(exc, TimeoutError | httpx.TimeoutException) else "no_answer")
+            self._count(
+                call, "timeout" if isinstance(exc, TimeoutError | httpx.TimeoutException) else "no_answer"
+            )
             raise error_for_exception(self.agency, exc, write=call.write) from exc
-        self._latency.observe(time.perf_counter() - started)
-        self._count(response.status_code)
+        latency = self._latencies.get(call.route)
+        if latency is None:
+            latency = self._latencies[call.route] = metrics.LATENCY.labels(self.agency, call.route)
+        latency.observe(time.perf_counter() - started)
+        self._count(call, response.status_code)
         return response
 
     def _retryable(self, call: _Call, error: AgencyError) -> Exception:
@@ -426,8 +451,17 @@ class UpstreamClient:
                 f"{self.agency}: shared state unavailable ({type(exc).__name__})"
             ) from exc
 
-    def _count(self, status: int | str) -> None:
-        counter = self._counters.get(status)
+    def _count(self, call: _Call, status: int | str) -> None:
+        counter = self._counters.get((call.route, status))
         if counter is None:
-            counter = self._counters[status] = metrics.REQUESTS.labels(self.agency, str(status))
+            counter = self._counters[(call.route, status)] = metrics.REQUESTS.labels(
+                self.agency, call.route, str(status)
+            )
+        counter.inc()
+
+    def _slot_taken(self, call: _Call) -> None:
+        tenant = call.credential.tenant
+        counter = self._slots.get(tenant)
+        if counter is None:
+            counter = self._slots[tenant] = metrics.RATE_SLOTS.labels(self.agency, tenant)
         counter.inc()

@@ -2,10 +2,10 @@
 
 Shown today: capabilities, the rate limits in force (config or the agency's published ones), the
 circuit breaker and the calls answered by status as *this replica* counts them (the Prometheus
-registry that /metrics exposes), and which tenants hold a credential. Not yet kept by the store,
-so shown as such: the rate budget used per credential in the last minute/day (the limiter keeps
-a GCRA arrival time, not a count), feed lag and last successful sync, quarantined records — the
-ledger's feed checkpoints and quarantine fill these in (`credential_health` is the hook).
+registry that /metrics exposes), which tenants hold a credential, and per credential its change
+feed (from the claim ledger's feed state): when it was last read to its end, the lag since, and
+records quarantined. Not kept by the store, so shown as such: the rate budget used per
+credential in the last minute/day (the limiter keeps a GCRA arrival time, not a count).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from litestar.response import Template
 from prometheus_client import REGISTRY
 
 from gateway.console._web import AdminDep, render
+from gateway.stores import utcnow
 
 __all__ = ["AgencyView", "CredentialView", "agencies", "credential_health"]
 
@@ -64,13 +65,29 @@ def _process_metrics() -> tuple[dict[str, float], dict[str, dict[str, int]]]:
 
 
 async def credential_health(admin: AdminDep, agency: str, tenant: str) -> CredentialView:
-    """One tenant's credential at one agency. The hook for the ledger's checkpoints and quarantine."""
-    section = admin.runtime.settings.tenants[tenant].credentials.get(agency, {})
+    """One tenant's credential at one agency: its change feed's state from the claim ledger
+    (last read to its end, lag since then, records quarantined)."""
+    runtime: Any = admin.runtime
+    section = runtime.settings.tenants[tenant].credentials.get(agency, {})
     account = next(
         (str(v) for k, v in section.items() if k in ("account_id", "client_id", "username", "creditor_id")),
         "—",
     )
-    return CredentialView(tenant=tenant, account=account)
+    view = CredentialView(tenant=tenant, account=account)
+    credential = runtime.settings.credential(tenant, agency)
+    spec = runtime.specs.get(agency)
+    if credential is None or spec is None or not spec.capabilities.feeds:
+        return view
+    try:
+        state = await runtime.store.get_feed(credential.key)
+    except Exception:  # the page shows what it can while the store is down
+        return view
+    if state is not None:
+        view.quarantined = state.quarantined
+        if state.drained_at is not None:
+            view.last_sync = state.drained_at.isoformat().replace("+00:00", "Z")
+            view.feed_lag_seconds = round((utcnow() - state.drained_at).total_seconds(), 1)
+    return view
 
 
 @get("/agencies", include_in_schema=False)

@@ -23,7 +23,7 @@ from gateway.console._login import home, login, login_form, logout
 from gateway.console._operations import operation, operations, retry_operation
 from gateway.console._tenants import preview, rollback, tenant, tenants, update_routing
 from gateway.console._web import CONSOLE, CONSOLE_EXCEPTIONS, console_error, provide_admin, security_headers
-from gateway.console._webhooks import webhooks
+from gateway.console._webhooks import redeliver, webhook, webhooks
 
 __all__ = ["ConsolePlugin", "console_router"]
 
@@ -48,6 +48,8 @@ def console_router() -> Router:
             operation,
             retry_operation,
             webhooks,
+            webhook,
+            redeliver,
             audit,
             create_static_files_router(
                 path="/static", directories=[HERE / "static"], include_in_schema=False, name="console-static"

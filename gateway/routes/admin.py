@@ -54,7 +54,7 @@ CHANGE_PROBLEMS: dict[int, ResponseSpec] = {
     422: problem_spec("validation_failed: errors[].pointer names the part at fault, e.g. /rules/2/agency"),
     428: problem_spec("precondition_required: If-Match is missing"),
 }
-SCOPES = ("claims:read", "claims:write", "admin", "metrics")
+SCOPES = ("claims:read", "claims:write", "claims:erase", "admin", "metrics")
 
 
 class ApiKeyCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -24,13 +24,13 @@ from litestar.params import FromPath
 from adapters.base import CallbackReceiver
 from canonical.problems import NotFound, Unauthorized
 from gateway.routes._shared import ServicesDep, problem_spec
-from gateway.worker import Worker
+from gateway.services.feeds import apply_pushed_records
 
 __all__ = ["CallbackReceipt", "agency_callback"]
 
 
 class CallbackReceipt(msgspec.Struct, kw_only=True):
-    #: How many records the callback made (an event each only where something changed).
+    #: How many of the callback's records changed a ledger or were set aside (0: all known already).
     records: int
 
 
@@ -64,5 +64,5 @@ async def agency_callback(
     if not adapter.authentic_callback(credential, headers):
         raise Unauthorized("the call does not carry this tenant's callback secret")
     records = await adapter.callback_changes(credential, await request.body())
-    applied = await Worker(runtime).apply_callback(tenant, agency, credential.key, list(records))
+    applied = await apply_pushed_records(runtime.store, tenant, agency, credential.key, records)
     return CallbackReceipt(records=applied)

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import Body, FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
 from canonical import (
@@ -24,7 +24,7 @@ from canonical import (
     Withdrawal,
 )
 from canonical.problems import BadRequest
-from gateway.auth import require_tenant
+from gateway.auth import require_admin, require_tenant
 from gateway.routes._shared import (
     CLAIM_CREATE_RESPONSES,
     EXAMPLE_CLAIM,
@@ -38,6 +38,7 @@ from gateway.routes._shared import (
     answer_write,
     strict_body,
 )
+from gateway.services.privacy import PrivacyService
 
 __all__ = ["ClaimController"]
 
@@ -128,6 +129,31 @@ class ClaimController(Controller):
         require_tenant(principal, tenant, "claims:read")
         return await services.reads.get_claim(
             tenant, claim_id, expand_agency_data=expand == "agency_data", refresh=refresh
+        )
+
+    @delete(
+        "/{claim_id:str}/personal-data",
+        operation_id="erasePersonalData",
+        status_code=204,
+        summary="Erase the debtor's personal data",
+        description="Admin key, or a tenant key with claims:erase. Names, birth date, email, phone and "
+        "address are erased from everything the gateway holds for the claim; ids, references and "
+        "amounts stay; the audit records who erased what. The agency keeps its own copy.",
+        responses=READ_PROBLEMS,
+    )
+    async def erase_personal_data(
+        self,
+        tenant: FromPath[str],
+        claim_id: FromPath[str],
+        principal: PrincipalDep,
+        services: ServicesDep,
+    ) -> None:
+        if principal.tenant is None:
+            require_admin(principal)
+        else:
+            require_tenant(principal, tenant, "claims:erase")
+        await PrivacyService(services.runtime).erase(
+            tenant, claim_id, actor=principal.name, by_key=principal.key_id, why="request"
         )
 
     @get(

@@ -51,6 +51,7 @@ class ReadService:
         self.store = runtime.store
         self._cache: dict[str, tuple[float, AgencyClaim]] = {}
         self._refreshing: dict[str, asyncio.Future[None]] = {}
+        self._feeds: dict[str, tuple[float, dt.datetime | None]] = {}
 
     # cursors
     def _seal(self, position: str | None, scope: str) -> str | None:
@@ -82,10 +83,26 @@ class ReadService:
             await self._refresh(record)
             record = await self.claim_record(tenant, claim_id)
         ledger = await self.store.get_ledger(claim_id)
-        claim = _claim_view(record, ledger)
+        claim = _claim_view(record, ledger, await self._feed_synced(tenant, record.agency))
         if expand_agency_data and record.agency_reference is not None:
             claim.agency_data = (await self._agency_claim(record)).agency_data
         return claim
+
+    async def _feed_synced(self, tenant: str, agency: str) -> dt.datetime | None:
+        """When the credential's change feed was last read to its end (None: no feed): every claim
+        it covers agreed with the agency then. Cached a second per process."""
+        spec = self.runtime.specs.get(agency)
+        credential = self.runtime.settings.credential(tenant, agency)
+        if spec is None or not spec.capabilities.feeds or credential is None:
+            return None
+        now = time.monotonic()
+        cached = self._feeds.get(credential.key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        state = await self.store.get_feed(credential.key)
+        drained = state.drained_at if state is not None else None
+        self._feeds[credential.key] = (now + 1.0, drained)
+        return drained
 
     async def _agency_claim(self, record: ClaimRecord) -> AgencyClaim:
         ttl = self.runtime.settings.claim_cache_seconds
@@ -157,8 +174,11 @@ class ReadService:
                 created_after=created_after,
             )
         ledgers = await self.store.get_ledgers([r.id for r in records])
+        synced = {agency: await self._feed_synced(tenant, agency) for agency in {r.agency for r in records}}
         return Page(
-            data=[_claim_view(r, ledger) for r, ledger in zip(records, ledgers, strict=True)],
+            data=[
+                _claim_view(r, ledger, synced[r.agency]) for r, ledger in zip(records, ledgers, strict=True)
+            ],
             has_more=position is not None,
             next_cursor=self._seal(position, scope),
         )
@@ -262,9 +282,17 @@ def _claim_filter(filters: dict[str, Any]) -> Callable[[ClaimRecord], bool]:
     return keep
 
 
-def _claim_view(record: ClaimRecord, ledger: ClaimLedger | None) -> Claim:
-    """A claim as the index and the ledger know it (no ledger yet: as submitted, never synced)."""
+def _claim_view(
+    record: ClaimRecord, ledger: ClaimLedger | None, feed_synced: dt.datetime | None = None
+) -> Claim:
+    """A claim as the index and the ledger know it (no ledger yet: as submitted, never synced).
+
+    `synced_at` is the later of the ledger's own last agreement with the agency and the last time
+    the claim's change feed was read to its end, once the agency has confirmed the claim."""
     balance = ledger.balance() if ledger is not None else invoices_total(record.invoices)
+    synced_at = ledger.synced_at if ledger is not None else None
+    if synced_at is not None and feed_synced is not None:
+        synced_at = max(synced_at, feed_synced)
     return Claim(
         id=record.id,
         client_reference=record.client_reference,
@@ -278,7 +306,7 @@ def _claim_view(record: ClaimRecord, ledger: ClaimLedger | None) -> Claim:
         balance=Money(amount=balance, currency=record.currency),
         created_at=record.created_at,
         updated_at=record.updated_at,
-        synced_at=ledger.synced_at if ledger is not None else None,
+        synced_at=synced_at,
     )
 
 

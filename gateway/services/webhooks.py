@@ -213,7 +213,7 @@ class WebhookService:
         """A cursor just past the tenant's last event."""
         after: str | None = None
         while True:
-            events, position = await self.store.list_events(tenant, after, 100)
+            events, position = await self.store.list_events(tenant, after, 1000)
             if position is None:
                 return DeliveryState(after=after, offset=len(events))
             after = position

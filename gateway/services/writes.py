@@ -307,6 +307,7 @@ class WriteService:
     async def _accept(
         self, operation: OperationRecord, claim: ClaimRecord | None, idempotency: Idempotency
     ) -> StoredResponse:
+        operation.idempotency_key = idempotency.key
         response = accepted_response(operation)
         try:
             await self.store.accept(operation, claim, idempotency.write(response, held=True))

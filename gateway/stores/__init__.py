@@ -1,6 +1,13 @@
 """Stores: the Store protocol, the in-memory store (embedded default) and the Redis store."""
 
-from gateway.stores.base import Begun, DuplicateClientReference, IdempotencyWrite, Store, StoreUnavailable
+from gateway.stores.base import (
+    Backlog,
+    Begun,
+    DuplicateClientReference,
+    IdempotencyWrite,
+    Store,
+    StoreUnavailable,
+)
 from gateway.stores.memory import MemoryStore
 from gateway.stores.records import (
     ApiKeyRecord,
@@ -19,6 +26,7 @@ from gateway.stores.records import (
 __all__ = [
     "ApiKeyRecord",
     "AuditEntry",
+    "Backlog",
     "Begun",
     "ClaimRecord",
     "DuplicateClientReference",

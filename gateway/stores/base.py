@@ -34,6 +34,7 @@ from gateway.stores.records import (
 )
 
 __all__ = [
+    "Backlog",
     "Begun",
     "DuplicateClientReference",
     "IdempotencyWrite",
@@ -76,6 +77,17 @@ class Begun(msgspec.Struct, frozen=True, kw_only=True):
 
 
 Predicate = Callable[[object], bool]
+
+
+class Backlog(msgspec.Struct, frozen=True, kw_only=True):
+    """What waits in the store, for the metrics (gateway/metrics.py): read by the worker."""
+
+    #: Outbox entries not yet acknowledged: ready, held by a worker, or waiting for a retry.
+    outbox: int
+    #: When the oldest of them was accepted (None: the outbox is empty).
+    oldest_created_at: dt.datetime | None
+    #: Operations submitted to each agency whose outcome is not known yet.
+    submitted: dict[str, int]
 
 
 class Store(Protocol):
@@ -171,6 +183,14 @@ class Store(Protocol):
 
     async def submitted_operations(self, agency: str) -> list[OperationRecord]: ...
 
+    async def save_erasure(
+        self, claim: ClaimRecord, operations: Sequence[OperationRecord], audit: AuditEntry
+    ) -> None:
+        """Store an erased claim, its erased operations and the audit entry together, and rewrite
+        the idempotency records those operations were accepted under (their answer is the
+        operation; status code and expiry stay)."""
+        ...
+
     async def wait_final(self, operation_id: str, timeout: float) -> OperationRecord | None:
         """Wait until the operation is succeeded/failed (or the timeout); its latest state."""
         ...
@@ -187,6 +207,10 @@ class Store(Protocol):
         ...
 
     async def outbox_promote_due(self, now: float) -> int: ...
+
+    async def backlog(self, agencies: Sequence[str]) -> Backlog:
+        """Outbox depth, its oldest entry's acceptance time, submitted operations per agency."""
+        ...
 
     # events and audit
     async def list_events(

@@ -20,7 +20,7 @@ import msgspec
 
 from adapters._upstream import MemorySharedState
 from canonical import FINAL_STATUSES, Event, OperationStatus
-from gateway.stores.base import Begun, DuplicateClientReference, IdempotencyWrite
+from gateway.stores.base import Backlog, Begun, DuplicateClientReference, IdempotencyWrite
 from gateway.stores.records import (
     QUARANTINE_MAX,
     ApiKeyRecord,
@@ -192,7 +192,7 @@ class MemoryStore:
     ) -> None:
         self._operations[operation.id] = operation
         if claim is not None:
-            self._claims[claim.id] = claim
+            self._put_claim(claim)
         self._append_events(operation.tenant, events)
         self._enqueue(operation.id)
         await self._notify()
@@ -262,6 +262,23 @@ class MemoryStore:
         page = [self._quarantine[i] for i in ids[:limit]]
         return page, (ids[limit - 1] if len(ids) > limit else None)
 
+    async def save_erasure(
+        self, claim: ClaimRecord, operations: Sequence[OperationRecord], audit: AuditEntry
+    ) -> None:
+        self._claims[claim.id] = claim
+        for operation in operations:
+            self._operations[operation.id] = operation
+            entry = self._idempotency.get((operation.tenant, operation.idempotency_key or ""))
+            if entry is not None:
+                record, expires = entry
+                rewritten = _erased_answer(record, operation)
+                if rewritten is not None:
+                    self._idempotency[(operation.tenant, operation.idempotency_key or "")] = (
+                        rewritten,
+                        expires,
+                    )
+        await self.append_audit(audit)
+
     async def submitted_operations(self, agency: str) -> list[OperationRecord]:
         return [op for op in self._operations.values() if op.status == "submitted" and op.agency == agency]
 
@@ -318,6 +335,15 @@ class MemoryStore:
             self._enqueue(operation_id)
             moved += 1
         return moved
+
+    async def backlog(self, agencies: Sequence[str]) -> Backlog:
+        waiting = [p.operation_id for p in self._outbox.values()] + [op for _, op in self._delayed]
+        created = [self._operations[i].created_at for i in waiting if i in self._operations]
+        submitted = dict.fromkeys(agencies, 0)
+        for op in self._operations.values():
+            if op.status == "submitted" and op.agency in submitted:
+                submitted[op.agency] += 1
+        return Backlog(outbox=len(waiting), oldest_created_at=min(created, default=None), submitted=submitted)
 
     def _next_due(self) -> float:
         return self._delayed[0][0] if self._delayed else float("inf")
@@ -413,6 +439,15 @@ def _routing_position(after: str | None, latest: int) -> int:
         return max(1, min(int(after), latest + 1))
     except ValueError:
         return 1
+
+
+def _erased_answer(record: IdempotencyRecord, operation: OperationRecord) -> IdempotencyRecord | None:
+    """The key's record with its stored answer made from the erased operation (None: not its)."""
+    response = record.response
+    if response is None or not response.headers.get("location", "").endswith("/" + operation.id):
+        return None
+    body = msgspec.json.encode(operation.public())
+    return msgspec.structs.replace(record, response=msgspec.structs.replace(response, body=body))
 
 
 def _trim(feed: list[Any], cap: int) -> None:

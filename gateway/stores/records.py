@@ -97,6 +97,8 @@ class ClaimRecord(msgspec.Struct, kw_only=True):
     create_operation_id: str
     created_at: dt.datetime
     updated_at: dt.datetime
+    #: When the debtor's personal data was erased (gateway.services.privacy); None while kept.
+    personal_data_erased_at: dt.datetime | None = None
 
 
 #: An operation keeps this many history steps (the latest); older ones are dropped.
@@ -130,6 +132,8 @@ class OperationRecord(msgspec.Struct, kw_only=True):
     payload: dict[str, Any]
     #: The creditor's payment id for `payment.reverse` (from the path).
     target: str | None = None
+    #: The Idempotency-Key it was accepted under (an erase rewrites that key's stored answer).
+    idempotency_key: str | None = None
     agency_reference: str | None = None
     error: Problem | None = None
     attempts: int = 0

@@ -32,7 +32,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from adapters._upstream.shared import RedisSharedState
 from canonical import FINAL_STATUSES, Event, OperationStatus
 from canonical.operations import OPERATION_STATUSES
-from gateway.stores.base import Begun, DuplicateClientReference, IdempotencyWrite, StoreUnavailable
+from gateway.stores.base import Backlog, Begun, DuplicateClientReference, IdempotencyWrite, StoreUnavailable
 from gateway.stores.records import (
     QUARANTINE_MAX,
     ApiKeyRecord,
@@ -607,6 +607,32 @@ class RedisStore:
         ]
 
     @_guard
+    async def save_erasure(
+        self, claim: ClaimRecord, operations: Sequence[OperationRecord], audit: AuditEntry
+    ) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._k("claim", claim.id), _enc.encode(claim))
+            for operation in operations:
+                pipe.set(self._k("op", operation.id), _enc.encode(operation))
+            pipe.xadd(
+                self._k("audit"), {"entry": _enc.encode(audit)}, maxlen=self.audit_max, approximate=True
+            )
+            await pipe.execute()
+        for operation in operations:
+            if operation.idempotency_key is None:
+                continue
+            name = self._k("idem", operation.tenant, operation.idempotency_key)
+            raw = await self.redis.get(name)
+            if raw is None:
+                continue
+            record = msgspec.json.decode(raw, type=IdempotencyRecord)
+            response = record.response
+            if response is None or not response.headers.get("location", "").endswith("/" + operation.id):
+                continue
+            response.body = _enc.encode(operation.public())
+            await self.redis.set(name, _enc.encode(record), keepttl=True, xx=True)
+
+    @_guard
     async def submitted_operations(self, agency: str) -> list[OperationRecord]:
         ids = await self.redis.smembers(self._k("polling", agency))
         if not ids:
@@ -683,6 +709,27 @@ class RedisStore:
     @_guard
     async def outbox_promote_due(self, now: float) -> int:
         return int(await self._promote(keys=[self._k("delayed"), self._k("outbox")], args=[now]))
+
+    @_guard
+    async def backlog(self, agencies: Sequence[str]) -> Backlog:
+        """XLEN + ZCARD, and the older of the stream's first entry and the first delayed retry."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xlen(self._k("outbox"))
+            pipe.zcard(self._k("delayed"))
+            pipe.xrange(self._k("outbox"), count=1)
+            pipe.zrange(self._k("delayed"), 0, 0)
+            for agency in agencies:
+                pipe.scard(self._k("polling", agency))
+            ready, delayed, first, first_delayed, *submitted = await pipe.execute()
+        ids = [_entry(entry_id, fields).operation_id for entry_id, fields in first if fields]
+        ids += [raw.decode() for raw in first_delayed]
+        raws = await self.redis.mget([self._k("op", i) for i in ids]) if ids else []
+        created = [msgspec.json.decode(raw, type=OperationRecord).created_at for raw in raws if raw]
+        return Backlog(
+            outbox=int(ready) + int(delayed),
+            oldest_created_at=min(created, default=None),
+            submitted={agency: int(n) for agency, n in zip(agencies, submitted, strict=True)},
+        )
 
     # events and audit
     @_guard

@@ -26,6 +26,7 @@ import os
 import time
 import weakref
 from collections import deque
+from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
 import msgspec
@@ -143,11 +144,11 @@ class WebhookStore(Protocol):
         endpoint_id: str,
         owner: str,
         state: DeliveryState | None,
-        attempt: DeliveryAttempt | None = None,
+        attempts: Sequence[DeliveryAttempt] = (),
         *,
         redelivered: bool = False,
     ) -> bool:
-        """Store the cursor and/or an attempt (and drop the first redelivery) atomically, iff
+        """Store the cursor and/or attempts (and drop the first redelivery) atomically, iff
         `owner` still holds the lease. False: the lease is lost and nothing was stored."""
         ...
 
@@ -233,7 +234,7 @@ class MemoryWebhookStore:
         endpoint_id: str,
         owner: str,
         state: DeliveryState | None,
-        attempt: DeliveryAttempt | None = None,
+        attempts: Sequence[DeliveryAttempt] = (),
         *,
         redelivered: bool = False,
     ) -> bool:
@@ -241,7 +242,7 @@ class MemoryWebhookStore:
             return False
         if state is not None:
             self._state[endpoint_id] = _enc.encode(state)
-        if attempt is not None:
+        for attempt in attempts:
             self._append_attempt(endpoint_id, attempt)
         if redelivered and self._redo.get(endpoint_id):
             self._redo[endpoint_id].popleft()
@@ -307,14 +308,14 @@ return 0
 
 _SAVE_PROGRESS = """
 -- KEYS: lease, state, attempts, redo
--- ARGV: owner, state_json, attempt_json, kept, min_id, pop_redelivery
+-- ARGV: owner, state_json, kept, min_id, pop_redelivery, attempt_json...
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2]) end
-if ARGV[3] ~= '' then
-  redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[4], '*', 'a', ARGV[3])
-  redis.call('XTRIM', KEYS[3], 'MINID', ARGV[5])
+if #ARGV > 5 then
+  for i = 6, #ARGV do redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[3], '*', 'a', ARGV[i]) end
+  redis.call('XTRIM', KEYS[3], 'MINID', ARGV[4])
 end
-if ARGV[6] == '1' then redis.call('LPOP', KEYS[4]) end
+if ARGV[5] == '1' then redis.call('LPOP', KEYS[4]) end
 return 1
 """
 
@@ -381,7 +382,7 @@ class RedisWebhookStore:
         endpoint_id: str,
         owner: str,
         state: DeliveryState | None,
-        attempt: DeliveryAttempt | None = None,
+        attempts: Sequence[DeliveryAttempt] = (),
         *,
         redelivered: bool = False,
     ) -> bool:
@@ -391,10 +392,10 @@ class RedisWebhookStore:
             args=[
                 owner,
                 _enc.encode(state) if state is not None else b"",
-                _enc.encode(attempt) if attempt is not None else b"",
                 self.bounds.kept,
                 f"{max(0, min_ms)}-0",
                 "1" if redelivered else "0",
+                *(_enc.encode(attempt) for attempt in attempts),
             ],
         )
         return bool(saved)

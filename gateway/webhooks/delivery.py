@@ -41,11 +41,12 @@ import msgspec
 from canonical import Event
 from canonical.problems import GatewayError
 from gateway import metrics
+from gateway.logs import get_logger
 from gateway.services.webhooks import WebhookService
 from gateway.stores import new_id, utcnow
 from gateway.stores.webhooks import DeliveryAttempt, DeliveryState, Redelivery, WebhookEndpoint
 from gateway.webhooks.safety import GuardedResolver, UrlRefused, check_address, check_url
-from gateway.webhooks.signing import signed_headers
+from gateway.webhooks.signing import Signer
 
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
@@ -53,11 +54,17 @@ if TYPE_CHECKING:
 __all__ = ["Backoff", "SendResult", "WebhookDispatcher", "standard_backoff"]
 
 log = logging.getLogger(__name__)
+#: One line per failed attempt and per disabled endpoint (successes are counted, not logged:
+#: a busy worker delivers thousands a second). Never the URL's secret parts, never a secret.
+attempt_log = get_logger("gateway.webhooks")
 
 #: Seconds before the next attempt, given the failed attempts so far and the receiver's Retry-After.
 Backoff = Callable[[int, float | None], float]
 
 _MAX_DELAY = 12 * 3600.0
+#: Successful deliveries are saved (cursor + attempt records) at least this often.
+_FLUSH_COUNT = 50
+_FLUSH_SECONDS = 0.2
 _enc = msgspec.json.Encoder()
 
 
@@ -218,12 +225,19 @@ class WebhookDispatcher:
         return bool(await self.hooks.lease(endpoint_id, self.owner, self.config.lease_seconds))
 
     async def _advance(self, endpoint: WebhookEndpoint, state: DeliveryState, stop: asyncio.Event) -> Step:
-        """Deliver what is due of the endpoint's next page of events."""
+        """Deliver what is due of the endpoint's next page of events.
+
+        Successes are saved in groups (cursor and attempt records in one atomic step, at most
+        `_FLUSH_COUNT` deliveries or `_FLUSH_SECONDS` apart): a crash before a save sends those
+        events again — at least once still holds — and the store is not asked once per delivery.
+        """
         if state.next_attempt_at is not None and state.next_attempt_at > self.clock():
             return "waiting"
         events, position = await self.store.list_events(endpoint.tenant, state.after, self.batch)
         dirty = False
-        secrets: list[str] | None = None
+        signer: Signer | None = None
+        done: list[DeliveryAttempt] = []
+        since = time.monotonic()
         while state.offset < len(events) and not stop.is_set():
             if not await self._keep_lease(endpoint.id):
                 return "lost"
@@ -232,9 +246,9 @@ class WebhookDispatcher:
                 state.offset += 1
                 dirty = True
                 continue
-            if secrets is None:
-                secrets = await self.service.signing_secrets(endpoint)
-            result = await self.send(endpoint, secrets, event)
+            if signer is None:
+                signer = Signer(await self.service.signing_secrets(endpoint))
+            result = await self.send(endpoint, signer, event)
             record = DeliveryAttempt(
                 id=new_id("whd"),
                 endpoint_id=endpoint.id,
@@ -247,41 +261,62 @@ class WebhookDispatcher:
                 feed_after=state.after,
                 feed_offset=state.offset,
             )
-            if result.ok:
-                state.offset += 1
-                state.attempt, state.next_attempt_at, state.failing_since = 0, None, None
-                if not await self.hooks.save_progress(endpoint.id, self.owner, state, record):
+            if not result.ok:
+                return await self._failed(endpoint, state, [*done, record], result)
+            state.offset += 1
+            state.attempt, state.next_attempt_at, state.failing_since = 0, None, None
+            done.append(record)
+            dirty = True
+            if len(done) >= _FLUSH_COUNT or time.monotonic() - since >= _FLUSH_SECONDS:
+                if not await self.hooks.save_progress(endpoint.id, self.owner, state, done):
                     return "lost"
-                dirty = False
-                continue
-            return await self._failed(endpoint, state, record, result)
+                done, dirty, since = [], False, time.monotonic()
         if state.offset >= len(events) and position is not None:
             state.after, state.offset = position, 0
             dirty = True
-        if dirty and not await self.hooks.save_progress(endpoint.id, self.owner, state):
+        if dirty and not await self.hooks.save_progress(endpoint.id, self.owner, state, done):
             return "lost"
         return "progress" if position is not None else "idle"
 
     async def _failed(
-        self, endpoint: WebhookEndpoint, state: DeliveryState, record: DeliveryAttempt, result: SendResult
+        self,
+        endpoint: WebhookEndpoint,
+        state: DeliveryState,
+        records: list[DeliveryAttempt],
+        result: SendResult,
     ) -> Step:
+        """The attempt at the head failed (`records[-1]`; earlier ones are unsaved successes)."""
+        record = records[-1]
         now = self.clock()
         state.attempt = record.attempt
         state.failing_since = state.failing_since or now
         if now - state.failing_since >= self.config.disable_after_seconds:
             state.next_attempt_at = None
-            if not await self.hooks.save_progress(endpoint.id, self.owner, state, record):
+            if not await self.hooks.save_progress(endpoint.id, self.owner, state, records):
                 return "lost"
             since = dt.datetime.fromtimestamp(state.failing_since, dt.UTC)
             hours = round((now - state.failing_since) / 3600)
             reason = f"every attempt failed for {hours} h (last: {record.error})"
             await self.service.disable(endpoint, reason, since)
             metrics.WEBHOOK_DELIVERIES.labels("gave_up").inc()
-            log.warning("webhook endpoint %s of %s disabled: %s", endpoint.id, endpoint.tenant, reason)
+            attempt_log.warning(
+                "webhook endpoint disabled", tenant=endpoint.tenant, endpoint_id=endpoint.id, reason=reason
+            )
             return "disabled"
         state.next_attempt_at = now + max(0.0, self.backoff(record.attempt, result.retry_after))
         record.next_attempt_at = dt.datetime.fromtimestamp(state.next_attempt_at, dt.UTC)
-        if not await self.hooks.save_progress(endpoint.id, self.owner, state, record):
+        attempt_log.info(
+            "webhook attempt failed",
+            tenant=endpoint.tenant,
+            endpoint_id=endpoint.id,
+            event_id=record.event_id,
+            attempt=record.attempt,
+            status_code=record.status_code,
+            error=record.error,
+            duration_ms=record.duration_ms,
+            retry_in_seconds=round(state.next_attempt_at - now, 1),
+        )
+        if not await self.hooks.save_progress(endpoint.id, self.owner, state, records):
             return "lost"
         return "waiting"
 
@@ -293,7 +328,7 @@ class WebhookDispatcher:
         if event is None:
             result = SendResult(error="the event is no longer in the tenant's feed", outcome="gone")
         else:
-            result = await self.send(endpoint, await self.service.signing_secrets(endpoint), event)
+            result = await self.send(endpoint, Signer(await self.service.signing_secrets(endpoint)), event)
         record = DeliveryAttempt(
             id=new_id("whd"),
             endpoint_id=endpoint.id,
@@ -307,9 +342,9 @@ class WebhookDispatcher:
             feed_after=redelivery.feed_after,
             feed_offset=offset,
         )
-        return bool(await self.hooks.save_progress(endpoint.id, self.owner, None, record, redelivered=True))
+        return bool(await self.hooks.save_progress(endpoint.id, self.owner, None, [record], redelivered=True))
 
-    async def send(self, endpoint: WebhookEndpoint, secrets: list[str], event: Event) -> SendResult:
+    async def send(self, endpoint: WebhookEndpoint, signer: Signer, event: Event) -> SendResult:
         """One signed POST of `event` to the endpoint: what came of it (never raises for the receiver's faults)."""
         assert self._session is not None, "the dispatcher is not running"
         body = _enc.encode(event)
@@ -319,7 +354,7 @@ class WebhookDispatcher:
             host = check_url(endpoint.url, self._allowed)
             if _is_literal(host):
                 check_address(host, host.strip("[]"), self._allowed)
-            headers = signed_headers(secrets, event.id, dt.datetime.now(dt.UTC), body)
+            headers = signer.headers(event.id, dt.datetime.now(dt.UTC), body)
             async with (
                 self._slots,
                 self._session.post(

@@ -23,7 +23,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from standardwebhooks.webhooks import Webhook
 
-__all__ = ["SecretBox", "new_secret", "signature_header", "signed_headers"]
+__all__ = ["SecretBox", "Signer", "new_secret", "signature_header", "signed_headers"]
 
 _PREFIX = "whsec_"
 
@@ -64,19 +64,37 @@ class SecretBox:
             ) from None
 
 
+class Signer:
+    """Signs with every secret of an endpoint (newest first); built once per batch of deliveries."""
+
+    __slots__ = ("_webhooks",)
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        self._webhooks = [Webhook(secret) for secret in secrets]
+
+    def __repr__(self) -> str:
+        return f"Signer(<{len(self._webhooks)} secrets hidden>)"
+
+    def signature(self, message_id: str, timestamp: dt.datetime, body: bytes) -> str:
+        """`webhook-signature`: one `v1,<signature>` per secret, space separated."""
+        text = body.decode()
+        return " ".join(webhook.sign(message_id, timestamp, text) for webhook in self._webhooks)
+
+    def headers(self, message_id: str, timestamp: dt.datetime, body: bytes) -> dict[str, str]:
+        """The headers of one delivery attempt (`timestamp` is the attempt's, `message_id` the event's)."""
+        return {
+            "webhook-id": message_id,
+            "webhook-timestamp": str(int(timestamp.timestamp())),
+            "webhook-signature": self.signature(message_id, timestamp, body),
+            "content-type": "application/json",
+        }
+
+
 def signature_header(secrets: Sequence[str], message_id: str, timestamp: dt.datetime, body: bytes) -> str:
-    """`webhook-signature`: one `v1,<signature>` per secret, newest secret first."""
-    text = body.decode()
-    return " ".join(Webhook(secret).sign(message_id, timestamp, text) for secret in secrets)
+    return Signer(secrets).signature(message_id, timestamp, body)
 
 
 def signed_headers(
     secrets: Sequence[str], message_id: str, timestamp: dt.datetime, body: bytes
 ) -> dict[str, str]:
-    """The headers of one delivery attempt (`timestamp` is the attempt's, `message_id` the event's)."""
-    return {
-        "webhook-id": message_id,
-        "webhook-timestamp": str(int(timestamp.timestamp())),
-        "webhook-signature": signature_header(secrets, message_id, timestamp, body),
-        "content-type": "application/json",
-    }
+    return Signer(secrets).headers(message_id, timestamp, body)

@@ -221,3 +221,13 @@ async def test_a_client_that_disconnects_mid_body_is_not_a_500(
         assert loop.time() < deadline, [r.getMessage() for r in caplog.records]
         await asyncio.sleep(0.02)
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+async def test_a_wait_that_runs_out_on_redis_answers_the_stored_202(api: httpx.AsyncClient) -> None:
+    """No worker runs here: the wait runs out, and the answer is the 202 that was stored."""
+    key = uuid.uuid4().hex
+    body = claim_body(f"ORD-{uuid.uuid4().hex[:8]}")
+    waited = await api.post(CLAIMS, json=body, headers=auth(idempotency_key=key, Prefer="wait=1"))
+    assert waited.status_code == 202, waited.text
+    again = await api.post(CLAIMS, json=body, headers=auth(idempotency_key=key))
+    assert again.status_code == 202 and again.headers["idempotent-replayed"] == "true"

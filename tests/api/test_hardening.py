@@ -134,3 +134,17 @@ async def test_metrics_can_be_put_behind_a_key() -> None:
             assert b"cg_http_requests_total" in scraped.content
     finally:
         running.stop()
+
+
+@pytest.mark.parametrize("page", ["/docs", "/docs/swagger"])
+async def test_the_docs_pages_load_only_pinned_scripts_and_styles_with_integrity(
+    api: httpx.AsyncClient, page: str
+) -> None:
+    import re
+
+    html = (await api.get(page)).text
+    assets = re.findall(r"<(?:script|link)\b[^>]*(?:src|href)=\"(https?://[^\"]+)\"[^>]*>", html)
+    assert assets, html[:500]
+    for tag in re.findall(r"<(?:script|link)\b[^>]*(?:src|href)=\"https?://[^>]*>", html):
+        assert re.search(r'integrity="sha384-[A-Za-z0-9+/=]{64}"', tag), tag
+        assert re.search(r"@\d+\.\d+\.\d+/", tag), tag  # an exact version, never "latest" or a branch

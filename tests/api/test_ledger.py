@@ -96,7 +96,7 @@ async def test_a_claim_not_yet_confirmed_has_no_synced_at(
     client: httpx.AsyncClient, agency: FakeAgency
 ) -> None:
     agency.asynchronous = True
-    agency.reject_next = None
+    agency.undecided = True  # the agency has not decided yet: the claim stays pending
     response = await client.post(CLAIMS, json=claim_body(), headers=auth(**{"Idempotency-Key": "k"}))
     claim = (await client.get(f"{CLAIMS}/{response.json()['claim_id']}", headers=auth())).json()
     assert claim["status"] == "pending" and claim["synced_at"] is None
@@ -293,3 +293,14 @@ async def test_list_filters_combine(client: httpx.AsyncClient) -> None:
     )
     assert [c["id"] for c in page_two.json()["data"]] == [first["id"]]
     assert all(c["synced_at"] for c in listed)
+
+
+async def test_synced_at_follows_the_feed_even_when_nothing_changed(client: httpx.AsyncClient) -> None:
+    claim = await confirmed_claim(client)
+    confirmed_at = dt.datetime.fromisoformat(claim["synced_at"])
+
+    async def later() -> bool:
+        read = (await client.get(f"{CLAIMS}/{claim['id']}", headers=auth())).json()
+        return dt.datetime.fromisoformat(read["synced_at"]) > confirmed_at
+
+    await until(later)  # the feed was read to its end after the claim was confirmed

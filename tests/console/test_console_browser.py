@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+import httpx
 
 from tests.console._browser import browser, page, screenshot
 from tests.console._support import failed_operations, submit_claim, wait_for
-from tests.routing._support import ADMIN_KEY, TENANT_KEY, Gateway
+from tests.routing._support import ADMIN_KEY, TENANT_KEY, Gateway, bearer, routing_document, running_gateway
+from tests.support.receiver import Receiver
 
 __all__ = ["browser", "page"]  # fixtures
 
@@ -50,7 +54,7 @@ def test_switch_the_default_agency_see_the_diff_and_roll_back(page: Any, gateway
     assert page.is_visible("text=breaker closed")
     screenshot(page, "agencies")
     page.click("nav a:text('Webhooks')")
-    screenshot(page, "webhooks")
+    assert "has no webhook endpoint" in page.inner_text("#endpoints")
 
 
 def test_a_tenant_key_cannot_log_in(page: Any, gateway: Gateway) -> None:
@@ -98,3 +102,37 @@ def test_find_a_failed_operation_open_its_history_and_retry_it(page: Any, gatewa
 
     page.goto(f"{gateway.base_url}/console/operations/{rejected}")
     assert "agency_rejected" in page.inner_text("#retry-refusal")
+
+
+def test_see_a_failed_webhook_delivery_and_redeliver_it(page: Any) -> None:
+    document = routing_document()
+    document["webhooks"] = {"allow_http_hosts": ["127.0.0.1"], "poll_interval_seconds": 0.05}
+    receiver = Receiver().start()
+    receiver.answers = [500]
+    try:
+        with running_gateway(document) as gateway:
+            created = httpx.post(
+                f"{gateway.base_url}/v1/admin/tenants/acme/webhooks",
+                json={"url": receiver.url, "description": "billing service"},
+                headers=bearer(),
+            )
+            assert created.status_code == 201, created.text
+            wait_for(submit_claim(gateway.base_url, "HOOK-1"), "succeeded")
+            log_in(page, gateway, start="/console/webhooks")
+            assert "billing service" in page.inner_text("#endpoints")
+            screenshot(page, "webhooks")
+            page.click(f"#endpoints a:text('{created.json()['id']}')")
+            deadline = time.monotonic() + 10
+            while "500" not in page.inner_text("#deliveries"):  # the first attempt got a 500
+                assert time.monotonic() < deadline, "no failed delivery shown"
+                page.reload()
+            page.locator("#deliveries tr.attention button").first.click()
+            assert "is sent again next" in page.inner_text(".notice")
+            while "(redelivery)" not in page.inner_text("#deliveries"):
+                assert time.monotonic() < deadline, "the redelivery was not shown"
+                page.reload()
+            screenshot(page, "webhook")
+            audit = httpx.get(f"{gateway.base_url}/v1/admin/audit?limit=100", headers=bearer()).text
+            assert "webhook.redelivery_requested" in audit
+    finally:
+        receiver.stop()

@@ -10,6 +10,7 @@ import msgspec
 from adapters.base import InvoiceChanged, PaymentCollected, StatusChanged
 from canonical import Money
 from gateway.ledger import apply_operation, apply_record, new_ledger
+from gateway.services.feeds import apply_pushed_records
 from gateway.stores import ClaimRecord, OperationRecord, Store, utcnow
 from gateway.stores.records import FeedState, LedgerStep, LedgerWrite, QuarantineEntry
 from tests.contract.test_store_contract import claim_record, operation_record
@@ -148,3 +149,20 @@ async def test_claim_lists_follow_status_changes_through_their_index(store: Stor
     cutoff = newer.created_at - dt.timedelta(milliseconds=1)
     found, _ = await store.list_claims("acme", None, 10, lambda _: True, created_after=cutoff)
     assert [c.id for c in found] == [newer.id]
+
+
+async def test_records_an_agency_pushes_apply_once_without_a_checkpoint(store: Store) -> None:
+    await confirmed(store)
+    pushed = [
+        PaymentCollected(
+            record_id="v-9", agency_reference="AG-1", amount=eur(250), paid_on=dt.date(2026, 11, 2)
+        ),
+        PaymentCollected(
+            record_id="v-10", agency_reference="AG-404", amount=eur(1), paid_on=dt.date(2026, 11, 2)
+        ),
+    ]
+    assert await apply_pushed_records(store, "acme", "fake", "fake:acme-1", pushed) == 2  # payment + invoice
+    assert await apply_pushed_records(store, "acme", "fake", "fake:acme-1", pushed) == 0
+    events, _ = await store.list_events("acme", None, 10)
+    assert [e.type for e in events].count("payment.received") == 1
+    assert await store.get_feed("fake:acme-1") is None

@@ -281,6 +281,27 @@ async def test_event_feeds_keep_the_newest_entries_up_to_their_cap(request: pyte
         await store.aclose()
 
 
+async def test_backlog_counts_ready_held_and_delayed_entries_and_dates_the_oldest(store: Store) -> None:
+    empty = await store.backlog(["fake", "other"])
+    assert (empty.outbox, empty.oldest_created_at, empty.submitted) == (0, None, {"fake": 0, "other": 0})
+    first, second = claim_record(reference="ORD-b1"), claim_record(reference="ORD-b2")
+    first_op, second_op = operation_record(first), operation_record(second)
+    await store.accept(first_op, first, None)
+    await store.accept(second_op, second, None)
+    held = await store.outbox_take("w1", 1, 0, 60)  # held by a worker: still waiting
+    assert [e.operation_id for e in held] == [first_op.id]
+    backlog = await store.backlog(["fake"])
+    assert (backlog.outbox, backlog.oldest_created_at) == (2, first_op.created_at)
+    await store.outbox_retry_at(held[0], 4102444800.0)  # a retry far ahead still counts
+    assert (await store.backlog(["fake"])).outbox == 2
+    ready = await store.outbox_take("w1", 10, 0, 60)
+    await store.outbox_ack(ready[0])
+    second_op.status = "submitted"
+    await store.save_operation(second_op)
+    after = await store.backlog(["fake"])
+    assert (after.outbox, after.oldest_created_at, after.submitted) == (1, first_op.created_at, {"fake": 1})
+
+
 async def test_operations_list_by_status_follows_each_change_of_status(store: Store) -> None:
     claims = [claim_record(reference=f"ORD-{i}") for i in range(7)]
     ops = [operation_record(claim) for claim in claims]

@@ -70,7 +70,7 @@ async def test_progress_is_saved_only_under_the_lease(hooks: WebhookStore) -> No
     assert not await hooks.lease(e.id, "w2", 30)  # held by w1
     assert await hooks.lease(e.id, "w1", 30)  # renewed
     state = DeliveryState(after="5", offset=2, attempt=1, next_attempt_at=1.5, failing_since=1.0)
-    assert await hooks.save_progress(e.id, "w1", state, attempt(e.id, 1))
+    assert await hooks.save_progress(e.id, "w1", state, [attempt(e.id, 1)])
     assert not await hooks.save_progress(e.id, "w2", DeliveryState())  # not the holder: nothing stored
     assert await hooks.get_state(e.id) == state
     await hooks.release(e.id, "w2")  # not the holder: no effect
@@ -84,8 +84,9 @@ async def test_attempts_are_newest_first_paged_and_bounded(hooks: WebhookStore) 
     e = endpoint()
     assert await hooks.lease(e.id, "w", 30)
     made = [attempt(e.id, n) for n in range(1, 6)]
-    for a in made:
-        assert await hooks.save_progress(e.id, "w", None, a)
+    assert await hooks.save_progress(e.id, "w", None, made[:2])
+    for a in made[2:]:
+        assert await hooks.save_progress(e.id, "w", None, [a])
     first, position = await hooks.list_attempts(e.id, None, 2)
     assert [a.attempt for a in first] == [5, 4] and position is not None
     rest, end = await hooks.list_attempts(e.id, position, 2)
@@ -101,7 +102,7 @@ async def test_a_redelivery_is_dropped_only_with_its_attempt(hooks: WebhookStore
     await hooks.push_redelivery(e.id, first)
     await hooks.push_redelivery(e.id, Redelivery(attempt_id="whd_2", event_id="evt_2"))
     assert await hooks.next_redelivery(e.id) == first
-    assert await hooks.save_progress(e.id, "w", None, attempt(e.id, 1), redelivered=True)
+    assert await hooks.save_progress(e.id, "w", None, [attempt(e.id, 1)], redelivered=True)
     assert (await hooks.next_redelivery(e.id)).event_id == "evt_2"  # type: ignore[union-attr]
 
 

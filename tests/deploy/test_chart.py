@@ -70,7 +70,7 @@ def test_schema_validation_catches_a_misspelt_field(production: Manifests) -> No
     deployment = dict(one(production, "Deployment", "api"))
     deployment["spec"] = {**deployment["spec"], "replica": 3}
     assert validate_manifests.problems(deployment, K8S_VERSIONS)
-    monitor = one(production, "ServiceMonitor")
+    monitor = one(production, "ServiceMonitor", "api")
     broken = {**monitor, "spec": {**monitor["spec"], "endpoints": [{"port": "http", "paht": "/metrics"}]}}
     assert validate_manifests.problems(broken, K8S_VERSIONS)
 
@@ -211,13 +211,33 @@ def test_api_probes_point_at_the_gateway_health_paths(rendering: tuple[str, Mani
     assert api["args"][api["args"].index("--port") + 1] == "8000"
 
 
+def test_worker_probes_point_at_its_own_health_port(rendering: tuple[str, Manifests]) -> None:
+    _, manifests = rendering
+    (worker,) = one(manifests, "Deployment", "worker")["spec"]["template"]["spec"]["containers"]
+    assert {port["name"]: port["containerPort"] for port in worker["ports"]} == {"metrics": 9000}
+    assert worker["args"][worker["args"].index("--port") + 1] == "9000"
+    assert worker["args"][worker["args"].index("--host") + 1] == "0.0.0.0"
+    expected = {
+        "livenessProbe": "/health/live",
+        "readinessProbe": "/health/ready",
+        "startupProbe": "/health/live",
+    }
+    for probe, path in expected.items():
+        assert worker[probe]["httpGet"] == {"path": path, "port": "metrics"}, probe
+
+
 def test_api_serves_and_worker_delivers_from_the_same_config(rendering: tuple[str, Manifests]) -> None:
     _, manifests = rendering
     (api,) = one(manifests, "Deployment", "api")["spec"]["template"]["spec"]["containers"]
     (worker,) = one(manifests, "Deployment", "worker")["spec"]["template"]["spec"]["containers"]
     config_path = "/etc/collection-gateway/gateway.toml"
     assert [*api["command"], *api["args"][:3]] == ["collection-gateway", "serve", "--config", config_path]
-    assert [*worker["command"], *worker["args"]] == ["collection-gateway", "worker", "--config", config_path]
+    assert [*worker["command"], *worker["args"][:3]] == [
+        "collection-gateway",
+        "worker",
+        "--config",
+        config_path,
+    ]
     # Delivery runs in the worker Deployment only: API pods must not start a worker of their own.
     assert gateway_config(manifests)["run_worker"] is False
 
@@ -277,11 +297,11 @@ def test_a_config_change_rolls_the_pods() -> None:
 
 def test_service_and_monitor_reach_the_api_pods_only(production: Manifests) -> None:
     api_labels = one(production, "Deployment", "api")["spec"]["template"]["metadata"]["labels"]
-    service = one(production, "Service")
+    service = one(production, "Service", "api")
     assert api_labels.items() >= service["spec"]["selector"].items()
     assert service["spec"]["selector"]["app.kubernetes.io/component"] == "api"
     assert service["spec"]["ports"][0]["targetPort"] == "http"
-    monitor = one(production, "ServiceMonitor")
+    monitor = one(production, "ServiceMonitor", "api")
     assert monitor["spec"]["endpoints"] == [
         {"port": "http", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s"}
     ]
@@ -290,8 +310,27 @@ def test_service_and_monitor_reach_the_api_pods_only(production: Manifests) -> N
     assert backend == {"name": service["metadata"]["name"], "port": {"name": "http"}}
 
 
+def test_the_workers_metrics_are_scraped_through_a_headless_service_of_their_own(
+    production: Manifests,
+) -> None:
+    worker_pod = one(production, "Deployment", "worker")["spec"]["template"]
+    service = one(production, "Service", "worker")
+    assert service["spec"]["clusterIP"] == "None"  # no API behind it: Prometheus finds the pods
+    assert worker_pod["metadata"]["labels"].items() >= service["spec"]["selector"].items()
+    assert service["spec"]["ports"] == [
+        {"name": "metrics", "port": 9000, "targetPort": "metrics", "protocol": "TCP"}
+    ]
+    monitor = one(production, "ServiceMonitor", "worker")
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
+    assert service["metadata"]["labels"].items() >= monitor["spec"]["selector"]["matchLabels"].items()
+
+
 def test_the_service_monitor_is_optional() -> None:
-    assert not of_kind(render(), "ServiceMonitor")
+    manifests = render()
+    assert not of_kind(manifests, "ServiceMonitor")
+    assert [
+        s["metadata"]["labels"]["app.kubernetes.io/component"] for s in of_kind(manifests, "Service")
+    ] == ["api"]
 
 
 def test_pods_may_reach_only_dns_redis_and_the_agencies(rendering: tuple[str, Manifests]) -> None:
@@ -315,7 +354,8 @@ def test_pods_may_reach_only_dns_redis_and_the_agencies(rendering: tuple[str, Ma
         )
         agencies = egress[2]["to"][0]["ipBlock"]
         assert agencies["cidr"] == "0.0.0.0/0" and "10.0.0.0/8" in agencies["except"]
-    assert "ingress" not in policies["worker"]["spec"], "the worker serves nothing"
+    (worker_ingress,) = policies["worker"]["spec"]["ingress"]  # its metrics and health port only
+    assert worker_ingress["ports"] == [{"protocol": "TCP", "port": 9000}]
     (api_ingress,) = policies["api"]["spec"]["ingress"]
     assert api_ingress["ports"] == [{"protocol": "TCP", "port": 8000}]
 

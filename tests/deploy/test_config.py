@@ -124,7 +124,7 @@ def test_numbers_and_booleans_set_on_the_command_line_keep_their_types() -> None
 def test_probe_and_scrape_paths_answer_on_the_real_app(production: Manifests) -> None:
     (api,) = one(production, "Deployment", "api")["spec"]["template"]["spec"]["containers"]
     paths = {api[probe]["httpGet"]["path"] for probe in ("livenessProbe", "readinessProbe", "startupProbe")}
-    paths |= {endpoint["path"] for endpoint in one(production, "ServiceMonitor")["spec"]["endpoints"]}
+    paths |= {endpoint["path"] for endpoint in one(production, "ServiceMonitor", "api")["spec"]["endpoints"]}
     assert paths == {"/health/live", "/health/ready", "/metrics"}
     # The embedded store: what is checked here is the routes, not Redis.
     with TestClient(app=create_app(load_settings(None, {}))) as client:

@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 import adapters._upstream
 from adapters._upstream import BearerAuth, OAuth2ClientCredentials
 from adapters._upstream.breaker import State
+from adapters._upstream.metrics import agency_route
 from canonical.problems import AgencyRejected, AgencyUnavailable
 from tests.adapters.upstream._agency import CREDENTIAL, Agency, Answer, create_app
 from tests.adapters.upstream.conftest import MakeClient
@@ -47,9 +48,23 @@ async def test_calls_are_counted_by_agency_and_status_and_timed(
         await client.request("GET", "/items/1", credential=CREDENTIAL, auth=AUTH)
     await client.request("GET", "/items/2", credential=CREDENTIAL, auth=AUTH)
 
-    assert _sample("cg_upstream_requests_total", agency=name, status="422") == 1
-    assert _sample("cg_upstream_requests_total", agency=name, status="200") == 1
-    assert _sample("cg_upstream_request_seconds_count", agency=name) == 2
+    route = "/items/{id}"  # the ids in the path are not labels
+    assert _sample("cg_upstream_requests_total", agency=name, route=route, status="422") == 1
+    assert _sample("cg_upstream_requests_total", agency=name, route=route, status="200") == 1
+    assert _sample("cg_upstream_request_seconds_count", agency=name, route=route) == 2
+    assert _sample("cg_upstream_rate_slots_total", agency=name, tenant=CREDENTIAL.tenant) == 2
+
+
+def test_agency_routes_keep_words_and_hide_ids_and_references() -> None:
+    assert agency_route("/portfolio/statusUpdate") == "/portfolio/statusUpdate"
+    assert agency_route("/claims/4711/accountingDocuments/cancellations") == (
+        "/claims/{id}/accountingDocuments/cancellations"
+    )
+    tenant = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
+    assert agency_route(f"/v1/{tenant}/customers/by-reference-id/anna?x=1") == (
+        "/v1/{id}/customers/by-reference-id/{id}"
+    )
+    assert agency_route("/v1/x/cases/Muster%20Anna") == "/v1/x/cases/{id}"
 
 
 async def test_breaker_state_and_rate_limit_waits_are_exported(
