@@ -34,7 +34,7 @@ import msgspec
 import pytest
 import pytest_asyncio
 
-from adapters.base import CAPABILITIES, AdapterSpec, Succeeded
+from adapters.base import CAPABILITIES, FEEDS, AdapterSpec, ChangeFeed, Succeeded, Unreadable
 from canonical import (
     Allocation,
     CreditNoteCreate,
@@ -368,3 +368,73 @@ async def test_withdrawing_some_invoices_leaves_the_claim_open(agency: Agency) -
     assert isinstance(outcome, Succeeded), outcome
     if agency.declares("claim.read"):
         assert (await agency.adapter.get_claim(agency.credential, ref)).status not in ("withdrawn", "closed")
+
+
+# --- the change feed (adapters that declare `Capabilities.feeds`) ------------------------------
+
+
+def _require_feed(agency: Agency) -> None:
+    if not agency.spec.capabilities.feeds:
+        pytest.skip(f"{agency.name} declares no change feed")
+
+
+def test_declared_feeds_are_known_and_read_by_changes_since(spec: AdapterSpec) -> None:
+    assert spec.capabilities.feeds <= set(FEEDS), (
+        f"{spec.name}: unknown feeds {spec.capabilities.feeds - set(FEEDS)}"
+    )
+
+
+@pytest.mark.asyncio
+async def test_what_the_agency_does_on_its_own_comes_out_of_the_feed(agency: Agency) -> None:
+    _require_feed(agency)
+    assert isinstance(agency.adapter, ChangeFeed), f"{agency.name} declares feeds but has no changes_since"
+    await agency.create(sample_claim(agency.spec, invoices=2))
+    before, checkpoint = await agency.changes()
+    for _ in range(3):  # the sandbox's own activity (adapters.sandbox_kit): collect, change a status
+        await agency.sandbox("POST", "/_sandbox/activity/step")
+    after, _ = await agency.changes(checkpoint)
+    new = {r.record_id for r in after} - {r.record_id for r in before}
+    assert new, (
+        f"{agency.name}: the sandbox acted three times (POST /_sandbox/activity/step) and "
+        "changes_since reported nothing new; expected records (look at changes_since and the "
+        "sandbox's activity step)"
+    )
+    assert not [r for r in after if isinstance(r, Unreadable)], f"{agency.name}: {after}"
+
+
+@pytest.mark.asyncio
+async def test_the_feed_read_again_gives_the_same_records_by_the_same_ids(agency: Agency) -> None:
+    _require_feed(agency)
+    await agency.create(sample_claim(agency.spec))
+    await agency.sandbox("POST", "/_sandbox/activity/step")
+    first, _ = await agency.changes()
+    again, _ = await agency.changes()
+    by_id = {r.record_id: r for r in first}
+    for record in again:
+        if record.record_id in by_id:
+            assert record == by_id[record.record_id], (
+                f"{agency.name}: record {record.record_id} read twice says two things: "
+                f"{by_id[record.record_id]} then {record}; a record id must name one record"
+            )
+    assert set(by_id) <= {r.record_id for r in again}, (
+        f"{agency.name}: a second read from the same checkpoint lost records "
+        f"{sorted(set(by_id) - {r.record_id for r in again})[:5]}"
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_record_the_adapter_cannot_read_is_set_aside_and_the_feed_goes_on(agency: Agency) -> None:
+    _require_feed(agency)
+    await agency.create(sample_claim(agency.spec))
+    _, checkpoint = await agency.changes()
+    poisoned = await agency.sandbox("POST", "/_sandbox/feed/poison")
+    if not poisoned or poisoned.get("poison") is None:
+        pytest.skip(f"{agency.name}'s sandbox has no POST /_sandbox/feed/poison")
+    await agency.sandbox("POST", "/_sandbox/activity/step")
+    records, _ = await agency.changes(checkpoint)  # raises nothing: the feed goes on
+    unreadable = [r for r in records if isinstance(r, Unreadable)]
+    assert len(unreadable) == 1, (
+        f"{agency.name}: after one poisoned record changes_since gave {len(unreadable)} Unreadable "
+        "records; expected exactly one (decode each record on its own, never the page at once)"
+    )
+    assert unreadable[0].raw and unreadable[0].reason and unreadable[0].record_id

@@ -23,7 +23,7 @@ from litestar.params import FromPath
 
 from adapters.base import CallbackReceiver
 from canonical.problems import NotFound, Unauthorized
-from gateway.routes._shared import ServicesDep, problem_spec
+from gateway.routes._shared import ServicesDep
 from gateway.services.feeds import apply_pushed_records
 
 __all__ = ["CallbackReceipt", "agency_callback"]
@@ -37,15 +37,10 @@ class CallbackReceipt(msgspec.Struct, kw_only=True):
 @post(
     "/v1/agency-callbacks/{agency:str}/{tenant:str}",
     operation_id="receiveAgencyCallback",
-    tags=["agencies"],
     status_code=200,
-    security=[],
-    summary="An agency's callback (e.g. Debbie's webhooks) into the claim ledger",
-    responses={
-        401: problem_spec("unauthorized: the call does not carry the credential's callback secret"),
-        404: problem_spec("not_found: no such agency callback for this tenant"),
-        503: problem_spec("store_unavailable or agency_unavailable: nothing applied, send again"),
-    },
+    # Called by agencies, not by internal services: not part of the API document their clients
+    # are generated from (docs/agencies.md describes it per agency).
+    include_in_schema=False,
 )
 async def agency_callback(
     request: Request[Any, Any, Any], agency: FromPath[str], tenant: FromPath[str], services: ServicesDep
