@@ -22,7 +22,7 @@ def sandbox_app() -> object:
     return create_app(options=SandboxOptions(per_minute=UNLIMITED, per_day=UNLIMITED))
 
 
-def gateway_app(sandbox_url: str) -> object:
+def gateway_app(sandbox_url: str, store_url: str = "memory://", prefix: str = "cg-bench") -> object:
     from adapters.intrum import SPEC
     from gateway.app import create_app
     from gateway.settings import settings_from_mapping
@@ -31,9 +31,38 @@ def gateway_app(sandbox_url: str) -> object:
     agency = SPEC.sandbox.agency_config(sandbox_url)
     agency.update(rate_limit_per_minute=UNLIMITED, rate_limit_per_day=UNLIMITED)
     document = {
-        "store_url": "memory://",
+        "store_url": store_url,
+        "store_prefix": prefix,
         "log_level": "WARNING",
         "claim_cache_seconds": 0,  # every read goes to the agency: the proxy path is what is measured
+        "agencies": {"intrum": agency},
+        "tenants": {
+            "bench": {"default_agency": "intrum", "credentials": {"intrum": SPEC.sandbox.credentials()}}
+        },
+        "api_keys": [
+            {
+                "tenant": "bench",
+                "scopes": ["claims:read", "claims:write"],
+                "key_sha256": hashlib.sha256(BENCH_KEY.encode()).hexdigest(),
+            }
+        ],
+    }
+    return create_app(settings_from_mapping(document, SPEC.sandbox.secrets(), {"intrum": SPEC}))
+
+
+def writer_app(sandbox_url: str, redis_url: str, prefix: str) -> object:
+    """The accepted-write gateway: the Redis store, no worker (what is measured is accepting)."""
+    from adapters.intrum import SPEC
+    from gateway.app import create_app
+    from gateway.settings import settings_from_mapping
+
+    assert SPEC.sandbox is not None
+    agency = SPEC.sandbox.agency_config(sandbox_url)
+    document = {
+        "store_url": redis_url,
+        "store_prefix": prefix,
+        "run_worker": False,
+        "log_level": "WARNING",
         "agencies": {"intrum": agency},
         "tenants": {
             "bench": {"default_agency": "intrum", "credentials": {"intrum": SPEC.sandbox.credentials()}}
@@ -52,7 +81,12 @@ def gateway_app(sandbox_url: str) -> object:
 def main() -> None:
     role, port = sys.argv[1], int(sys.argv[2])
     logging.basicConfig(level=logging.WARNING)
-    app = sandbox_app() if role == "sandbox" else gateway_app(sys.argv[3])
+    if role == "sandbox":
+        app = sandbox_app()
+    elif role == "writer":
+        app = writer_app(sys.argv[3], sys.argv[4], sys.argv[5])
+    else:
+        app = gateway_app(sys.argv[3])
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)  # type: ignore[arg-type]
 
 

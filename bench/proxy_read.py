@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -87,12 +88,13 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
 
 
-async def run(seconds: float, rounds: int) -> dict[str, object]:
+async def run(seconds: float, rounds: int, store: str = "memory://") -> dict[str, object]:
     sandbox_port, gateway_port = free_port(), free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     gateway_url = f"http://127.0.0.1:{gateway_port}"
     sandbox = spawn("sandbox", str(sandbox_port))
-    gateway = spawn("gateway", str(gateway_port), sandbox_url)
+    prefix = f"cgbench:{uuid.uuid4().hex[:8]}"
+    gateway = spawn("gateway", str(gateway_port), sandbox_url, store, prefix)
     auth = {"Authorization": f"Bearer {BENCH_KEY}"}
     try:
         connector = aiohttp.TCPConnector(limit=64)
@@ -182,6 +184,8 @@ async def run(seconds: float, rounds: int) -> dict[str, object]:
             process.terminate()
         for process in (gateway, sandbox):
             process.wait(timeout=10)
+        if store.startswith("redis"):
+            await _forget(store, prefix)
     direct_rps = statistics.median(results["direct_rps"])
     gateway_rps = statistics.median(results["gateway_rps"])
     ledger_rps = statistics.median(results["ledger_rps"])
@@ -205,9 +209,23 @@ async def run(seconds: float, rounds: int) -> dict[str, object]:
         "gateway_p99_ms_c1": round(percentile(proxied_c1, 0.99), 2),
         "ledger_p50_ms_c1": round(percentile(ledger_c1, 0.5), 2),
         "ledger_p99_ms_c1": round(percentile(ledger_c1, 0.99), 2),
+        "store": store.split("@")[-1],
         "rounds": rounds,
         "seconds_per_round": seconds,
     }
+
+
+async def _forget(url: str, prefix: str) -> None:
+    """Delete the benchmark's keys from a shared Redis."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        for start in range(0, len(keys), 500):
+            await client.delete(*keys[start : start + 500])
+    finally:
+        await client.aclose()
 
 
 def main() -> None:
@@ -216,8 +234,11 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--store", default="memory://", help="the gateway's store_url (e.g. redis://127.0.0.1:6379/0)"
+    )
     args = parser.parse_args()
-    report = asyncio.run(run(args.seconds, args.rounds))
+    report = asyncio.run(run(args.seconds, args.rounds, args.store))
     out = Path(".bench")
     out.mkdir(exist_ok=True)
     (out / "proxy_read.json").write_text(json.dumps(report, indent=2))

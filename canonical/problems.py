@@ -83,6 +83,7 @@ CODES: dict[str, str] = {
     "agency_rate_limited": "the agency's rate limit leaves no slot for this read now; see Retry-After",
     "agency_review_timeout": "the agency did not decide within its adapter's review time; ask the agency",
     "claim_not_ready": "the claim is not yet known at its agency",
+    "operation_not_retryable": "only a failed operation whose failure the agency did not decide can be retried",
     "store_unavailable": "the gateway's store cannot be reached; nothing was stored",
     "internal_error": "a fault in the gateway; the request id helps us find it",
 }

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import httpx
 from litestar import Litestar
@@ -30,6 +31,7 @@ from gateway.runtime import Runtime
 from gateway.server import body_deadline
 from gateway.settings import Settings
 from gateway.stores import Store
+from gateway.tracing import name_server_span, server_plugin
 from gateway.worker import Worker
 
 __all__ = ["create_app"]
@@ -47,10 +49,14 @@ def create_app(
     store: Store | None = None,
     specs: Mapping[str, AdapterSpec] | None = None,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    tracer_provider: Any = None,
     debug: bool = False,
 ) -> Litestar:
-    """The gateway. `store`, `specs` and `transports` are injectable for tests and embedding."""
-    runtime = Runtime(settings, store=store, specs=specs, transports=transports)
+    """The gateway. `store`, `specs` and `transports` are injectable for tests and embedding;
+    `tracer_provider` (OpenTelemetry) turns traces on (gateway/tracing.py)."""
+    runtime = Runtime(
+        settings, store=store, specs=specs, transports=transports, tracer_provider=tracer_provider
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -90,7 +96,7 @@ def create_app(
         middleware=[lambda app: body_deadline(app, settings.body_timeout_seconds)],
         exception_handlers=exception_handlers,
         after_exception=[audit_refusal],
-        before_send=[request_id_header],
+        before_send=[request_id_header, *([name_server_span] if tracer_provider is not None else [])],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="collection-gateway",
@@ -107,7 +113,11 @@ def create_app(
             tags=[Tag(name="claims"), Tag(name="operations"), Tag(name="agencies"), Tag(name="admin")],
         ),
         # StrictStructs: additionalProperties: false where a Struct refuses unknowns; the ops console
-        plugins=[StrictStructs(), ConsolePlugin()],
+        plugins=[
+            StrictStructs(),
+            ConsolePlugin(),
+            *([server_plugin(tracer_provider)] if tracer_provider is not None else []),
+        ],
         request_max_body_size=settings.max_body_bytes,
         # Litestar's default would put its own handler on the root logger; ours (gateway/logs.py)
         # is installed by the CLI, and unexpected errors are logged by gateway/problems.py.

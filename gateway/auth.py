@@ -26,6 +26,7 @@ from canonical.problems import Forbidden, NotFound, Unauthorized
 from gateway.stores import ApiKeyRecord, AuditEntry, Store, new_id, utcnow
 
 __all__ = [
+    "KeyCache",
     "Principal",
     "RefusalSampler",
     "audit_refusal",
@@ -54,12 +55,51 @@ def generate_key(prefix: str = "cgk") -> str:
     return f"{prefix}_{secrets.token_urlsafe(32)}"
 
 
-async def authenticate(store: Store, authorization: str | None) -> Principal:
+class KeyCache:
+    """API keys verified from this process's memory (issue 18: no store round trip per request).
+
+    Every key change in the store bumps its key version; the version is read on the request path
+    at most every `check_seconds` (0.5 s), and a change empties the cache. So a revoked or removed
+    key is refused by every process within `check_seconds` of its revocation, never later; a
+    process that cannot read the version does not answer from its cache. Unknown keys are cached
+    too (a flood of made-up keys costs one lookup each); at most `size` entries.
+    """
+
+    def __init__(self, store: Store, check_seconds: float = 0.5, size: int = 10_000) -> None:
+        self.store = store
+        self.check_seconds = check_seconds
+        self.size = size
+        self._records: dict[str, ApiKeyRecord | None] = {}
+        self._version: int | None = None
+        self._checked = -1e9
+
+    async def find(self, digest: str) -> ApiKeyRecord | None:
+        now = time.monotonic()
+        if now - self._checked >= self.check_seconds:
+            self._checked = now  # one check at a time; the others use what the last one saw
+            try:
+                version = await self.store.api_keys_version()
+            except BaseException:
+                self._checked = -1e9
+                raise
+            if version != self._version:
+                self._records.clear()
+                self._version = version
+        if digest in self._records:
+            return self._records[digest]
+        record = await self.store.find_api_key(digest)
+        if len(self._records) >= self.size:
+            self._records.clear()
+        self._records[digest] = record
+        return record
+
+
+async def authenticate(store: Store, authorization: str | None, keys: KeyCache | None = None) -> Principal:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send Authorization: Bearer <api key>")
     digest = hash_key(token.strip())
-    record: ApiKeyRecord | None = await store.find_api_key(digest)
+    record: ApiKeyRecord | None = await (keys.find(digest) if keys else store.find_api_key(digest))
     if record is None or not hmac.compare_digest(record.key_sha256, digest):
         raise Unauthorized("the API key is not valid")
     if record.revoked_at is not None:

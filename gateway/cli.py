@@ -50,7 +50,17 @@ def app_from_env() -> Any:
 
     settings = _load(None)
     _configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    return create_app(settings, tracer_provider=_tracer_provider("collection-gateway-api"))
+
+
+def _tracer_provider(service_name: str) -> Any:
+    """OpenTelemetry, when the OTEL_* environment asks for it (gateway/tracing.py)."""
+    from gateway.tracing import tracer_provider_from_env
+
+    try:
+        return tracer_provider_from_env(os.environ, service_name)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.group()
@@ -136,7 +146,7 @@ async def _run_worker(settings: Settings, host: str, port: int) -> None:
     from gateway.worker import Worker
     from gateway.worker_http import bound_port, start_worker_http
 
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, tracer_provider=_tracer_provider("collection-gateway-worker"))
     await runtime.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -258,7 +268,12 @@ def demo(host: str, port: int, store_url: str) -> None:
     threading.Thread(target=subscribe, name="demo-subscribe", daemon=True).start()
     try:
         uvicorn.run(
-            create_app(settings), host=host, port=port, log_level="warning", log_config=None, access_log=False
+            create_app(settings, tracer_provider=_tracer_provider("collection-gateway-demo")),
+            host=host,
+            port=port,
+            log_level="warning",
+            log_config=None,
+            access_log=False,
         )
     finally:
         for _, server in servers:

@@ -36,8 +36,11 @@ class Runtime:
         store: Store | None = None,
         specs: Mapping[str, AdapterSpec] | None = None,
         transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+        tracer_provider: Any = None,
     ) -> None:
         self.settings = settings
+        #: OpenTelemetry TracerProvider, or None: traces off (gateway/tracing.py).
+        self.tracer_provider = tracer_provider
         self.store: Store = store or create_store(
             settings.store_url,
             settings.store_prefix,
@@ -52,7 +55,14 @@ class Runtime:
         #: Called as `eraser(tenant, claim_id)` after a claim's personal data is erased
         #: (gateway.services.privacy): a part that keeps its own per-claim copies registers here.
         self.personal_data_erasers: list[Callable[[str, str], Awaitable[None]]] = []
+        self.personal_data_erasers.append(self._erase_quarantined)
         self.started = False
+
+    async def _erase_quarantined(self, tenant: str, claim_id: str) -> None:
+        """Agency records quarantined for the claim may quote the debtor: their raw text goes."""
+        claim = await self.store.get_claim(claim_id)
+        if claim is not None and claim.agency_reference:
+            await self.store.erase_quarantined(tenant, claim.agency, claim.agency_reference)
 
     async def start(self) -> None:
         if self.started:
@@ -77,6 +87,7 @@ class Runtime:
                 shared=token_state,
                 rate_limits=limits,
                 sync_share=agency.sync_budget_share,
+                tracer_provider=self.tracer_provider,
             )
             self._clients.append(client)
             config: dict[str, Any] = {

@@ -76,6 +76,7 @@ from gateway.stores.records import (
     LedgerStep,
     LedgerWrite,
 )
+from gateway.tracing import delivery_span
 from gateway.webhooks.delivery import WebhookDispatcher
 
 __all__ = ["Worker"]
@@ -250,6 +251,8 @@ class Worker:
             _attempted(operation, "gave_up" if gave_up else "retry", started, exc.code, str(exc))
             if gave_up:
                 detail = f"{exc} (gave up after {operation.attempts} attempts)"
+                if operation.maybe_sent:  # say so: the agency may hold it (docs/architecture.md)
+                    detail += f"; an earlier attempt may have reached {operation.agency}: check there before resubmitting"
                 await self._finish(operation, claim, Failed(problem=AgencyUnavailable(detail).problem()))
                 await self.store.outbox_ack(entry)
                 return
@@ -282,6 +285,10 @@ class Worker:
         await self.store.outbox_ack(entry)
 
     async def _call(self, operation: OperationRecord, claim: ClaimRecord) -> Outcome:
+        with delivery_span(self.runtime.tracer_provider, operation):  # continues the request's trace
+            return await self._call_adapter(operation, claim)
+
+    async def _call_adapter(self, operation: OperationRecord, claim: ClaimRecord) -> Outcome:
         adapter = self.runtime.adapter(operation.agency)
         credential = self.runtime.credential(operation.tenant, operation.agency)
 

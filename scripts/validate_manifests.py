@@ -28,6 +28,7 @@ OLDEST_SUPPORTED = "1.25.0"
 SCHEMAS = Path(__file__).parent / "schemas"
 CUSTOM = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor-monitoring.coreos.com-v1.json",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule-monitoring.coreos.com-v1.json",
 }
 
 

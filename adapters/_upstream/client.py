@@ -204,6 +204,8 @@ class UpstreamClient:
     - breaker_threshold consecutive failures open the breaker for breaker_cooldown seconds.
     - token_refresh_margin: renew an OAuth2 token this long (at most a tenth of its life) early.
     - clock: wall clock for token lifetimes (tests move it instead of waiting).
+    - tracer_provider: an OpenTelemetry TracerProvider: every call gets a client span (the
+      `otel` extra's httpx instrumentation wraps the transport).
     """
 
     def __init__(
@@ -229,12 +231,18 @@ class UpstreamClient:
         token_refresh_margin: float = 30.0,
         max_connections: int = 100,
         clock: Callable[[], float] = time.time,
+        tracer_provider: Any = None,
     ) -> None:
         self.agency = agency
         self._timeout = timeout
+        transport = transport or fast_transport(max_connections=max_connections)
+        if tracer_provider is not None:  # a client span and a traceparent header on every call
+            from opentelemetry.instrumentation.httpx import AsyncOpenTelemetryTransport
+
+            transport = AsyncOpenTelemetryTransport(transport, tracer_provider=tracer_provider)
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
-            transport=transport or fast_transport(max_connections=max_connections),
+            transport=transport,
             timeout=timeout,
             cookies=_no_cookies(),
         )

@@ -22,6 +22,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from adapters._upstream import MemorySharedState, UpstreamClient
@@ -113,6 +114,12 @@ class Agency:
         """Send a write as the worker does: a retryable fault is retried with the same token,
         marked `maybe_sent`, honouring the agency's Retry-After, until a deadline."""
         deadline = time.monotonic() + OUTCOME_DEADLINE
+        fixed: list[str] = []
+
+        async def fix_request(request: str) -> None:  # the worker stores it with the operation
+            fixed.append(request)
+
+        op = msgspec.structs.replace(op, fix_request=fix_request)
         while True:
             try:
                 return await send(op)
@@ -127,6 +134,8 @@ class Agency:
                     attempt=op.attempt + 1,
                     maybe_sent=True,
                     claim_id=op.claim_id,
+                    request=fixed[0] if fixed else None,
+                    fix_request=fix_request,
                 )
 
     async def resolve(self, op: OperationContext, outcome: Outcome, claim_id: str = "") -> FinalOutcome:

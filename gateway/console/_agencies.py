@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import get
+from litestar import Request, get
 from litestar.response import Template
 from prometheus_client import REGISTRY
 
@@ -22,6 +22,7 @@ from gateway.stores import utcnow
 
 __all__ = ["AgencyView", "CredentialView", "agencies", "credential_health"]
 
+QUARANTINE_PAGE = 20
 _BREAKER = {0: "closed", 1: "half-open (probing)", 2: "open (failing fast)"}
 
 
@@ -34,6 +35,8 @@ class CredentialView(msgspec.Struct, kw_only=True):
     feed_lag_seconds: float | None = None
     last_sync: str | None = None
     quarantined: int | None = None
+    #: The agency has a change feed the worker reads (else lag, last sync and quarantine do not apply).
+    has_feed: bool = False
 
 
 class AgencyView(msgspec.Struct, kw_only=True):
@@ -78,6 +81,7 @@ async def credential_health(admin: AdminDep, agency: str, tenant: str) -> Creden
     spec = runtime.specs.get(agency)
     if credential is None or spec is None or not spec.capabilities.feeds:
         return view
+    view.has_feed = True
     try:
         state = await runtime.store.get_feed(credential.key)
     except Exception:  # the page shows what it can while the store is down
@@ -91,7 +95,7 @@ async def credential_health(admin: AdminDep, agency: str, tenant: str) -> Creden
 
 
 @get("/agencies", include_in_schema=False)
-async def agencies(admin: AdminDep) -> Template:
+async def agencies(admin: AdminDep, request: Request[Any, Any, Any]) -> Template:
     runtime: Any = admin.runtime
     breakers, calls = _process_metrics()
     views: list[AgencyView] = []
@@ -115,4 +119,7 @@ async def agencies(admin: AdminDep) -> Template:
                 credentials=[await credential_health(admin, name, t) for t in tenants],
             )
         )
-    return render("agencies.html.j2", admin, page="agencies", agencies=views)
+    quarantine = await admin.services.reads.list_quarantine(
+        request.query_params.get("quarantine") or None, QUARANTINE_PAGE
+    )
+    return render("agencies.html.j2", admin, page="agencies", agencies=views, quarantine=quarantine)

@@ -17,5 +17,7 @@ AUDIT_PAGE = 50
 
 @get("/audit", include_in_schema=False)
 async def audit(admin: AdminDep, request: Request[Any, Any, Any]) -> Template:
-    page = await TenantService(admin.runtime).audit(request.query_params.get("cursor") or None, AUDIT_PAGE)
+    page = await TenantService(admin.runtime).audit(
+        request.query_params.get("cursor") or None, AUDIT_PAGE, newest_first=True
+    )
     return render("audit.html.j2", admin, page="audit", entries=page.data, next_cursor=page.next_cursor)

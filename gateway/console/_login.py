@@ -1,7 +1,7 @@
 """Logging in with an admin API key, and out.
 
-The key is checked exactly as the API checks a Bearer key (gateway.auth), so a refused key lands
-in the audit feed the same way (`auth.refused`, by the after-exception hook). A key without the
+The key is checked exactly as the API checks a Bearer key (gateway.auth), and a refused key lands
+in the audit feed the same way (`auth.refused`, at the same bounded rate). A key without the
 `admin` scope cannot log in. A successful login is audited too (`console.login`).
 """
 
@@ -15,7 +15,7 @@ from litestar.datastructures import Cookie
 from litestar.response import Redirect, Template
 
 from canonical.problems import Forbidden, Unauthorized
-from gateway.auth import authenticate, require_admin
+from gateway.auth import audit_refusal, authenticate, require_admin
 from gateway.console._session import (
     LOGIN_COOKIE,
     LOGIN_SECONDS,
@@ -30,6 +30,7 @@ from gateway.console._web import (
     CSRF_FIELD,
     AdminDep,
     CsrfRefused,
+    is_https,
     render,
     secret_of,
     services_of,
@@ -68,7 +69,7 @@ async def _login_page(
             max_age=LOGIN_SECONDS,
             httponly=True,
             samesite="strict",
-            secure=request.url.scheme == "https",
+            secure=is_https(request),
         )
     )
     return page
@@ -97,23 +98,9 @@ async def login(request: Request[Any, Any, Any]) -> Redirect | Template:
         principal = await authenticate(services.runtime.store, f"Bearer {key}")
         require_admin(principal)
     except (Unauthorized, Forbidden) as exc:
-        await services.runtime.store.append_audit(
-            AuditEntry(
-                id=new_id("aud"),
-                at=utcnow(),
-                actor=getattr(getattr(exc, "principal", None), "name", None),
-                action="auth.refused",
-                tenant=None,
-                detail={
-                    "status": exc.status,
-                    "code": exc.code,
-                    "method": "POST",
-                    "path": request.url.path,
-                    "reason": exc.detail,
-                    **({"key_id": exc.principal.key_id} if hasattr(exc, "principal") else {}),
-                },
-            )
-        )
+        # the API's own refusal audit: same entry, same bounded rate (a login flood cannot flush
+        # the audit feed)
+        await audit_refusal(exc, request.scope)
         message = (
             "this key has no admin scope: the console is for admin keys"
             if isinstance(exc, Forbidden)

@@ -39,6 +39,7 @@ __all__ = [
     "LoginRequired",
     "console_error",
     "harden",
+    "is_https",
     "provide_admin",
     "render",
     "secret_of",
@@ -137,11 +138,11 @@ def session_cookie(value: str, request: Request[Any, Any, Any], max_age: int) ->
         max_age=max_age,
         httponly=True,
         samesite="strict",
-        secure=_https(request),
+        secure=is_https(request),
     )
 
 
-def _https(request: Request[Any, Any, Any]) -> bool:
+def is_https(request: Request[Any, Any, Any]) -> bool:
     forwarded = request.headers.get("x-forwarded-proto", "")
     return request.url.scheme == "https" or forwarded.split(",")[0].strip() == "https"
 

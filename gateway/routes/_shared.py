@@ -15,7 +15,7 @@ from litestar.params import QueryParameter
 
 from canonical import FieldError, Operation, Problem
 from canonical.problems import BadRequest, UnsupportedMediaType, ValidationFailed
-from gateway.auth import Principal, RefusalSampler, authenticate
+from gateway.auth import KeyCache, Principal, RefusalSampler, authenticate
 from gateway.demo import DEMO_CLAIM
 from gateway.problems import json_pointer
 from gateway.runtime import Runtime
@@ -53,6 +53,7 @@ class Services:
         self.writes = WriteService(runtime)
         self.webhooks = WebhookService(runtime)
         self.refusals = RefusalSampler(runtime.settings.audit_refusals_per_minute)
+        self.keys = KeyCache(runtime.store)
 
 
 #: `?limit=` of every list (api.md: 1-100, default 20) and `?cursor=`.
@@ -115,7 +116,9 @@ async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     if known is not None:
         return known
     services: Services = request.app.state.services
-    principal = await authenticate(services.runtime.store, request.headers.get("authorization"))
+    principal = await authenticate(
+        services.runtime.store, request.headers.get("authorization"), services.keys
+    )
     state["principal"] = principal
     state["key_id"] = principal.key_id  # for the access log line (gateway/middleware.py)
     state["tenant"] = principal.tenant

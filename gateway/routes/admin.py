@@ -15,7 +15,7 @@ from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 
-from canonical import ClaimCreate, FieldError, Page
+from canonical import ClaimCreate, FieldError, Operation, Page
 from canonical.pages import open_cursor, seal_cursor
 from canonical.problems import NotFound, ValidationFailed
 from gateway.auth import generate_key, hash_key, require_admin
@@ -28,6 +28,7 @@ from gateway.routes._shared import (
     problem_spec,
     strict_body,
 )
+from gateway.services.operations import OperationService
 from gateway.services.tenants import (
     RoutingHistoryEntry,
     RoutingPreview,
@@ -55,6 +56,18 @@ CHANGE_PROBLEMS: dict[int, ResponseSpec] = {
     428: problem_spec("precondition_required: If-Match is missing"),
 }
 SCOPES = ("claims:read", "claims:write", "claims:erase", "admin", "metrics")
+
+
+class OperationRetry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    #: Why the operation is retried (audited).
+    reason: str
+
+
+RETRY_PROBLEMS: dict[int, ResponseSpec] = {
+    **WRITE_PROBLEMS,
+    409: problem_spec("operation_not_retryable: not failed, or the agency decided the failure"),
+    422: problem_spec("validation_failed (/reason), unsupported_by_agency"),
+}
 
 
 class ApiKeyCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -300,6 +313,37 @@ class AdminController(Controller):
         return await services.reads.list_quarantine(cursor, limit)
 
     # audit
+    # operations
+    @post(
+        "/tenants/{tenant:str}/operations/{operation_id:str}/retry",
+        operation_id="retryOperation",
+        status_code=202,
+        responses=RETRY_PROBLEMS,
+    )
+    async def retry_operation(
+        self,
+        tenant: FromPath[str],
+        operation_id: FromPath[str],
+        data: JSONBody[OperationRetry],  # documents the body; see strict_body
+        request: Request[Any, Any, Any],
+        principal: PrincipalDep,
+        services: ServicesDep,
+    ) -> Response[Operation]:
+        """Queue a failed operation again: the same operation (same agency-side idempotency token),
+        only when the agency did not decide the failure (agency_unavailable, agency_rate_limited,
+        agency_auth_failed, internal_error); audited with the reason. The ops console's retry."""
+        require_admin(principal)
+        retry = await strict_body(request, OperationRetry)
+        assert retry is not None
+        record = await OperationService(services.runtime).retry(
+            operation_id, retry.reason, principal, tenant=tenant
+        )
+        return Response(
+            record.public(),
+            status_code=202,
+            headers={"Location": f"/v1/tenants/{tenant}/operations/{operation_id}"},
+        )
+
     @get("/audit", operation_id="listAudit", responses=READ_PROBLEMS)
     async def audit(
         self,

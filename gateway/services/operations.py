@@ -107,9 +107,14 @@ class OperationService:
             raise NotFound(f"no operation {operation_id}")
         return operation
 
-    async def retry(self, operation_id: str, reason: str, principal: Principal) -> OperationRecord:
-        """Queue a failed operation again (see the module docstring); audited with the reason."""
+    async def retry(
+        self, operation_id: str, reason: str, principal: Principal, *, tenant: str | None = None
+    ) -> OperationRecord:
+        """Queue a failed operation again (see the module docstring); audited with the reason.
+        `tenant`: the operation must be that tenant's (the admin API's path names it)."""
         operation = await self.get(operation_id)
+        if tenant is not None and operation.tenant != tenant:
+            raise NotFound(f"no operation {operation_id}")
         refusal = retry_refusal(operation)
         if refusal is not None:
             raise Conflict(refusal, code="operation_not_retryable")

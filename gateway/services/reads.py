@@ -74,15 +74,21 @@ class ReadService:
             raise NotFound(f"no claim {claim_id}")
         return claim
 
+    async def _claim_and_ledger(self, tenant: str, claim_id: str) -> tuple[ClaimRecord, ClaimLedger | None]:
+        """The claim (another tenant's is not found) and its ledger, in one store round trip."""
+        claim, ledger = await self.store.get_claim_and_ledger(claim_id)
+        if claim is None or claim.tenant != tenant:
+            raise NotFound(f"no claim {claim_id}")
+        return claim, ledger
+
     # claims
     async def get_claim(
         self, tenant: str, claim_id: str, expand_agency_data: bool = False, refresh: bool = False
     ) -> Claim:
-        record = await self.claim_record(tenant, claim_id)
+        record, ledger = await self._claim_and_ledger(tenant, claim_id)
         if refresh and record.agency_reference is not None:
             await self._refresh(record)
-            record = await self.claim_record(tenant, claim_id)
-        ledger = await self.store.get_ledger(claim_id)
+            record, ledger = await self._claim_and_ledger(tenant, claim_id)
         claim = _claim_view(record, ledger, await self._feed_synced(tenant, record.agency))
         if expand_agency_data and record.agency_reference is not None:
             claim.agency_data = (await self._agency_claim(record)).agency_data
@@ -186,20 +192,18 @@ class ReadService:
     async def list_invoices(
         self, tenant: str, claim_id: str, cursor: str | None, limit: int
     ) -> Page[Invoice]:
-        record = await self.claim_record(tenant, claim_id)
+        record, ledger = await self._claim_and_ledger(tenant, claim_id)
         scope = f"invoices|{tenant}|{claim_id}"
         position = self._open(cursor, scope)
-        ledger = await self.store.get_ledger(claim_id)
         return self._offset_page(invoice_views(record, ledger), position, limit, scope)
 
     async def list_payments(
         self, tenant: str, claim_id: str, cursor: str | None, limit: int
     ) -> Page[Payment]:
         """Oldest first: payments collected by the agency and reported by the creditor, reversals."""
-        await self.claim_record(tenant, claim_id)
+        _, ledger = await self._claim_and_ledger(tenant, claim_id)
         scope = f"payments|{tenant}|{claim_id}"
         position = self._open(cursor, scope)
-        ledger = await self.store.get_ledger(claim_id)
         return self._offset_page(list(ledger.payments) if ledger else [], position, limit, scope)
 
     async def list_quarantine(self, cursor: str | None, limit: int) -> Page[QuarantineEntry]:

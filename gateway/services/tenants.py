@@ -401,10 +401,10 @@ class TenantService:
         agency, rule = choose(current.default_agency, current.rules, claim)
         return RoutingPreview(agency=agency, rule=rule, version=current.version)
 
-    async def audit(self, cursor: str | None, limit: int) -> Page[AuditEntry]:
-        scope = "audit"
+    async def audit(self, cursor: str | None, limit: int, *, newest_first: bool = False) -> Page[AuditEntry]:
+        scope = "audit-newest-first" if newest_first else "audit"
         after = None if cursor is None else open_cursor(cursor, scope, self.runtime.cursor_key)
-        entries, position = await self.store.list_audit(after, limit)
+        entries, position = await self.store.list_audit(after, limit, newest_first=newest_first)
         return Page(
             data=entries,
             has_more=position is not None,

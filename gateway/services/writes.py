@@ -1,8 +1,10 @@
 """Accepting writes: idempotency, validation, routing or pinning, capability check, one atomic step.
 
-    request → Idempotency-Key (400) → begin (replay / 409 / 422 reused) → rules (422) → agency:
-    routing for a new claim, the claim's pinned agency for follow-ups → capability (422
-    unsupported_by_agency) → store.accept(operation + claim + idempotency record + outbox) → 202
+    request → Idempotency-Key (400) → rules (422) → agency: routing for a new claim (the version
+    last used, checked in the accept step), the claim's pinned agency for follow-ups → capability
+    (422 unsupported_by_agency) → store.accept_once(idempotency check + operation + claim +
+    idempotency record + outbox, one script) → 202; a key already stored wins (replay / 409 /
+    422 reused)
 
 Idempotency follows api.md and Stripe: a request that got as far as executing has its answer
 stored (202, 409 duplicate, 422 rule broken, 422 unsupported) and replayed byte for byte;
@@ -41,6 +43,7 @@ from canonical.problems import (
     Conflict,
     GatewayError,
     NotFound,
+    ServiceUnavailable,
     UnsupportedByAgency,
     ValidationFailed,
 )
@@ -52,18 +55,20 @@ from gateway.services.routing import choose
 from gateway.services.tenants import current_routing
 from gateway.stores import (
     ClaimRecord,
+    IdempotencyRecord,
     IdempotencyWrite,
     OperationRecord,
+    RoutingChanged,
+    RoutingVersion,
     StoredResponse,
     StoreUnavailable,
     new_id,
     utcnow,
 )
+from gateway.tracing import carrier
 
 __all__ = ["Idempotency", "StoreOutcomeUnknown", "WriteService", "operation_token"]
 
-#: How long an unfinished request holds its key (a crashed request frees it after this).
-LOCK_SECONDS = 60
 #: The largest answer stored under an Idempotency-Key. Problems are capped well below it
 #: (canonical.problems.ERRORS_MAX); a refusal larger than this is answered but not stored, so a
 #: retry with the same key is decided again (nothing was accepted).
@@ -105,10 +110,37 @@ class Idempotency(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
+class KeyTaken(Exception):
+    """The Idempotency-Key was stored by another request first: its record is the answer."""
+
+    def __init__(self, record: IdempotencyRecord) -> None:
+        super().__init__("the Idempotency-Key is taken")
+        self.record = record
+
+
+def _replay(record: IdempotencyRecord, fingerprint: str) -> StoredResponse:
+    """What a request gets when its key is already stored: the stored answer, or why not."""
+    if record.fingerprint != fingerprint:
+        raise ValidationFailed(
+            [FieldError(pointer="", detail="this Idempotency-Key was used with another body or path")],
+            detail="the Idempotency-Key was already used with another body or path",
+            code="idempotency_key_reused",
+        )
+    held = record.held_until is not None and record.held_until > time.time()
+    if record.state == "in_progress" or record.response is None or held:
+        raise Conflict(
+            "the first request with this Idempotency-Key is still running", "idempotency_in_progress"
+        )
+    return record.response
+
+
 class WriteService:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.store = runtime.store
+        #: The routing version last used per tenant: `accept_once` checks it is still the latest
+        #: in the same step (no read of the routing per write); a change makes it read again.
+        self._routing: dict[str, RoutingVersion] = {}
 
     async def idempotent(
         self,
@@ -131,24 +163,6 @@ class WriteService:
         if not 1 <= len(key) <= 255:
             raise BadRequest("Idempotency-Key must be 1-255 characters", code="idempotency_key_invalid")
         fingerprint = hashlib.sha256(b"\0".join((method.encode(), path.encode(), body))).hexdigest()
-        begun = await self.store.idempotency_begin(tenant, key, fingerprint, LOCK_SECONDS)
-        if begun.record is not None:
-            if begun.record.fingerprint != fingerprint:
-                raise ValidationFailed(
-                    [
-                        FieldError(
-                            pointer="", detail="this Idempotency-Key was used with another body or path"
-                        )
-                    ],
-                    detail="the Idempotency-Key was already used with another body or path",
-                    code="idempotency_key_reused",
-                )
-            held = begun.record.held_until is not None and begun.record.held_until > time.time()
-            if begun.record.state == "in_progress" or begun.record.response is None or held:
-                raise Conflict(
-                    "the first request with this Idempotency-Key is still running", "idempotency_in_progress"
-                )
-            return begun.record.response, True
         context = Idempotency(
             tenant=tenant,
             key=key,
@@ -156,27 +170,30 @@ class WriteService:
             ttl_seconds=self.runtime.settings.idempotency_ttl_seconds,
             hold_seconds=wait_seconds,
         )
+        # No lock is taken first (issue 18: one store round trip for an accepted write): the
+        # request is decided, then stored under its key in the same step as what it accepted
+        # (`accept_once`) or as its refusal (`idempotency_store_once`). If the key was stored
+        # meanwhile, that wins and is answered instead: a replay, 409 while the first request
+        # still waits for its outcome, or 422 for another body.
         try:
             response = await execute(context)
+        except KeyTaken as taken:
+            return _replay(taken.record, fingerprint), True
         except StoreOutcomeUnknown:
-            raise  # keep the key held: it may already replay the stored 202
+            raise  # the key may already replay the stored 202: the client retries with it
         except GatewayError as exc:
             if exc.status in (401, 403, 429) or exc.status >= 500:
-                await self.store.idempotency_release(tenant, key)
-                raise
+                raise  # never stored
             response = StoredResponse(
                 status=exc.status,
                 headers={"content-type": "application/problem+json"},
                 body=problem_bytes(exc.problem(instance=path)),
             )
-            if len(response.body) > STORED_BODY_MAX:
-                await self.store.idempotency_release(tenant, key)
-            else:
-                await self.store.idempotency_finish(context.write(response))
+            if len(response.body) <= STORED_BODY_MAX:
+                stored = await self.store.idempotency_store_once(context.write(response))
+                if stored is not None:
+                    return _replay(stored, fingerprint), True
             return response, False
-        except BaseException:
-            await self.store.idempotency_release(tenant, key)
-            raise
         operation_id = response.headers.get("location", "").rpartition("/")[2]
         if wait_seconds > 0 and response.status == 202 and operation_id:
             response = await self._wait_for_outcome(context, operation_id, wait_seconds, response)
@@ -209,9 +226,22 @@ class WriteService:
         errors = validate_claim_create(body)
         if errors:
             raise ValidationFailed(errors)
-        # The routing version in force now (from the store: ops may have switched it); the claim
-        # records it and stays with the agency it chose for its whole life.
-        routing = await current_routing(self.runtime, tenant)
+        # The routing version in force now (ops may have switched it: accept_once checks that the
+        # version used is still the latest); the claim records it and stays with the agency it
+        # chose for its whole life.
+        for _ in range(3):
+            routing = self._routing.get(tenant)
+            if routing is None:
+                routing = self._routing[tenant] = await current_routing(self.runtime, tenant)
+            try:
+                return await self._submit_claim(tenant, body, idempotency, routing)
+            except RoutingChanged:
+                self._routing.pop(tenant, None)
+        raise ServiceUnavailable("the routing keeps changing; try again")
+
+    async def _submit_claim(
+        self, tenant: str, body: ClaimCreate, idempotency: Idempotency, routing: RoutingVersion
+    ) -> StoredResponse:
         agency, rule = choose(routing.default_agency, routing.rules, body)
         self._check_capability(agency, "claim.create", body, body.currency, body.type)
         now = utcnow()
@@ -241,7 +271,7 @@ class WriteService:
             created_at=now,
             updated_at=now,
         )
-        return await self._accept(operation, claim, idempotency)
+        return await self._accept(operation, claim, idempotency, routing.version)
 
     async def follow_up(
         self,
@@ -305,17 +335,27 @@ class WriteService:
             )
 
     async def _accept(
-        self, operation: OperationRecord, claim: ClaimRecord | None, idempotency: Idempotency
+        self,
+        operation: OperationRecord,
+        claim: ClaimRecord | None,
+        idempotency: Idempotency,
+        routing_version: int | None = None,
     ) -> StoredResponse:
         operation.idempotency_key = idempotency.key
         response = accepted_response(operation)
+        operation.trace_context = carrier(self.runtime.tracer_provider)
         try:
-            await self.store.accept(operation, claim, idempotency.write(response, held=True))
+            taken = await self.store.accept_once(
+                operation, claim, idempotency.write(response, held=True), routing_version
+            )
         except StoreUnavailable:
             # The store may have run the step and lost only its answer: a 503 must mean that
             # nothing was stored, so look before saying so.
             if not await self._was_stored(operation.id):
                 raise
+            taken = None
+        if taken is not None:
+            raise KeyTaken(taken)
         bind_contextvars(operation_id=operation.id, claim_id=operation.claim_id)  # the access line's
         metrics.OPERATIONS.labels(operation.kind, operation.agency, "queued").inc()
         return response

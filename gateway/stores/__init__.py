@@ -5,6 +5,7 @@ from gateway.stores.base import (
     Begun,
     DuplicateClientReference,
     IdempotencyWrite,
+    RoutingChanged,
     Store,
     StoreUnavailable,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "OperationRecord",
     "OperationStep",
     "OutboxEntry",
+    "RoutingChanged",
     "RoutingVersion",
     "Store",
     "StoreUnavailable",

@@ -38,6 +38,7 @@ __all__ = [
     "Begun",
     "DuplicateClientReference",
     "IdempotencyWrite",
+    "RoutingChanged",
     "Store",
     "StoreUnavailable",
 ]
@@ -54,6 +55,15 @@ class DuplicateClientReference(Conflict):
             code="duplicate_client_reference",
         )
         self.claim_id = claim_id
+
+
+class RoutingChanged(Exception):
+    """`accept_once` was given a routing version that is no longer the tenant's latest: nothing
+    was stored; decide the agency again with the current routing."""
+
+    def __init__(self, tenant: str) -> None:
+        super().__init__(f"the routing of {tenant} changed")
+        self.tenant = tenant
 
 
 class IdempotencyWrite(msgspec.Struct, frozen=True, kw_only=True):
@@ -111,6 +121,10 @@ class Store(Protocol):
 
     async def list_api_keys(self) -> list[ApiKeyRecord]: ...
 
+    async def api_keys_version(self) -> int:
+        """Changes with every key stored or deleted (what in-process key caches check)."""
+        ...
+
     async def delete_api_key(self, key_sha256: str) -> None:
         """Forget a key (a config key that left the file): the next use is 401."""
         ...
@@ -123,6 +137,22 @@ class Store(Protocol):
     async def idempotency_finish(self, write: IdempotencyWrite) -> None: ...
 
     async def idempotency_release(self, tenant: str, key: str) -> None: ...
+
+    async def idempotency_store_once(self, write: IdempotencyWrite) -> IdempotencyRecord | None:
+        """Store the key's answer unless the key is already stored: None, or what is stored."""
+        ...
+
+    async def accept_once(
+        self,
+        operation: OperationRecord,
+        claim: ClaimRecord | None,
+        idempotency: IdempotencyWrite,
+        routing_version: int | None = None,
+    ) -> IdempotencyRecord | None:
+        """`accept` in one step with the idempotency check (issue 18: one round trip): if the key
+        is already stored, nothing is stored and its record is returned. With `routing_version`,
+        raises RoutingChanged (nothing stored) unless it is still the tenant's latest."""
+        ...
 
     # operations and claims
     async def accept(
@@ -223,7 +253,11 @@ class Store(Protocol):
 
     async def append_audit(self, entry: AuditEntry) -> None: ...
 
-    async def list_audit(self, after: str | None, limit: int) -> tuple[list[AuditEntry], str | None]: ...
+    async def list_audit(
+        self, after: str | None, limit: int, *, newest_first: bool = False
+    ) -> tuple[list[AuditEntry], str | None]:
+        """Oldest first (the admin API's feed), or newest first (the console's audit page)."""
+        ...
 
     # tenants' routing: an append-only list of versions per tenant
     async def append_routing_version(self, version: RoutingVersion, audit: AuditEntry | None = None) -> bool:
@@ -247,6 +281,10 @@ class Store(Protocol):
 
     async def get_ledgers(self, claim_ids: Sequence[str]) -> list[ClaimLedger | None]: ...
 
+    async def get_claim_and_ledger(self, claim_id: str) -> tuple[ClaimRecord | None, ClaimLedger | None]:
+        """Both in one round trip: what every claim read needs."""
+        ...
+
     async def find_claim_by_agency_reference(
         self, tenant: str, agency: str, agency_reference: str
     ) -> ClaimRecord | None:
@@ -265,6 +303,11 @@ class Store(Protocol):
         self, after: str | None, limit: int
     ) -> tuple[list[QuarantineEntry], str | None]:
         """Quarantined agency records, newest first (bounded: QUARANTINE_MAX)."""
+        ...
+
+    async def erase_quarantined(self, tenant: str, agency: str, agency_reference: str) -> int:
+        """Personal data erase: the raw text of the claim's quarantined records becomes
+        "[erased]" (ids, reason, time stay). The number of records rewritten."""
         ...
 
     async def try_lock(self, name: str, seconds: float) -> bool:

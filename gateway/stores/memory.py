@@ -20,7 +20,7 @@ import msgspec
 
 from adapters._upstream import MemorySharedState
 from canonical import FINAL_STATUSES, Event, OperationStatus
-from gateway.stores.base import Backlog, Begun, DuplicateClientReference, IdempotencyWrite
+from gateway.stores.base import Backlog, Begun, DuplicateClientReference, IdempotencyWrite, RoutingChanged
 from gateway.stores.records import (
     QUARANTINE_MAX,
     ApiKeyRecord,
@@ -53,6 +53,7 @@ class MemoryStore:
         self.shared = MemorySharedState()
         self._key = os.urandom(32)
         self._api_keys: dict[str, ApiKeyRecord] = {}
+        self._keys_version = 0
         self._idempotency: dict[tuple[str, str], tuple[IdempotencyRecord, float]] = {}
         self._claims: dict[str, ClaimRecord] = {}
         self._claim_refs: dict[tuple[str, str], str] = {}
@@ -87,6 +88,10 @@ class MemoryStore:
     # API keys
     async def put_api_key(self, record: ApiKeyRecord) -> None:
         self._api_keys[record.key_sha256] = record
+        self._keys_version += 1
+
+    async def api_keys_version(self) -> int:
+        return self._keys_version
 
     async def find_api_key(self, key_sha256: str) -> ApiKeyRecord | None:
         return self._api_keys.get(key_sha256)
@@ -96,6 +101,7 @@ class MemoryStore:
 
     async def delete_api_key(self, key_sha256: str) -> None:
         self._api_keys.pop(key_sha256, None)
+        self._keys_version += 1
 
     # idempotency
     async def idempotency_begin(self, tenant: str, key: str, fingerprint: str, lock_seconds: int) -> Begun:
@@ -112,6 +118,28 @@ class MemoryStore:
     async def idempotency_finish(self, write: IdempotencyWrite) -> None:
 
         self._idempotency[(write.tenant, write.key)] = (write.record(), time.monotonic() + write.ttl_seconds)
+
+    async def idempotency_store_once(self, write: IdempotencyWrite) -> IdempotencyRecord | None:
+        entry = self._idempotency.get((write.tenant, write.key))
+        if entry is not None and entry[1] > time.monotonic():
+            return entry[0]
+        await self.idempotency_finish(write)
+        return None
+
+    async def accept_once(
+        self,
+        operation: OperationRecord,
+        claim: ClaimRecord | None,
+        idempotency: IdempotencyWrite,
+        routing_version: int | None = None,
+    ) -> IdempotencyRecord | None:
+        entry = self._idempotency.get((idempotency.tenant, idempotency.key))
+        if entry is not None and entry[1] > time.monotonic():
+            return entry[0]
+        if routing_version is not None and len(self._routing.get(operation.tenant, [])) != routing_version:
+            raise RoutingChanged(operation.tenant)
+        await self.accept(operation, claim, idempotency)
+        return None
 
     async def idempotency_release(self, tenant: str, key: str) -> None:
         self._idempotency.pop((tenant, key), None)
@@ -211,6 +239,9 @@ class MemoryStore:
         raw = self._ledgers.get(claim_id)
         return None if raw is None else msgspec.json.decode(raw, type=ClaimLedger)
 
+    async def get_claim_and_ledger(self, claim_id: str) -> tuple[ClaimRecord | None, ClaimLedger | None]:
+        return self._claims.get(claim_id), await self.get_ledger(claim_id)
+
     async def get_ledgers(self, claim_ids: Sequence[str]) -> list[ClaimLedger | None]:
         return [await self.get_ledger(claim_id) for claim_id in claim_ids]
 
@@ -243,6 +274,14 @@ class MemoryStore:
             del self._quarantine[next(iter(self._quarantine))]
         await self._notify()
         return True
+
+    async def erase_quarantined(self, tenant: str, agency: str, agency_reference: str) -> int:
+        erased = 0
+        for key, entry in self._quarantine.items():
+            if (entry.tenant, entry.agency, entry.agency_reference) == (tenant, agency, agency_reference):
+                self._quarantine[key] = msgspec.structs.replace(entry, raw="[erased]")
+                erased += 1
+        return erased
 
     async def get_feed(self, credential: str) -> FeedState | None:
         raw = self._feeds.get(credential)
@@ -367,8 +406,17 @@ class MemoryStore:
         self._audit.append((f"{self._seq:020d}", entry))
         _trim(self._audit, self._audit_max)
 
-    async def list_audit(self, after: str | None, limit: int) -> tuple[list[AuditEntry], str | None]:
-        return _after(self._audit, after, limit)
+    async def list_audit(
+        self, after: str | None, limit: int, *, newest_first: bool = False
+    ) -> tuple[list[AuditEntry], str | None]:
+        if not newest_first:
+            return _after(self._audit, after, limit)
+        end = (
+            len(self._audit) if after is None else bisect.bisect_left([seq for seq, _ in self._audit], after)
+        )
+        chunk = self._audit[max(0, end - limit) : end][::-1]
+        more = end - limit > 0
+        return [entry for _, entry in chunk], (chunk[-1][0] if more and chunk else None)
 
     # routing versions
     async def append_routing_version(self, version: RoutingVersion, audit: AuditEntry | None = None) -> bool:

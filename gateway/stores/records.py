@@ -142,6 +142,9 @@ class OperationRecord(msgspec.Struct, kw_only=True):
     #: An earlier attempt's outcome is unknown: the adapter reconciles before resending.
     maybe_sent: bool = False
     tracking: str | None = None
+    #: The accepting request's trace context (W3C traceparent headers) when traces are on: the
+    #: worker's delivery continues that trace (gateway/tracing.py).
+    trace_context: dict[str, str] | None = None
     submitted_at: dt.datetime | None = None
     #: The agency request as the adapter built it at the first attempt (its own encoding, e.g.
     #: wire JSON): every later attempt sends exactly this, never a recomputed one.

@@ -32,7 +32,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from adapters._upstream.shared import RedisSharedState
 from canonical import FINAL_STATUSES, Event, OperationStatus
 from canonical.operations import OPERATION_STATUSES
-from gateway.stores.base import Backlog, Begun, DuplicateClientReference, IdempotencyWrite, StoreUnavailable
+from gateway.stores.base import (
+    Backlog,
+    Begun,
+    DuplicateClientReference,
+    IdempotencyWrite,
+    RoutingChanged,
+    StoreUnavailable,
+)
 from gateway.stores.records import (
     QUARANTINE_MAX,
     ApiKeyRecord,
@@ -61,8 +68,16 @@ _enc = msgspec.json.Encoder()
 
 _ACCEPT = """
 -- KEYS: claimref, claim, claims, op, ops, idem, outbox, claims-by-status, claims-by-agency,
---       opstatus:<tenant>:queued
--- ARGV: claim_json, client_reference, claim_id, score, op_json, op_id, idem_json, idem_ttl
+--       opstatus:<tenant>:queued, routing:<tenant>
+-- ARGV: claim_json, client_reference, claim_id, score, op_json, op_id, idem_json, idem_ttl,
+--       once ('1': a key already stored wins, nothing is stored), routing version ('' = unchecked)
+if ARGV[9] == '1' then
+  local held = redis.call('GET', KEYS[6])
+  if held then return {'taken', held} end
+end
+if ARGV[10] ~= nil and ARGV[10] ~= '' and redis.call('LLEN', KEYS[11]) ~= tonumber(ARGV[10]) then
+  return {'routing'}
+end
 if ARGV[1] ~= '' then
   local existing = redis.call('HGET', KEYS[1], ARGV[2])
   if existing then return {'duplicate', existing} end
@@ -341,7 +356,14 @@ class RedisStore:
     # API keys
     @_guard
     async def put_api_key(self, record: ApiKeyRecord) -> None:
-        await self.redis.hset(self._k("keys"), record.key_sha256, _enc.encode(record))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._k("keys"), record.key_sha256, _enc.encode(record))
+            pipe.incr(self._k("keys_version"))
+            await pipe.execute()
+
+    @_guard
+    async def api_keys_version(self) -> int:
+        return int(await self.redis.get(self._k("keys_version")) or 0)
 
     @_guard
     async def find_api_key(self, key_sha256: str) -> ApiKeyRecord | None:
@@ -355,7 +377,10 @@ class RedisStore:
 
     @_guard
     async def delete_api_key(self, key_sha256: str) -> None:
-        await self.redis.hdel(self._k("keys"), key_sha256)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(self._k("keys"), key_sha256)
+            pipe.incr(self._k("keys_version"))
+            await pipe.execute()
 
     # idempotency
     @_guard
@@ -377,6 +402,18 @@ class RedisStore:
         )
 
     @_guard
+    async def idempotency_store_once(self, write: IdempotencyWrite) -> IdempotencyRecord | None:
+        # SET NX GET (Redis 7): stores only when the key is free, and answers what was there.
+        previous = await self.redis.set(
+            self._k("idem", write.tenant, write.key),
+            _enc.encode(write.record()),
+            ex=write.ttl_seconds,
+            nx=True,
+            get=True,
+        )
+        return None if previous is None else msgspec.json.decode(previous, type=IdempotencyRecord)
+
+    @_guard
     async def idempotency_release(self, tenant: str, key: str) -> None:
         await self.redis.delete(self._k("idem", tenant, key))
 
@@ -385,6 +422,29 @@ class RedisStore:
     async def accept(
         self, operation: OperationRecord, claim: ClaimRecord | None, idempotency: IdempotencyWrite | None
     ) -> None:
+        await self._accept_step(operation, claim, idempotency, once=False, routing_version=None)
+
+    @_guard
+    async def accept_once(
+        self,
+        operation: OperationRecord,
+        claim: ClaimRecord | None,
+        idempotency: IdempotencyWrite,
+        routing_version: int | None = None,
+    ) -> IdempotencyRecord | None:
+        return await self._accept_step(
+            operation, claim, idempotency, once=True, routing_version=routing_version
+        )
+
+    async def _accept_step(
+        self,
+        operation: OperationRecord,
+        claim: ClaimRecord | None,
+        idempotency: IdempotencyWrite | None,
+        *,
+        once: bool,
+        routing_version: int | None,
+    ) -> IdempotencyRecord | None:
         tenant = operation.tenant
         idem_json = b""
         if idempotency is not None:
@@ -401,6 +461,7 @@ class RedisStore:
                 self._k("claims", tenant, "status", claim.status if claim else "-"),
                 self._k("claims", tenant, "agency", claim.agency if claim else "-"),
                 self._k("opstatus", tenant, "queued"),
+                self._k("routing", tenant),
             ],
             args=[
                 _enc.encode(claim) if claim else b"",
@@ -411,11 +472,18 @@ class RedisStore:
                 operation.id,
                 idem_json,
                 idempotency.ttl_seconds if idempotency else 0,
+                "1" if once else "",
+                "" if routing_version is None else routing_version,
             ],
         )
+        if result[0] == b"taken":
+            return msgspec.json.decode(result[1], type=IdempotencyRecord)
+        if result[0] == b"routing":
+            raise RoutingChanged(operation.tenant)
         if result[0] == b"duplicate":
             assert claim is not None
             raise DuplicateClientReference(claim.client_reference, result[1].decode())
+        return None
 
     @_guard
     async def get_claim(self, claim_id: str) -> ClaimRecord | None:
@@ -447,7 +515,11 @@ class RedisStore:
         elif agency is not None:
             index = self._k("claims", tenant, "agency", agency)
         floor = None if created_after is None else _score(created_after)
-        return await self._scan(index, "claim", ClaimRecord, after, limit, keep, floor)
+        # A claim that changed status between two pages has left the status index: the page
+        # goes on after its creation time (from the tenant's index of every claim).
+        everything = self._k("claims", tenant)
+        scores = everything if index != everything else None
+        return await self._scan(index, "claim", ClaimRecord, after, limit, keep, floor, scores)
 
     @_guard
     async def save_claim(self, claim: ClaimRecord, events: Sequence[Event] = ()) -> None:
@@ -750,8 +822,19 @@ class RedisStore:
         )
 
     @_guard
-    async def list_audit(self, after: str | None, limit: int) -> tuple[list[AuditEntry], str | None]:
-        return await self._feed(self._k("audit"), "entry", AuditEntry, after, limit)
+    async def list_audit(
+        self, after: str | None, limit: int, *, newest_first: bool = False
+    ) -> tuple[list[AuditEntry], str | None]:
+        if not newest_first:
+            return await self._feed(self._k("audit"), "entry", AuditEntry, after, limit)
+        try:
+            rows = await self.redis.xrevrange(
+                self._k("audit"), max="+" if after is None else f"({after}", min="-", count=limit + 1
+            )
+        except ResponseError:  # a position that is not a stream id
+            return [], None
+        items = [msgspec.json.decode(fields[b"entry"], type=AuditEntry) for _, fields in rows[:limit]]
+        return items, (rows[limit - 1][0].decode() if len(rows) > limit else None)
 
     async def _feed(
         self, stream: str, field: str, type_: type[T], after: str | None, limit: int
@@ -810,6 +893,17 @@ class RedisStore:
     async def get_ledger(self, claim_id: str) -> ClaimLedger | None:
         raw = await self.redis.hget(self._k("ledger", claim_id), "doc")
         return None if raw is None else msgspec.json.decode(raw, type=ClaimLedger)
+
+    @_guard
+    async def get_claim_and_ledger(self, claim_id: str) -> tuple[ClaimRecord | None, ClaimLedger | None]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(self._k("claim", claim_id))
+            pipe.hget(self._k("ledger", claim_id), "doc")
+            raw_claim, raw_ledger = await pipe.execute()
+        return (
+            None if raw_claim is None else msgspec.json.decode(raw_claim, type=ClaimRecord),
+            None if raw_ledger is None else msgspec.json.decode(raw_ledger, type=ClaimLedger),
+        )
 
     @_guard
     async def get_ledgers(self, claim_ids: Sequence[str]) -> list[ClaimLedger | None]:
@@ -881,6 +975,21 @@ class RedisStore:
             ],
         )
         return bool(stored)
+
+    @_guard
+    async def erase_quarantined(self, tenant: str, agency: str, agency_reference: str) -> int:
+        # At most QUARANTINE_MAX entries, read in slices: an erase is rare, the scan is bounded.
+        erased = 0
+        async for key, raw in self.redis.hscan_iter(self._k("quarantine"), count=500):
+            entry = msgspec.json.decode(raw, type=QuarantineEntry)
+            if (entry.tenant, entry.agency, entry.agency_reference) != (tenant, agency, agency_reference):
+                continue
+            # Only while the entry is still there (the cap may have dropped it meanwhile).
+            if entry.raw != "[erased]" and await self.redis.hexists(self._k("quarantine"), key):
+                erased_entry = msgspec.structs.replace(entry, raw="[erased]")
+                await self.redis.hset(self._k("quarantine"), key, _enc.encode(erased_entry))
+            erased += 1
+        return erased
 
     @_guard
     async def get_feed(self, credential: str) -> FeedState | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import msgspec
 import pytest
@@ -21,6 +21,7 @@ from gateway.worker import Worker
 from tests.conftest import REDIS_URL
 from tests.support.fake_agency import FakeAgency, fake_spec
 from tests.support.gateway import claim_body, gateway_settings
+from tests.support.redis_server import OwnRedis
 
 
 class CrashingStore(RedisStore):
@@ -142,3 +143,45 @@ async def test_a_failing_feed_keeps_its_checkpoint_and_other_work_goes_on(
     assert await runtime.store.get_feed("fake:acme-1") is None
     await asyncio.sleep(0.03)
     assert await Worker(runtime).feed_once(force=True) == 2
+
+
+async def test_the_feed_loop_survives_a_store_outage(agency: FakeAgency) -> None:
+    own = OwnRedis()
+    own.start()
+    specs = {"fake": fake_spec(agency, feeds=True)}
+    settings = gateway_settings(specs, store_url=own.url, store_prefix="cg-outage", run_worker=False)
+    runtime = Runtime(settings, store=RedisStore(own.url, "cg-outage"), specs=specs)
+    await runtime.start()
+    stop = asyncio.Event()
+    try:
+        await confirmed_claim(runtime)
+        worker = Worker(runtime)
+        own.kill()
+        agency.feed = list(activity(1))
+        loop = asyncio.create_task(worker._feed_loop(stop))
+        turned = worker.heartbeats.get("feeds", 0.0)
+
+        async def turning() -> bool:  # rounds complete (and fail) while the store is down
+            return worker.heartbeats.get("feeds", 0.0) > turned
+
+        await until(turning)
+        assert agency.feed_calls == 0 and not loop.done()
+        own.start()
+
+        async def applied() -> bool:
+            return "payment.received" in await event_types(runtime)
+
+        await until(applied)
+        stop.set()
+        await loop
+    finally:
+        stop.set()
+        await runtime.stop()
+        own.close()
+
+
+async def until(check: Callable[[], Awaitable[bool]], seconds: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)

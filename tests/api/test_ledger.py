@@ -304,3 +304,26 @@ async def test_synced_at_follows_the_feed_even_when_nothing_changed(client: http
         return dt.datetime.fromisoformat(read["synced_at"]) > confirmed_at
 
     await until(later)  # the feed was read to its end after the claim was confirmed
+
+
+async def test_erasing_a_claims_personal_data_blanks_its_quarantined_agency_records(
+    client: httpx.AsyncClient, agency: FakeAgency
+) -> None:
+    claim = await confirmed_claim(client)
+    agency.feed.append(
+        Unreadable(
+            record_id="bad-pii",
+            agency_reference=claim["agency_reference"],
+            raw='{"debtorName": "Anna Muster", "amount": "?"}',
+            reason="amount: not a number",
+        )
+    )
+
+    async def quarantined() -> list[dict[str, Any]]:
+        return (await client.get("/v1/admin/quarantine", headers=auth(ADMIN_KEY))).json()["data"]  # type: ignore[no-any-return]
+
+    assert "Muster" in (await until(quarantined))[0]["raw"]
+    erased = await client.delete(f"{CLAIMS}/{claim['id']}/personal-data", headers=auth(ADMIN_KEY))
+    assert erased.status_code == 204
+    [entry] = await quarantined()
+    assert entry["raw"] == "[erased]" and entry["record_id"] == "bad-pii"

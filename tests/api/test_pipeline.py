@@ -179,6 +179,17 @@ async def test_lost_answer_is_reconciled_and_the_write_reaches_the_agency_once(
     assert len({token for _, token, _ in agency.calls}) == 1  # the same agency-side key on every attempt
 
 
+async def test_giving_up_on_a_write_whose_outcome_stayed_unknown_says_the_agency_may_hold_it(
+    client: AsyncTestClient, agency: FakeAgency
+) -> None:
+    agency.lose_answer_next = 99  # every answer is lost: the gateway never learns the outcome
+    response = await client.post(CLAIMS, json=claim_body(), headers=auth(idempotency_key="k"))
+    failed = await wait_for_status(client, response.headers["location"], "failed")
+    assert failed["error"]["code"] == "agency_unavailable"
+    assert "gave up after 4 attempts" in failed["error"]["detail"]
+    assert "may have reached fake" in failed["error"]["detail"]
+
+
 async def test_agency_rejection_fails_the_operation_with_its_message(
     client: AsyncTestClient, agency: FakeAgency
 ) -> None:

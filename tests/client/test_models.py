@@ -35,6 +35,7 @@ STRUCTS = {
     "PaymentReport": models.PaymentReport,
     "PaymentReversal": models.PaymentReversal,
     "Problem": models.Problem,
+    "RefusedInvoice": models.RefusedInvoice,
     "Withdrawal": models.Withdrawal,
     "AgencyInfo": models.Agency,
 }

@@ -174,3 +174,18 @@ def test_preview_tells_which_agency_a_sample_claim_would_go_to(console: Console)
     assert "Goes to <strong>y</strong>" in chf.text and "rule 0 of version 2" in chf.text
     eur = console.submit(page, f"{page}/preview", claim=json.dumps(claim("P-2", currency="EUR")))
     assert "Goes to <strong>x</strong>" in eur.text and "the default agency" in eur.text
+
+
+def test_behind_a_tls_proxy_the_cookies_are_secure(console: Console) -> None:
+    https = {"X-Forwarded-Proto": "https"}
+    form = console.get("/console/login", headers=https)
+    assert "secure" in form.headers["set-cookie"].lower()
+    nonce = form.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    answer = httpx.post(  # the client keeps a Secure cookie for https only: sent by hand here
+        f"{console.base_url}/console/login",
+        data={"csrf_token": csrf_of(form.text), "api_key": ADMIN_KEY},
+        headers={**https, "Cookie": f"cg_console_login={nonce}"},
+    )
+    assert answer.status_code == 303
+    session = next(c for c in answer.headers.get_list("set-cookie") if c.startswith("cg_console="))
+    assert "secure" in [part.strip().lower() for part in session.split(";")]

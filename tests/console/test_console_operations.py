@@ -76,3 +76,27 @@ def test_operation_lists_page_instead_of_loading_everything(console: Console, ga
     assert second.split('id="listing"')[1].split("</table>")[0].count("<tr") == 4
     forged = console.get("/console/operations?tenant=acme&status=failed&cursor=" + cursor)
     assert forged.status_code == 400  # a cursor is sealed for its filters
+
+
+def test_the_admin_api_retries_the_same_way(gateway: Gateway) -> None:
+    rejected, unavailable = failed_operations(gateway)
+    base = f"{gateway.base_url}/v1/admin/tenants"
+    retry = f"{base}/acme/operations/{unavailable}/retry"
+    assert httpx.post(retry, json={"reason": "x"}, headers=bearer(TENANT_KEY)).status_code == 403
+    assert (
+        httpx.post(
+            f"{base}/solo/operations/{unavailable}/retry", json={"reason": "x"}, headers=bearer()
+        ).status_code
+        == 404
+    )
+    no_reason = httpx.post(retry, json={}, headers=bearer())
+    assert no_reason.status_code == 422 and no_reason.json()["errors"][0]["pointer"] == "/reason"
+    answer = httpx.post(retry, json={"reason": "x is back"}, headers=bearer())
+    assert answer.status_code == 202, answer.text
+    assert answer.headers["location"] == f"/v1/tenants/acme/operations/{unavailable}"
+    assert answer.json()["status"] == "queued"
+    wait_for(f"{gateway.base_url}{answer.headers['location']}", "succeeded")
+    again = httpx.post(retry, json={"reason": "again"}, headers=bearer())
+    assert (again.status_code, again.json()["code"]) == (409, "operation_not_retryable")
+    decided = httpx.post(f"{base}/acme/operations/{rejected}/retry", json={"reason": "no"}, headers=bearer())
+    assert (decided.status_code, decided.json()["code"]) == (409, "operation_not_retryable")

@@ -166,3 +166,51 @@ async def test_records_an_agency_pushes_apply_once_without_a_checkpoint(store: S
     events, _ = await store.list_events("acme", None, 10)
     assert [e.type for e in events].count("payment.received") == 1
     assert await store.get_feed("fake:acme-1") is None
+
+
+async def test_a_status_list_pages_on_when_the_last_claim_of_a_page_changed_status(store: Store) -> None:
+    claims = []
+    start = utcnow()
+    for n in range(3):
+        claim = claim_record(reference=f"ORD-P{n}")
+        claim.created_at = start + dt.timedelta(seconds=n)
+        accepted = operation_record(claim)
+        accepted.created_at = claim.created_at
+        await store.accept(accepted, claim, None)
+        claims.append(claim)
+    page, position = await store.list_claims("acme", None, 1, lambda _: True, status="pending")
+    assert [c.id for c in page] == [claims[2].id] and position is not None
+    moved = msgspec.structs.replace(claims[2], status="active")
+    await store.save_claim(moved)
+    rest, _ = await store.list_claims("acme", position, 5, lambda _: True, status="pending")
+    assert [c.id for c in rest] == [claims[1].id, claims[0].id]
+
+
+async def test_a_claim_and_its_ledger_are_read_together(store: Store) -> None:
+    _, claim = await confirmed(store)
+    pair = await store.get_claim_and_ledger(claim.id)
+    assert pair == (await store.get_claim(claim.id), await store.get_ledger(claim.id))
+    assert await store.get_claim_and_ledger("clm_missing") == (None, None)
+
+
+async def test_an_erase_blanks_the_raw_text_of_the_claims_quarantined_records(store: Store) -> None:
+    def entry(record_id: str, reference: str) -> QuarantineEntry:
+        return QuarantineEntry(
+            id=f"qr_{record_id}",
+            agency="fake",
+            tenant="acme",
+            credential="fake:acme-1",
+            record_id=record_id,
+            agency_reference=reference,
+            raw='{"debtor": "Anna Muster"}',
+            reason="unreadable",
+            at=utcnow(),
+        )
+
+    assert await store.commit_ledger(
+        LedgerStep(tenant="acme", quarantine=[entry("a", "AG-1"), entry("b", "AG-2")])
+    )
+    assert await store.erase_quarantined("acme", "fake", "AG-1") == 1
+    page, _ = await store.list_quarantine(None, 10)
+    assert {(e.record_id, e.raw) for e in page} == {("a", "[erased]"), ("b", '{"debtor": "Anna Muster"}')}
+    assert all(e.reason == "unreadable" for e in page)

@@ -9,6 +9,7 @@ import pytest
 
 from canonical import Address, Debtor, Event, InvoiceCreate, Money
 from gateway.stores import (
+    AuditEntry,
     ClaimRecord,
     DuplicateClientReference,
     IdempotencyWrite,
@@ -340,3 +341,22 @@ async def test_an_operation_finished_by_a_ledger_step_is_listed_under_its_new_st
     succeeded, _ = await store.list_operations("acme", None, 10, lambda o: True, status="succeeded")
     queued, _ = await store.list_operations("acme", None, 10, lambda o: True, status="queued")
     assert ([o.id for o in succeeded], queued) == ([op.id], [])
+
+
+async def test_the_audit_feed_pages_newest_first_too(store: Store) -> None:
+    entries = [
+        AuditEntry(id=new_id("aud"), at=utcnow(), actor="ops", action="test", detail={"i": i})
+        for i in range(7)
+    ]
+    for entry in entries:
+        await store.append_audit(entry)
+    seen: list[str] = []
+    after = None
+    while True:
+        page, after = await store.list_audit(after, 3, newest_first=True)
+        seen += [e.id for e in page]
+        if after is None:
+            break
+    assert seen == [e.id for e in reversed(entries)]
+    oldest, _ = await store.list_audit(None, 2)
+    assert [e.id for e in oldest] == [entries[0].id, entries[1].id]

@@ -83,7 +83,8 @@ def containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def gateway_toml(manifests: list[dict[str, Any]]) -> str:
-    return one(manifests, "ConfigMap")["data"][CONFIG_KEY]
+    (config,) = [doc for doc in of_kind(manifests, "ConfigMap") if CONFIG_KEY in doc["data"]]
+    return config["data"][CONFIG_KEY]  # type: ignore[no-any-return]
 
 
 def gateway_config(manifests: list[dict[str, Any]]) -> dict[str, Any]:

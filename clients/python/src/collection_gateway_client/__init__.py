@@ -51,6 +51,7 @@ from collection_gateway_client.models import (
     PaymentReport,
     PaymentReversal,
     Problem,
+    RefusedInvoice,
     Withdrawal,
 )
 from collection_gateway_client.webhooks import sign_webhook, verify_webhook
@@ -89,6 +90,7 @@ __all__ = [
     "Problem",
     "ProblemError",
     "RateLimited",
+    "RefusedInvoice",
     "RequestTooLarge",
     "RetryPolicy",
     "ServerError",

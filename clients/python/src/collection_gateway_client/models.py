@@ -41,6 +41,7 @@ __all__ = [
     "PaymentReport",
     "PaymentReversal",
     "Problem",
+    "RefusedInvoice",
     "Withdrawal",
 ]
 
@@ -194,6 +195,14 @@ class Claim(_View, kw_only=True):
     agency_data: dict[str, Any] | None = None
 
 
+class RefusedInvoice(_View, kw_only=True):
+    """An invoice of a created claim that the agency refused: not at the agency, owes nothing
+    through the claim. Fix it and submit it in a new claim."""
+
+    invoice_number: str
+    problem: Problem
+
+
 class Operation(_View, kw_only=True):
     """A write as the gateway delivers it: `queued` → `submitted` → `succeeded` | `failed`."""
 
@@ -206,6 +215,9 @@ class Operation(_View, kw_only=True):
     updated_at: dt.datetime
     agency_reference: str | None = None
     error: Problem | None = None
+    #: A `claim.create` that succeeded in part (agencies keeping one claim per invoice): the
+    #: invoices the agency refused. Empty otherwise.
+    refused_invoices: list[RefusedInvoice] = []
 
     @property
     def final(self) -> bool:
