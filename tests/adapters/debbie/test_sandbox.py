@@ -209,9 +209,7 @@ async def receiver(control: SandboxControl) -> AsyncIterator[_Receiver]:
     app = _Receiver()
     server = serve_in_thread(app)
     (
-        await control.http.put(
-            "/_sandbox/callbacks", json={"url": server.base_url + "/hook", "secret": "s3"}
-        )
+        await control.http.put("/_sandbox/callbacks", json={"url": server.base_url + "/hook", "secret": "s3"})
     ).raise_for_status()
     yield app
     (await control.http.put("/_sandbox/callbacks", json={"url": None})).raise_for_status()
