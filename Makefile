@@ -32,6 +32,7 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench.proxy_read
+	$(BIN)/python -m bench.observability
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -488,14 +488,19 @@ class SandboxSpec(msgspec.Struct, frozen=True, kw_only=True):
     credentials: Callable[[], dict[str, Any]]
     #: ...and the env values those *_env names need.
     secrets: Callable[[], dict[str, str]]
+    #: Agencies that accept some invoices of a claim and refuse others (`PartiallyAccepted`): a
+    #: sandbox route that takes `POST {"invoice_number": "...", "reason": "..."}` and makes the
+    #: agency refuse that invoice in the claims created afterwards, accepting the others. The
+    #: conformance kit then checks partial acceptance end to end; None = not checked.
+    refuse_invoice_path: str | None = None
 
 
-def lazy_sandbox(module: str) -> SandboxSpec:
+def lazy_sandbox(module: str, *, refuse_invoice_path: str | None = None) -> SandboxSpec:
     """A SandboxSpec whose parts import `module` only when used, so that loading an adapter's
     SPEC (every gateway start) never loads its simulator.
 
     `module` defines `create_app()`, `agency_config(base_url)`, `demo_credentials()` and
-    `demo_secrets()`.
+    `demo_secrets()`; `refuse_invoice_path` is the sandbox's partial-acceptance control, if any.
     """
 
     def load() -> Any:
@@ -506,6 +511,7 @@ def lazy_sandbox(module: str) -> SandboxSpec:
         agency_config=lambda base_url: load().agency_config(base_url),
         credentials=lambda: load().demo_credentials(),
         secrets=lambda: load().demo_secrets(),
+        refuse_invoice_path=refuse_invoice_path,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
+from typing import Any
 
 import uvicorn
 
@@ -78,13 +79,30 @@ def writer_app(sandbox_url: str, redis_url: str, prefix: str) -> object:
     return create_app(settings_from_mapping(document, SPEC.sandbox.secrets(), {"intrum": SPEC}))
 
 
+def observed_app(sandbox_url: str, observed: bool) -> object:
+    """The gateway as `serve` runs it: JSON logs at INFO (to /dev/null here) and its metrics; or,
+    not `observed`, without the access layer (access line, request metrics) and logging WARNING."""
+    import os
+
+    from gateway.logs import configure_logging
+
+    configure_logging("INFO" if observed else "WARNING", "json", open(os.devnull, "w"))  # noqa: SIM115
+    app: Any = gateway_app(sandbox_url)
+    if not observed:
+        app.asgi_handler = app.asgi_handler.__wrapped__
+    return app
+
+
 def main() -> None:
     role, port = sys.argv[1], int(sys.argv[2])
-    logging.basicConfig(level=logging.WARNING)
+    if not role.startswith("observed"):
+        logging.basicConfig(level=logging.WARNING)
     if role == "sandbox":
         app = sandbox_app()
     elif role == "writer":
         app = writer_app(sys.argv[3], sys.argv[4], sys.argv[5])
+    elif role in ("observed-on", "observed-off"):
+        app = observed_app(sys.argv[3], role == "observed-on")
     else:
         app = gateway_app(sys.argv[3])
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)  # type: ignore[arg-type]

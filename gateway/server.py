@@ -88,7 +88,8 @@ def body_deadline(app: Any, seconds: float) -> Any:
             if deadline is None:
                 deadline = loop.time() + seconds
             try:
-                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0.001))
+                async with asyncio.timeout_at(deadline):  # no task per message, unlike wait_for
+                    message = await receive()
             except TimeoutError:
                 raise BodyTimeout(f"the request body did not arrive within {seconds:g} s") from None
             if message.get("type") != "http.request" or not message.get("more_body", False):

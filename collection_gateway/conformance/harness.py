@@ -112,12 +112,17 @@ class Agency:
         self, op: OperationContext, send: Callable[[OperationContext], Awaitable[Outcome]]
     ) -> Outcome:
         """Send a write as the worker does: a retryable fault is retried with the same token,
-        marked `maybe_sent`, honouring the agency's Retry-After, until a deadline."""
+        marked `maybe_sent`, honouring the agency's Retry-After, until a deadline. What the
+        adapter stores with the operation (`fix_request`: a fixed request, a `Steps` log) is
+        handed back to the next attempt as `request`, as the gateway's store does."""
         deadline = time.monotonic() + OUTCOME_DEADLINE
-        fixed: list[str] = []
+        kept: list[str | None] = [op.request]
+        inner = op.fix_request
 
-        async def fix_request(request: str) -> None:  # the worker stores it with the operation
-            fixed.append(request)
+        async def fix_request(request: str) -> None:
+            if inner is not None:
+                await inner(request)
+            kept[0] = request
 
         op = msgspec.structs.replace(op, fix_request=fix_request)
         while True:
@@ -127,16 +132,7 @@ class Agency:
                 if time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(min(exc.retry_after or 0.05, 2.0))  # backoff between attempts
-                op = OperationContext(
-                    id=op.id,
-                    kind=op.kind,
-                    idempotency_token=op.idempotency_token,
-                    attempt=op.attempt + 1,
-                    maybe_sent=True,
-                    claim_id=op.claim_id,
-                    request=fixed[0] if fixed else None,
-                    fix_request=fix_request,
-                )
+                op = msgspec.structs.replace(op, attempt=op.attempt + 1, maybe_sent=True, request=kept[0])
 
     async def resolve(self, op: OperationContext, outcome: Outcome, claim_id: str = "") -> FinalOutcome:
         """The final outcome of a write: at once, or by polling until a deadline."""
@@ -170,6 +166,7 @@ class Agency:
             agency_reference=outcome.agency_reference,
             currency=claim.currency,
             client_reference=claim.client_reference,
+            invoice_references=dict(outcome.invoice_references),
         )
 
     async def write(

@@ -13,7 +13,12 @@ What the suite expects of an adapter beyond the protocol's types:
   (the gateway lists the payment itself from its own ledger: `list_payments` is what the agency
   lists, which for some agencies holds only what the agency collected);
 - `AdapterSpec.wire_examples`: exact amounts from the agency's document, checked both ways;
-- `AdapterSpec.read_state`: the adapter's state table, fed states the agency never documented.
+- `AdapterSpec.read_state`: the adapter's state table, fed states the agency never documented;
+- agencies that keep one claim per invoice and may refuse some of a claim's invoices declare
+  their sandbox's control (`SandboxSpec.refuse_invoice_path`): a create with one invoice refused
+  must end `PartiallyAccepted`, listing that invoice, with per-invoice references for the others,
+  and the claim read back owes nothing for it. Where `Succeeded.invoice_references` are given,
+  they cover exactly the claim's invoices.
 
 Effects, not only answers: after a write the suite looks at what changed — the claim's
 balance moved by exactly the amount written, and the sandbox's ledger (`/_sandbox/ledger`, every
@@ -34,7 +39,16 @@ import msgspec
 import pytest
 import pytest_asyncio
 
-from adapters.base import CAPABILITIES, FEEDS, AdapterSpec, ChangeFeed, Succeeded, Unreadable
+from adapters.base import (
+    CAPABILITIES,
+    FEEDS,
+    AdapterSpec,
+    ChangeFeed,
+    ClaimRef,
+    PartiallyAccepted,
+    Succeeded,
+    Unreadable,
+)
 from canonical import (
     Allocation,
     CreditNoteCreate,
@@ -138,8 +152,60 @@ async def test_adapter_names_itself_and_its_capabilities_as_its_spec(agency: Age
 
 @pytest.mark.asyncio
 async def test_a_submitted_claim_ends_succeeded_with_an_agency_reference(agency: Agency) -> None:
-    ref = await agency.create(sample_claim(agency.spec))
+    claim = sample_claim(agency.spec)
+    ref = await agency.create(claim)
     assert ref.agency_reference
+    if ref.invoice_references:
+        sent = sorted(invoice.number for invoice in claim.invoices)
+        assert sorted(ref.invoice_references) == sent, (
+            f"{agency.name}: submit_claim / poll_outcomes answered invoice_references for "
+            f"{sorted(ref.invoice_references)}; expected one per invoice sent, {sent}"
+        )
+
+
+@pytest.mark.asyncio
+async def test_a_claim_refused_for_one_invoice_is_partially_accepted(agency: Agency) -> None:
+    control = agency.spec.sandbox.refuse_invoice_path if agency.spec.sandbox else None
+    if control is None:
+        pytest.skip(f"{agency.name} declares no SandboxSpec.refuse_invoice_path (one claim per claim)")
+    claim = sample_claim(agency.spec, invoices=3)
+    refused = claim.invoices[1].number
+    await agency.sandbox("POST", control, json={"invoice_number": refused, "reason": "kit refusal"})
+    op = agency.op("claim.create", claim_id="clm_partial")
+    outcome = await agency.resolve(
+        op, await agency.deliver(op, lambda o: agency.adapter.submit_claim(agency.credential, o, claim))
+    )
+    assert isinstance(outcome, PartiallyAccepted), (
+        f"{agency.name}: a claim whose invoice {refused} the agency refused ended {outcome}; expected "
+        "PartiallyAccepted listing it (look at submit_claim / poll_outcomes)"
+    )
+    assert [r.invoice_number for r in outcome.refused] == [refused], (
+        f"{agency.name}: PartiallyAccepted.refused lists {[r.invoice_number for r in outcome.refused]}; "
+        f"expected [{refused!r}] (look at poll_outcomes)"
+    )
+    accepted = sorted(i.number for i in claim.invoices if i.number != refused)
+    assert sorted(outcome.invoice_references) == accepted, (
+        f"{agency.name}: PartiallyAccepted.invoice_references covers {sorted(outcome.invoice_references)}; "
+        f"expected the accepted invoices {accepted} (look at poll_outcomes)"
+    )
+    if agency.declares("claim.read"):
+        ref = ClaimRef(
+            claim_id=op.claim_id,
+            agency_reference=outcome.agency_reference,
+            currency=claim.currency,
+            client_reference=claim.client_reference,
+            invoice_references=dict(outcome.invoice_references),
+        )
+        read = await agency.adapter.get_claim(agency.credential, ref)
+        expected = claim_total(claim) - sum(
+            i.amount.amount + (i.costs.amount if i.costs else 0)
+            for i in claim.invoices
+            if i.number == refused
+        )
+        assert read.balance_amount == expected, (
+            f"{agency.name}: after {refused} was refused, get_claim's balance is {read.balance_amount}; "
+            f"expected {expected}, what the accepted invoices owe (look at get_claim)"
+        )
 
 
 @pytest.mark.asyncio

@@ -215,7 +215,8 @@ class WebhookService:
         while True:
             events, position = await self.store.list_events(tenant, after, 1000)
             if position is None:
-                return DeliveryState(after=after, offset=len(events))
+                last = events[-1].id if events else None
+                return DeliveryState(after=after, offset=len(events), last_event_id=last)
             after = position
 
     async def list_endpoints(self, tenant: str, cursor: str | None, limit: int) -> Page[WebhookView]:
@@ -251,7 +252,10 @@ class WebhookService:
             endpoint.status, endpoint.disabled_reason = "enabled", None
             # Back on: from where it stopped, with a fresh retry window.
             state = await self.hooks.get_state(endpoint.id) or DeliveryState()
-            await self.hooks.reset_state(endpoint.id, DeliveryState(after=state.after, offset=state.offset))
+            await self.hooks.reset_state(
+                endpoint.id,
+                DeliveryState(after=state.after, offset=state.offset, last_event_id=state.last_event_id),
+            )
         elif change.status == "disabled" and endpoint.status == "enabled":
             endpoint.status, endpoint.disabled_reason = "disabled", "disabled by an admin"
         endpoint.updated_at = utcnow()

@@ -812,7 +812,12 @@ class RedisStore:
     async def append_events(self, tenant: str, events: Sequence[Event]) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             for event in events:
-                pipe.xadd(self._k("events", tenant), {"event": _enc.encode(event)})
+                pipe.xadd(
+                    self._k("events", tenant),
+                    {"event": _enc.encode(event)},
+                    maxlen=self.events_max,
+                    approximate=True,
+                )
             await pipe.execute()
 
     @_guard

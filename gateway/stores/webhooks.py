@@ -82,6 +82,9 @@ class DeliveryState(msgspec.Struct, kw_only=True):
     #: Feed position of the current page (None: the feed's start) and the events of it done.
     after: str | None = None
     offset: int = 0
+    #: The id of the last event done (delivered or filtered out): if the feed was trimmed under
+    #: the cursor, the page is realigned on it (see gateway.webhooks.delivery).
+    last_event_id: str | None = None
     #: Attempts made on the head event, and when the next is due (epoch seconds).
     attempt: int = 0
     next_attempt_at: float | None = None

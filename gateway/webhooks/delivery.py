@@ -234,7 +234,7 @@ class WebhookDispatcher:
         if state.next_attempt_at is not None and state.next_attempt_at > self.clock():
             return "waiting"
         events, position = await self.store.list_events(endpoint.tenant, state.after, self.batch)
-        dirty = False
+        dirty = _realign(state, events)
         signer: Signer | None = None
         done: list[DeliveryAttempt] = []
         since = time.monotonic()
@@ -244,6 +244,7 @@ class WebhookDispatcher:
             event = events[state.offset]
             if not endpoint.wants(event.type):
                 state.offset += 1
+                state.last_event_id = event.id
                 dirty = True
                 continue
             if signer is None:
@@ -264,6 +265,7 @@ class WebhookDispatcher:
             if not result.ok:
                 return await self._failed(endpoint, state, [*done, record], result)
             state.offset += 1
+            state.last_event_id = event.id
             state.attempt, state.next_attempt_at, state.failing_since = 0, None, None
             done.append(record)
             dirty = True
@@ -323,8 +325,11 @@ class WebhookDispatcher:
     async def _redeliver(self, endpoint: WebhookEndpoint, redelivery: Redelivery) -> bool:
         """One attempt outside the schedule (an admin asked); it does not move the cursor."""
         offset = redelivery.feed_offset
-        events, _ = await self.store.list_events(endpoint.tenant, redelivery.feed_after, offset + 1)
-        event = events[offset] if len(events) > offset and events[offset].id == redelivery.event_id else None
+        events, _ = await self.store.list_events(
+            endpoint.tenant, redelivery.feed_after, max(offset + 1, self.batch)
+        )
+        # Where it was, or (the feed trimmed since) wherever it is now on that page.
+        event = next((e for e in events if e.id == redelivery.event_id), None)
         if event is None:
             result = SendResult(error="the event is no longer in the tenant's feed", outcome="gone")
         else:
@@ -393,6 +398,26 @@ class WebhookDispatcher:
         elif not failing and endpoint_id in self._failing:
             self._failing.discard(endpoint_id)
             metrics.WEBHOOK_ENDPOINTS_FAILING.dec()
+
+
+def _realign(state: DeliveryState, events: list[Event]) -> bool:
+    """Keep the cursor on the right event when the feed was trimmed under it (True: it moved).
+
+    The feed keeps each tenant's newest events only (`events_max_per_tenant`). An endpoint far
+    enough behind can see the oldest events of its page trimmed away, and then `offset` would
+    count past events it never sent. The last event done tells where the cursor really is: just
+    after it on the page, or — when it was trimmed itself — at the page's first event, since
+    everything still there is newer.
+    """
+    if state.offset == 0 or state.last_event_id is None:
+        return False
+    index = state.offset - 1
+    if index < len(events) and events[index].id == state.last_event_id:
+        return False
+    found = next((i for i, e in enumerate(events) if e.id == state.last_event_id), None)
+    state.offset = 0 if found is None else found + 1
+    state.attempt, state.next_attempt_at = 0, None
+    return True
 
 
 def _is_literal(host: str) -> bool:

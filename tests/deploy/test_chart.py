@@ -152,6 +152,8 @@ def test_every_variable_the_config_names_is_set_from_a_secret_in_both_workloads(
         for key, value in credential.items()
         if key.endswith("_env")
     } | {key["key_env"] for key in config["api_keys"]}
+    assert config["webhooks"]["secret_key_env"] == "WEBHOOK_SECRET_KEY"
+    named.add(config["webhooks"]["secret_key_env"])
     assert named  # the production example names secrets; an empty set would prove nothing
     for component in ("api", "worker"):
         (container,) = one(production, "Deployment", component)["spec"]["template"]["spec"]["containers"]

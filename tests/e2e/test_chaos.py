@@ -364,6 +364,10 @@ async def test_every_accepted_write_lands_exactly_once_or_fails_and_is_not_there
         assert workers.alive() >= 1
 
         failures = [w for w in writes if w.result["status"] == "failed"]
+        print(  # the run's shape, for `pytest -s`
+            f"chaos: {len(writes)} writes, {len(failures)} failed, {len(workers.processes)} worker processes"
+            f" ({len(workers.processes) - 2} after kills), late commits at Debbie: {sandboxes.late_commits('debbie')}"
+        )
         for write in failures:
             assert write.result["error"] and write.result["error"]["code"], write.result
         assert len(failures) <= len(writes) // 10, [(w.kind, w.agency, w.result["error"]) for w in failures]

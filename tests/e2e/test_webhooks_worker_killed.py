@@ -68,13 +68,15 @@ def env() -> dict[str, str]:
     }
 
 
-def start_worker(path: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "worker", "--config", str(path)],
-        env=env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+def start_worker(path: Path, log: Path) -> subprocess.Popen[bytes]:
+    # Logs to a file, not a pipe nobody reads: a full pipe would stop the worker mid-test.
+    with log.open("ab") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "worker", "--config", str(path)],
+            env=env(),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
 
 
 async def test_worker_killed_mid_delivery_leads_to_a_delivery_after_restart(
@@ -96,17 +98,17 @@ async def test_worker_killed_mid_delivery_leads_to_a_delivery_after_restart(
         )
         await runtime.store.append_events("acme", [event])
 
-        workers.append(start_worker(path))
-        assert await asyncio.to_thread(receiver.entered.wait, 30), (
-            "the first worker never called the receiver"
-        )
+        log = tmp_path / "workers.log"
+        workers.append(start_worker(path, log))
+        called = await asyncio.to_thread(receiver.entered.wait, 60)
+        assert called, f"the first worker never called the receiver; its log:\n{log.read_text()[-3000:]}"
         workers[0].send_signal(signal.SIGKILL)
         workers[0].wait(10)
         held, receiver.hold = receiver.hold, None
         held.set()  # the dead worker's request: its answer goes nowhere
 
-        workers.append(start_worker(path))
-        got = await receiver.wait_for(2, timeout=30)
+        workers.append(start_worker(path, log))
+        got = await receiver.wait_for(2, timeout=60)
         assert [r.webhook_id for r in got] == [event.id, event.id]
         assert got[1].verifies_with(endpoint.secret)  # type: ignore[arg-type]
 
@@ -124,7 +126,5 @@ async def test_worker_killed_mid_delivery_leads_to_a_delivery_after_restart(
             if worker.poll() is None:
                 worker.terminate()
                 worker.wait(10)
-            assert worker.stderr is not None
-            worker.stderr.close()
         receiver.stop()
         await runtime.stop()

@@ -143,7 +143,11 @@ def test_a_generated_package_passes_the_conformance_kit_as_generated(
     outcomes = junit(report)
     assert "failed" not in outcomes.values()
     # Every test of the suite ran against the skeleton and passed: it declares every capability.
-    assert suite_outcomes(outcomes) == dict.fromkeys(SUITE_TESTS, "passed")
+    # Partial acceptance is no capability but a kind of agency (one claim per invoice, declared
+    # by its sandbox's refuse_invoice_path): the skeleton is of the other kind.
+    expected = dict.fromkeys(SUITE_TESTS, "passed")
+    expected["test_a_claim_refused_for_one_invoice_is_partially_accepted"] = "skipped"
+    assert suite_outcomes(outcomes) == expected
 
 
 def test_a_generated_package_is_clean_typed_and_imports_only_the_sdk(acme_package: Path) -> None:

@@ -156,7 +156,8 @@ The TOML document of config.md: `.Values.config` as written, plus the keys the c
 {{- end }}
 
 {{/* The environment variables the config names (`*_env` in tenant credentials, `key_env` in
-     api_keys): each one is set from a Secret. Returns a JSON list, sorted and unique. */}}
+     api_keys, `webhooks.secret_key_env`): each one is set from a Secret. Returns a JSON list,
+     sorted and unique. */}}
 {{- define "cg.secretEnvNames" -}}
 {{- $names := list }}
 {{- $config := .Values.config | default dict }}
@@ -170,6 +171,7 @@ The TOML document of config.md: `.Values.config` as written, plus the keys the c
 {{- range $key := $config.api_keys | default list }}
 {{- if $key.key_env }}{{ $names = append $names (toString $key.key_env) }}{{ end }}
 {{- end }}
+{{- with $config.webhooks }}{{ if .secret_key_env }}{{ $names = append $names (toString .secret_key_env) }}{{ end }}{{ end }}
 {{- $names | uniq | sortAlpha | toJson }}
 {{- end }}
 
