@@ -92,6 +92,8 @@ _LEDGER_ATTEMPTS = 5
 #: Records asked of a change feed per call, and calls per credential per interval at most.
 FEED_BATCH = 100
 FEED_ROUNDS = 10
+#: Credentials whose feeds one worker reads at the same time.
+FEED_CONCURRENCY = 8
 
 
 class Worker:
@@ -112,7 +114,7 @@ class Worker:
         """Deliver, poll, read change feeds and send webhooks (gateway.webhooks.delivery, its own
         tasks) until `stop` is set."""
         now = time.monotonic()
-        self.heartbeats.update(deliver=now, poll=now, feeds=now, backlog=now)
+        self.heartbeats.update(deliver=now, poll=now, feeds=now, backlog=now, webhooks=now)
         for name, agency in self.settings.agencies.items():
             metrics.FEED_INTERVAL.labels(name).set(agency.poll_interval_seconds)
         await asyncio.gather(
@@ -120,7 +122,7 @@ class Worker:
             self._poll_loop(stop),
             self._feed_loop(stop),
             self._backlog_loop(stop),
-            WebhookDispatcher(self.runtime).run(stop),
+            WebhookDispatcher(self.runtime, on_round=lambda: self.beat("webhooks")).run(stop),
             self._retention_loop(stop),
         )
 
@@ -294,7 +296,12 @@ class Worker:
 
         async def fix_request(request: str) -> None:  # stored before the request is sent
             operation.agency_request = request
-            await self.store.save_operation(operation)
+            try:
+                await self.store.save_operation(operation)
+            except StoreUnavailable as exc:
+                # Our store, not the agency, failed (a fixed request or a Steps checkpoint, before
+                # anything was sent): never a final outcome — the attempt is retried.
+                raise CheckpointNotStored(str(exc)) from exc
 
         context = OperationContext(
             id=operation.id,
@@ -542,11 +549,13 @@ class Worker:
         return found
 
     async def feed_once(self, force: bool = False) -> int:
-        """Read every due credential's change feed (under its lease); the records applied."""
-        applied = 0
+        """Read every due credential's change feed (under its lease), FEED_CONCURRENCY at a time
+        so that one slow agency does not hold up the others; the records applied."""
+        limit = asyncio.Semaphore(FEED_CONCURRENCY)
         feeds = self._feeds()
         keys = Counter(self.runtime.credential(tenant, agency).key for tenant, agency, _ in feeds)
-        for tenant, agency, adapter in feeds:
+
+        async def due(tenant: str, agency: str, adapter: Any) -> int:
             credential = self.runtime.credential(tenant, agency)
             # Tenants sharing one agency account each read its feed for their own claims (a
             # record is applied to the claim of the tenant reading it), under their own lease and
@@ -555,15 +564,21 @@ class Worker:
             interval = self._poll_interval(agency)
             now = time.monotonic()
             if not force and self._next_feed.get(feed, 0.0) > now:
-                continue
+                return 0
             self._next_feed[feed] = now + interval
-            # The lease: one worker reads a credential's feed per interval, whatever the replica
-            # count. Correctness does not depend on it (records apply once, the checkpoint is
-            # compare-and-set), only the agency's budget does.
-            if not await self.store.try_lock(f"feed:{feed}", max(interval * 0.9, 0.01)):
-                continue
-            applied += await self.read_feed(tenant, agency, adapter, credential, feed=feed)
-        return applied
+            async with limit:
+                # The lease: one worker reads a credential's feed per interval, whatever the
+                # replica count. Correctness does not depend on it (records apply once, the
+                # checkpoint is compare-and-set), only the agency's budget does.
+                if not await self.store.try_lock(f"feed:{feed}", max(interval * 0.9, 0.01)):
+                    return 0
+                return await self.read_feed(tenant, agency, adapter, credential, feed=feed)
+
+        results = await asyncio.gather(*(due(*each) for each in feeds), return_exceptions=True)
+        for result in results:  # a store outage: reported once every credential had its turn
+            if isinstance(result, BaseException):
+                raise result
+        return sum(r for r in results if isinstance(r, int))
 
     async def read_feed(
         self, tenant: str, agency: str, adapter: ChangeFeed, credential: Any, *, feed: str | None = None
@@ -599,6 +614,11 @@ class Worker:
             if not batch.has_more:
                 break
         return applied
+
+
+class CheckpointNotStored(RuntimeError):
+    """The store failed while an adapter stored its request or step log (`fix_request`): a fault of
+    the gateway's, retried like any unexpected one, never the operation's final failure."""
 
 
 def _attempted(
