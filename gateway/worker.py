@@ -525,8 +525,14 @@ class Worker:
 
     # change feeds
     async def _feed_loop(self, stop: asyncio.Event) -> None:
+        indexed = False
         while not stop.is_set():
             try:
+                if not indexed:  # claims stored before the ledger: once, before their feeds
+                    for tenant in sorted(self.settings.tenants):
+                        if count := await self.store.index_claims(tenant):
+                            log.info("indexed %d claims of %s for the claim ledger", count, tenant)
+                    indexed = True
                 await self.feed_once()
             except GatewayError as exc:  # store down: nothing was applied, the checkpoint stands
                 log.warning("change feeds paused: %s", exc)
