@@ -29,7 +29,7 @@ import os
 import random
 import socket
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 import msgspec
@@ -585,32 +585,42 @@ class Worker:
         """Read every due credential's change feed (under its lease), FEED_CONCURRENCY at a time
         so that one slow agency does not hold up the others; the records applied."""
         limit = asyncio.Semaphore(FEED_CONCURRENCY)
+        feeds = self._feeds()
+        keys = Counter(self.runtime.credential(tenant, agency).key for tenant, agency, _ in feeds)
 
         async def due(tenant: str, agency: str, adapter: Any) -> int:
             credential = self.runtime.credential(tenant, agency)
+            # Tenants sharing one agency account each read its feed for their own claims (a
+            # record is applied to the claim of the tenant reading it), under their own lease and
+            # checkpoint: the feed's key is then the credential's key qualified by the tenant.
+            feed = credential.key if keys[credential.key] == 1 else f"{credential.key}@{tenant}"
             interval = self._poll_interval(agency)
             now = time.monotonic()
-            if not force and self._next_feed.get(credential.key, 0.0) > now:
+            if not force and self._next_feed.get(feed, 0.0) > now:
                 return 0
-            self._next_feed[credential.key] = now + interval
+            self._next_feed[feed] = now + interval
             async with limit:
                 # The lease: one worker reads a credential's feed per interval, whatever the
                 # replica count. Correctness does not depend on it (records apply once, the
                 # checkpoint is compare-and-set), only the agency's budget does.
-                if not await self.store.try_lock(f"feed:{credential.key}", max(interval * 0.9, 0.01)):
+                if not await self.store.try_lock(f"feed:{feed}", max(interval * 0.9, 0.01)):
                     return 0
-                return await self.read_feed(tenant, agency, adapter, credential)
+                return await self.read_feed(tenant, agency, adapter, credential, feed=feed)
 
-        results = await asyncio.gather(*(due(*feed) for feed in self._feeds()), return_exceptions=True)
+        results = await asyncio.gather(*(due(*each) for each in feeds), return_exceptions=True)
         for result in results:  # a store outage: reported once every credential had its turn
             if isinstance(result, BaseException):
                 raise result
         return sum(r for r in results if isinstance(r, int))
 
-    async def read_feed(self, tenant: str, agency: str, adapter: ChangeFeed, credential: Any) -> int:
+    async def read_feed(
+        self, tenant: str, agency: str, adapter: ChangeFeed, credential: Any, *, feed: str | None = None
+    ) -> int:
         """Read one credential's feed from its checkpoint until it has no more (or the sync
-        budget / FEED_ROUNDS say stop); each batch is applied with its checkpoint atomically."""
-        state = await self.store.get_feed(credential.key)
+        budget / FEED_ROUNDS say stop); each batch is applied with its checkpoint atomically.
+        `feed` is the key its checkpoint is kept under (the credential's key unless shared)."""
+        feed = feed or credential.key
+        state = await self.store.get_feed(feed)
         applied = 0
         for _ in range(FEED_ROUNDS):
             try:
@@ -629,7 +639,7 @@ class Worker:
                 break
             self.feed_read_at[(agency, tenant)] = time.time()  # the agency answered
             metrics.FEED_LAST_SUCCESS.labels(agency, tenant).set(self.feed_read_at[(agency, tenant)])
-            stored = await apply_feed_batch(self.store, tenant, agency, credential.key, state, batch)
+            stored = await apply_feed_batch(self.store, tenant, agency, feed, state, batch)
             if stored is None:  # another worker moved the checkpoint: it owns this round
                 break
             applied += len(batch.records)
