@@ -7,7 +7,8 @@ the HTTP client's transport) runs on its event loop:
   with `Worker.beat`) has completed a round within `worker_stall_seconds`; 503 naming the stalled
   loops otherwise — restart the process.
 - `/health/ready`: 200 when the store answers; 503 otherwise (nothing to deliver with).
-- `/metrics`: Prometheus text, this process's metrics (or every process's in multiprocess mode).
+- `/metrics`: Prometheus text, this process's metrics (or every process's in multiprocess mode);
+  with `metrics_public = false`, like the API's, only for a key with the `metrics` or `admin` scope.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from canonical.problems import GatewayError
 from gateway import metrics
+from gateway.auth import ScopeRefused, authenticate
+from gateway.problems import problem_bytes
 from gateway.runtime import Runtime
 from gateway.worker import Worker
 
@@ -50,6 +54,14 @@ async def start_worker_http(worker: Worker, runtime: Runtime, host: str, port: i
         return _json(_Health(status="ok"))
 
     async def scrape(request: web.Request) -> web.Response:
+        if not runtime.settings.metrics_public:  # the API's rule (routes/system.py), one option for both
+            try:
+                principal = await authenticate(runtime.store, request.headers.get("Authorization"))
+                if not principal.scopes & {"metrics", "admin"}:
+                    raise ScopeRefused("this needs the metrics scope", principal)
+            except GatewayError as exc:
+                problem = problem_bytes(exc.problem(instance="/metrics"))
+                return web.Response(body=problem, status=exc.status, content_type="application/problem+json")
         response = web.Response(body=metrics.exposition())
         response.headers["Content-Type"] = metrics.CONTENT_TYPE
         return response

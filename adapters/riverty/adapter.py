@@ -514,8 +514,9 @@ class RivertyAdapter:
 
 
 def _set_aside(raw: bytes, reason: str) -> None:
-    """A feed record that does not decode is skipped (logged), never a blocked feed."""
-    log.warning("riverty: an unreadable /transactions record was set aside (%s): %.200r", reason, raw)
+    """A feed record that does not decode is skipped (logged), never a blocked feed. The log names
+    why and how long, not the record: an agency's record may name the debtor."""
+    log.warning("riverty: an unreadable /transactions record was set aside (%s, %d bytes)", reason, len(raw))
 
 
 def _claim_outcome(summary: RivertyClaimSummary) -> Outcome:

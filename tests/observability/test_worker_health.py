@@ -11,7 +11,7 @@ from gateway.runtime import Runtime
 from gateway.worker import Worker
 from gateway.worker_http import bound_port, start_worker_http
 from tests.support.fake_agency import FakeAgency, fake_spec
-from tests.support.gateway import gateway_settings
+from tests.support.gateway import gateway_settings, sha
 
 
 async def test_liveness_names_a_loop_that_stopped_turning_and_readiness_follows_the_store() -> None:
@@ -39,6 +39,28 @@ async def test_liveness_names_a_loop_that_stopped_turning_and_readiness_follows_
             assert stalled.json() == {"status": "stalled", "stalled": ["backlog", "deliver", "feeds", "poll"]}
     finally:
         stop.set()
+        await server.cleanup()
+        await runtime.stop()
+
+
+async def test_private_metrics_need_a_metrics_key_on_the_worker_port_as_on_the_api() -> None:
+    specs = {"fake": fake_spec(FakeAgency())}
+    keys = [
+        {"name": "scraper", "scopes": ["metrics"], "key_sha256": sha("scrape-key")},
+        {"name": "acme", "tenant": "acme", "scopes": ["claims:read"], "key_sha256": sha("tenant-key")},
+    ]
+    runtime = Runtime(gateway_settings(specs, metrics_public=False, api_keys=keys), specs=specs)
+    await runtime.start()
+    server = await start_worker_http(Worker(runtime), runtime, "127.0.0.1", 0)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{bound_port(server)}") as http:
+            assert (await http.get("/metrics")).status_code == 401
+            tenant = await http.get("/metrics", headers={"Authorization": "Bearer tenant-key"})
+            assert tenant.status_code == 403 and tenant.json()["code"] == "forbidden"
+            scraper = await http.get("/metrics", headers={"Authorization": "Bearer scrape-key"})
+            assert scraper.status_code == 200 and "cg_outbox_depth" in scraper.text
+            assert (await http.get("/health/live")).status_code == 200  # probes need no key
+    finally:
         await server.cleanup()
         await runtime.stop()
 
