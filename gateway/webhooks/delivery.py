@@ -154,6 +154,8 @@ class WebhookDispatcher:
                         await self.schedule(stop)
                     except GatewayError as exc:  # store down: try again on the next round
                         log.warning("webhook scheduling paused: %s", exc)
+                    except Exception:  # never take the worker's other loops down with it
+                        log.exception("webhook scheduling failed; trying again")
                     await _wait(stop, self.config.poll_interval_seconds)
             finally:
                 tasks = list(self._tasks.values())
