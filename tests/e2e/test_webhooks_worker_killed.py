@@ -69,10 +69,11 @@ def env() -> dict[str, str]:
 
 
 def start_worker(path: Path, log: Path) -> subprocess.Popen[bytes]:
-    # Logs to a file, not a pipe nobody reads: a full pipe would stop the worker mid-test.
+    # Logs to a file, not a pipe nobody reads (a full pipe would stop the worker mid-test); its
+    # /metrics port is a free one (the default 9000 may be taken on a shared machine).
     with log.open("ab") as sink:
         return subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "worker", "--config", str(path)],
+            [sys.executable, "-m", "gateway.cli", "worker", "--config", str(path), "--port", "0"],
             env=env(),
             stdout=sink,
             stderr=subprocess.STDOUT,
