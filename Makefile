@@ -32,6 +32,7 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench.proxy_read
+	$(BIN)/python -m bench.accepted_write
 	$(BIN)/python -m bench.observability
 
 clean:

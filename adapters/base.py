@@ -65,6 +65,7 @@ __all__ = [
     "AdapterPage",
     "AdapterSpec",
     "AgencyClaim",
+    "CallbackReceiver",
     "Capabilities",
     "Capability",
     "ChangeBatch",
@@ -341,6 +342,11 @@ class PaymentCollected(msgspec.Struct, frozen=True, kw_only=True, tag="payment_c
     payment_id: str | None = None
     allocations: list[Allocation] = []
     occurred_at: dt.datetime | None = None
+    #: The agency's feed reports the invoices' remaining amounts itself (`InvoiceChanged`, a
+    #: snapshot of what is owed): this payment is listed but does not move them — the snapshot
+    #: may be read before or after this record (Intrum journalizes payments a day late), and
+    #: lowering the remaining amount twice would be wrong.
+    remaining_reported: bool = False
 
 
 class InvoiceChanged(msgspec.Struct, frozen=True, kw_only=True, tag="invoice_changed"):
@@ -387,6 +393,23 @@ class ChangeFeed(Protocol):
     async def changes_since(
         self, credential: Credential, checkpoint: str | None, limit: int
     ) -> ChangeBatch: ...
+
+
+@runtime_checkable
+class CallbackReceiver(Protocol):
+    """An adapter whose agency calls the gateway back (webhooks), at
+    `POST /v1/agency-callbacks/{agency}/{tenant}`. The gateway finds the tenant's credential,
+    asks the adapter whether the call is authentic (the credential's `callback_secret`, from
+    `callback_secret_env`), and applies the records it reads on the same ledger path as the
+    agency's feed: records with the same `record_id` as the feed's make one event."""
+
+    def authentic_callback(self, credential: Credential, headers: Mapping[str, str]) -> bool:
+        """Whether the call carries the agency's proof (header names in lower case)."""
+        ...
+
+    async def callback_changes(self, credential: Credential, body: bytes) -> list[ChangeRecord]:
+        """The records a callback's body reports; a body it cannot read is an `Unreadable`."""
+        ...
 
 
 class AdapterPage(msgspec.Struct, kw_only=True):

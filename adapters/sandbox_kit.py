@@ -13,6 +13,15 @@ Faults (each counts down as it fires; `paths` limits them to matching paths):
 - `commit_late`: the next N writes wait `hang_seconds` and only then are carried out — the
   client has timed out long before, and a look-up made right after its timeout finds nothing
   (a "ghost write": what a slow agency does under load).
+
+Agency-side activity (what the agency does on its own: collect a payment from a debtor, change a
+case's status): each sandbox registers one step with `state.on_activity(step)`.
+`PUT /_sandbox/activity {"every_seconds": 20}` makes the agency take a step every so often — applied
+when the agency is next asked, the way its asynchronous processing is, so nothing runs between
+requests — and `POST /_sandbox/activity/step` takes one now. Off by default: tests drive the
+agency with its own explicit controls (`/_sandbox/<agency>/...`), `make run` switches it on.
+`POST /_sandbox/feed/poison` (registered with `state.on_poison`) puts one record into the
+agency's change feed that no adapter can read (the conformance kit checks it is set aside).
 """
 
 from __future__ import annotations
@@ -28,7 +37,15 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["FaultPlan", "LedgerEntry", "RunningServer", "SandboxState", "serve_in_thread", "with_faults"]
+__all__ = [
+    "ActivityPlan",
+    "FaultPlan",
+    "LedgerEntry",
+    "RunningServer",
+    "SandboxState",
+    "serve_in_thread",
+    "with_faults",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -65,6 +82,12 @@ class FaultPlan(msgspec.Struct, kw_only=True):
     paths: str | None = None
 
 
+class ActivityPlan(msgspec.Struct, kw_only=True):
+    """How often the agency acts on its own (0 = never)."""
+
+    every_seconds: float = 0.0
+
+
 class LedgerEntry(msgspec.Struct, kw_only=True):
     """One write the agency carried out, as it received it."""
 
@@ -81,8 +104,31 @@ class SandboxState:
         self.faults = FaultPlan()
         self.ledger: list[LedgerEntry] = []
         self.requests = 0
+        self.activity = ActivityPlan()
+        self._activity_step: Callable[[], Any] | None = None
+        self._poison: Callable[[], Any] | None = None
+        self._last_activity = time.monotonic()
         #: Late commits (`commit_late`) carried out so far: a test waits for them before counting.
         self.late_commits = 0
+
+    def on_activity(self, step: Callable[[], Any]) -> None:
+        """Register the agency's own step (collect a payment, change a status); returns anything."""
+        self._activity_step = step
+
+    def on_poison(self, poison: Callable[[], Any]) -> None:
+        """Register how the agency puts a record nobody can read into its change feed."""
+        self._poison = poison
+
+    def act(self) -> Any:
+        """Take one activity step now (None when the sandbox has none)."""
+        self._last_activity = time.monotonic()
+        return None if self._activity_step is None else self._activity_step()
+
+    def act_if_due(self) -> None:
+        """Take the steps whose time has come (at most one per request: time is coarse here)."""
+        every = self.activity.every_seconds
+        if every > 0 and time.monotonic() - self._last_activity >= every:
+            self.act()
 
     def record(self, kind: str, key: str, body: Any = None) -> None:
         self.ledger.append(LedgerEntry(kind=kind, key=key, body=body, at=time.time()))
@@ -91,10 +137,12 @@ class SandboxState:
         self.faults = FaultPlan()
         self.ledger.clear()
         self.requests = 0
+        self.activity = ActivityPlan()
         self.late_commits = 0
 
     def routes(self) -> list[Any]:
-        """Litestar handlers for `/_sandbox/faults`, `/_sandbox/ledger`, `/_sandbox/reset`."""
+        """Litestar handlers for `/_sandbox/faults`, `/_sandbox/ledger`, `/_sandbox/reset`,
+        `/_sandbox/activity` and `/_sandbox/activity/step`."""
         from litestar import get, post, put
         from litestar.params import JSONBody
 
@@ -113,7 +161,21 @@ class SandboxState:
         def reset() -> None:
             state.reset()
 
-        return [set_faults, ledger, reset]
+        @put("/_sandbox/activity", sync_to_thread=False)
+        def set_activity(data: JSONBody[ActivityPlan]) -> ActivityPlan:
+            state.activity = data
+            state._last_activity = time.monotonic()
+            return data
+
+        @post("/_sandbox/activity/step", status_code=200, sync_to_thread=False)
+        def step() -> dict[str, Any]:
+            return {"activity": msgspec.to_builtins(state.act())}
+
+        @post("/_sandbox/feed/poison", status_code=201, sync_to_thread=False)
+        def poison() -> dict[str, Any]:
+            return {"poison": msgspec.to_builtins(None if state._poison is None else state._poison())}
+
+        return [set_faults, ledger, reset, set_activity, step, poison]
 
 
 def with_faults(app: ASGIApp, state: SandboxState) -> ASGIApp:
@@ -124,6 +186,7 @@ def with_faults(app: ASGIApp, state: SandboxState) -> ASGIApp:
             await app(scope, receive, send)
             return
         state.requests += 1
+        state.act_if_due()
         plan = state.faults
         if plan.paths is not None and not re.search(plan.paths, scope["path"]):
             await app(scope, receive, send)

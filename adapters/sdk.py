@@ -21,7 +21,8 @@ What is here, by the job it does:
   → `ChangeBatch(records, checkpoint, has_more)`; records (`ChangeRecord`) are
   `StatusChanged`, `PaymentCollected`, `InvoiceChanged`, or `Unreadable` (quarantined by the
   gateway, never a blocked feed), each with the agency's own `record_id` (the gateway applies
-  each once) and the claim's `agency_reference`.
+  each once) and the claim's `agency_reference`. An agency that calls back (webhooks) is a
+  `CallbackReceiver`: it authenticates the call and reads it into the same records.
 - **The canonical language** — claims, invoices, payments, credit notes, withdrawals, `Money`
   (integer minor units) and its exact conversions `from_major` / `to_major` (Decimal major
   units at the agency boundary; a fraction of a minor unit raises `MoneyError`).
@@ -40,7 +41,7 @@ What is here, by the job it does:
   is never redone (adapters/steps.py).
 - **Paging helpers** — pure functions for the three ways agencies page (below).
 - **The sandbox toolkit** — `SandboxState` (fault switches + ledger), `with_faults`,
-  `serve_in_thread`, `FaultPlan`, `LedgerEntry`.
+  `serve_in_thread`, `FaultPlan`, `LedgerEntry`, `ActivityPlan` (the agency acting on its own).
 
 Paging. The gateway asks an adapter for at most `limit` items from `position` (None = the
 start) and seals the `next_position` it answers into an opaque cursor; the position is the
@@ -62,6 +63,7 @@ sealed by the gateway, so this only happens across an adapter upgrade that chang
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -85,6 +87,7 @@ from adapters.base import (
     AdapterPage,
     AdapterSpec,
     AgencyClaim,
+    CallbackReceiver,
     Capabilities,
     Capability,
     ChangeBatch,
@@ -112,6 +115,7 @@ from adapters.base import (
     lazy_sandbox,
 )
 from adapters.sandbox_kit import (
+    ActivityPlan,
     ASGIApp,
     FaultPlan,
     LedgerEntry,
@@ -179,6 +183,7 @@ __all__ = [
     "FEEDS",
     "MAX_AMOUNT",
     "ASGIApp",
+    "ActivityPlan",
     "Adapter",
     "AdapterContext",
     "AdapterPage",
@@ -196,6 +201,7 @@ __all__ = [
     "Auth",
     "BadRequest",
     "BearerAuth",
+    "CallbackReceiver",
     "Capabilities",
     "Capability",
     "ChangeBatch",
@@ -272,6 +278,7 @@ __all__ = [
     "parse_offset",
     "serve_in_thread",
     "to_major",
+    "unreadable",
     "with_faults",
 ]
 
@@ -406,3 +413,27 @@ def open_cursor_position(position: str | None) -> tuple[str | None, int]:
     if not colon or not cursor or not (skip.isascii() and skip.isdigit()) or len(skip) > _MAX_OFFSET_DIGITS:
         raise _invalid(position, "an agency cursor position")
     return cursor, int(skip)
+
+
+# --- change feeds ------------------------------------------------------------------------------
+
+#: How much of an unreadable record an adapter hands over (the gateway keeps a bounded prefix too).
+_UNREADABLE_KEEP = 4096
+
+
+def unreadable(
+    raw: bytes | str, reason: str, *, record_id: str | None = None, agency_reference: str | None = None
+) -> Unreadable:
+    """An `Unreadable` change record for an agency record the adapter could not read.
+
+    Without the agency's own id (the record was too broken to tell) the id is derived from the
+    record's bytes, so the same broken record read again is quarantined once, not again and again.
+    """
+    data = raw.encode() if isinstance(raw, str) else bytes(raw)
+    text = data[:_UNREADABLE_KEEP].decode("utf-8", errors="replace")
+    return Unreadable(
+        record_id=record_id or f"unreadable:{hashlib.sha256(data).hexdigest()[:32]}",
+        agency_reference=agency_reference,
+        raw=text,
+        reason=reason[:500],
+    )

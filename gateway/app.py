@@ -22,6 +22,7 @@ from gateway.openapi import PolishedJson, PolishedScalar, PolishedSwagger, Stric
 from gateway.problems import exception_handlers
 from gateway.routes._shared import Services, authenticate_first, provide_principal, provide_services
 from gateway.routes.admin import AdminController
+from gateway.routes.callbacks import agency_callback
 from gateway.routes.claims import ClaimController
 from gateway.routes.operations import OperationController
 from gateway.routes.system import agencies, live, metrics, openapi_document, ready
@@ -81,6 +82,7 @@ def create_app(
             AdminController,
             WebhookController,
             agencies,
+            agency_callback,
             live,
             ready,
             metrics,

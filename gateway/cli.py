@@ -224,7 +224,7 @@ def demo(host: str, port: int, store_url: str) -> None:
     from adapters.registry import discover
     from adapters.sandbox_kit import serve_in_thread
     from gateway.app import create_app
-    from gateway.demo import DemoReceiver, demo_document, subscribe_demo_receiver
+    from gateway.demo import DemoReceiver, demo_document, start_agency_activity, subscribe_demo_receiver
 
     _configure_logging("INFO", os.environ.get("CG_LOG_FORMAT", "text"))
     specs = discover()
@@ -238,7 +238,15 @@ def demo(host: str, port: int, store_url: str) -> None:
         settings = settings_from_mapping(document, {**os.environ, **secrets}, specs)
     except (ValueError, ConfigError) as exc:
         raise click.ClickException(f"demo configuration: {exc}") from None
+    # The agencies act on their own (collect payments, change statuses) so that the feeds have
+    # something to show: `payment.received` events appear within a minute of a claim.
     base = f"http://{host}:{port}"
+    start_agency_activity(
+        {name: server.base_url for name, server in servers},
+        gateway_url=base,
+        document=document,
+        secrets=secrets,
+    )
     receiver = DemoReceiver(echo=lambda line: click.echo(f"  [receiver] {line}"))
     receiver_server = serve_in_thread(receiver)  # type: ignore[arg-type]
     servers.append(("receiver", receiver_server))

@@ -5,6 +5,7 @@ Also what the end-to-end tests run against, so that what `make run` shows is wha
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import deque
@@ -17,7 +18,19 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from adapters.base import AdapterSpec
 from gateway.auth import hash_key
 
-__all__ = ["DEMO_CLAIM", "DEMO_KEYS", "DemoReceiver", "demo_document", "subscribe_demo_receiver"]
+__all__ = [
+    "DEMO_ACTIVITY_SECONDS",
+    "DEMO_CLAIM",
+    "DEMO_KEYS",
+    "DemoReceiver",
+    "demo_document",
+    "start_agency_activity",
+    "subscribe_demo_receiver",
+]
+
+#: How often each demo agency acts on its own (collects a payment, verifies a case): often enough
+#: that `make run` shows `payment.received` events within a minute of submitting a claim.
+DEMO_ACTIVITY_SECONDS = 15.0
 
 #: The claim the demo banner's curl example submits, and the OpenAPI example of POST /claims.
 DEMO_CLAIM: dict[str, Any] = {
@@ -105,6 +118,36 @@ def demo_document(
         {"name": "demo admin", "scopes": ["admin"], "key_sha256": hash_key(DEMO_KEYS["admin"])},
     ]
     return document, env
+
+
+def start_agency_activity(
+    sandbox_urls: Mapping[str, str],
+    every_seconds: float = DEMO_ACTIVITY_SECONDS,
+    *,
+    gateway_url: str | None = None,
+    document: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, str] | None = None,
+) -> None:
+    """Switch on each sandbox's own activity (`PUT /_sandbox/activity`, adapters.sandbox_kit),
+    and point the callbacks of those that send them (`PUT /_sandbox/callbacks`: Debbie's
+    webhooks) at the gateway's `/v1/agency-callbacks/{agency}/acme` with acme's callback secret.
+
+    A sandbox that offers neither (a third-party adapter's) is left as it is.
+    """
+    import httpx
+
+    acme = (document or {}).get("tenants", {}).get("acme", {}).get("credentials", {})
+    for name, url in sandbox_urls.items():
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.put(f"{url}/_sandbox/activity", json={"every_seconds": every_seconds}, timeout=5)
+        secret_env = acme.get(name, {}).get("callback_secret_env")
+        if gateway_url and secret_env and secrets and secret_env in secrets:
+            receiver = {
+                "url": f"{gateway_url}/v1/agency-callbacks/{name}/acme",
+                "secret": secrets[secret_env],
+            }
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.put(f"{url}/_sandbox/callbacks", json=receiver, timeout=5)
 
 
 class DemoReceiver:

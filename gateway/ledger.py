@@ -362,7 +362,8 @@ def apply_record(claim: ClaimRecord, ledger: ClaimLedger, record: ChangeRecord, 
                 )
                 b.add_payment(entry)
                 b.event("payment.received", msgspec.to_builtins(entry))
-                b.pay(allocations, +1)
+                if not record.remaining_reported:  # else the agency's InvoiceChanged says it
+                    b.pay(allocations, +1)
             else:
                 allocations = list(record.allocations)
                 if not allocations:
@@ -388,7 +389,8 @@ def apply_record(claim: ClaimRecord, ledger: ClaimLedger, record: ChangeRecord, 
                 )
                 b.add_payment(entry)
                 b.event("payment.reversed", msgspec.to_builtins(entry))
-                b.pay(allocations, -1)
+                if not record.remaining_reported:
+                    b.pay(allocations, -1)
     return b.done(synced=True)
 
 

@@ -8,8 +8,11 @@ outcomes from fixed lists — never a claim, operation, key or endpoint id.
 Many processes: `serve --workers N` sets PROMETHEUS_MULTIPROC_DIR before the server processes
 start (gateway/cli.py); each process then writes its samples to files there and `/metrics`
 merges them (`exposition()`), so counters are totals over all processes. Gauges say how they
-merge (`multiprocess_mode`): a value every process reads from the store (outbox depth) keeps
-the largest; per-process state (breaker) keeps the largest of live processes.
+merge (`multiprocess_mode`): a value every process reads from the store (outbox depth) shows
+the most recently read one, so a process that died leaves no stale value behind; a timestamp
+(last feed read, loop heartbeat) the latest; a feed's lag the smallest (the process holding its
+lease); endpoints failing the sum (each endpoint is served by one process); the breaker the most
+open of the live processes.
 """
 
 from __future__ import annotations
@@ -91,18 +94,18 @@ DELIVERY_SECONDS = Histogram(
 OUTBOX_DEPTH = Gauge(
     "cg_outbox_depth",
     "Outbox entries not yet acknowledged (ready, held by a worker, or waiting for a retry)",
-    multiprocess_mode="max",
+    multiprocess_mode="mostrecent",
 )
 OUTBOX_OLDEST_AGE = Gauge(
     "cg_outbox_oldest_age_seconds",
     "Age of the oldest unacknowledged outbox entry (0 when the outbox is empty)",
-    multiprocess_mode="max",
+    multiprocess_mode="mostrecent",
 )
 OPERATIONS_AWAITING_OUTCOME = Gauge(
     "cg_operations_awaiting_outcome",
     "Operations submitted to an agency whose outcome the poller has not learnt yet",
     ["agency"],
-    multiprocess_mode="max",
+    multiprocess_mode="mostrecent",
 )
 
 # Change feeds and the ledger (the feed readers set these; labels per credential)
@@ -110,7 +113,7 @@ FEED_LAG = Gauge(
     "cg_feed_lag_seconds",
     "How far a credential's change feed is behind: now minus the time of its last successful read",
     ["agency", "tenant"],
-    multiprocess_mode="max",
+    multiprocess_mode="min",
 )
 FEED_LAST_SUCCESS = Gauge(
     "cg_feed_last_success_timestamp_seconds",
@@ -122,7 +125,7 @@ FEED_INTERVAL = Gauge(
     "cg_feed_interval_seconds",
     "The configured polling interval of an agency's change feeds (poll_interval_seconds)",
     ["agency"],
-    multiprocess_mode="max",
+    multiprocess_mode="mostrecent",
 )
 QUARANTINED_RECORDS = Counter(
     "cg_quarantined_records",
@@ -144,7 +147,7 @@ WEBHOOK_DELIVERY_SECONDS = Histogram(
 WEBHOOK_ENDPOINTS_FAILING = Gauge(
     "cg_webhook_endpoints_failing",
     "Webhook endpoints whose last delivery attempt failed",
-    multiprocess_mode="max",
+    multiprocess_mode="sum",
 )
 
 # Worker health (gateway/worker.py)

@@ -106,6 +106,7 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
                 duration_ms=round(elapsed * 1000, 3),
                 tenant=state.get("tenant"),
                 key_id=state.get("key_id"),
+                trace_id=state.get("trace_id"),  # when traces are on (gateway/tracing.py)
             )
             clear_contextvars()
 

@@ -29,7 +29,7 @@ import os
 import random
 import socket
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 import msgspec
@@ -92,6 +92,8 @@ _LEDGER_ATTEMPTS = 5
 #: Records asked of a change feed per call, and calls per credential per interval at most.
 FEED_BATCH = 100
 FEED_ROUNDS = 10
+#: Credentials whose feeds one worker reads at the same time.
+FEED_CONCURRENCY = 8
 
 
 class Worker:
@@ -112,7 +114,7 @@ class Worker:
         """Deliver, poll, read change feeds and send webhooks (gateway.webhooks.delivery, its own
         tasks) until `stop` is set."""
         now = time.monotonic()
-        self.heartbeats.update(deliver=now, poll=now, feeds=now, backlog=now)
+        self.heartbeats.update(deliver=now, poll=now, feeds=now, backlog=now, webhooks=now)
         for name, agency in self.settings.agencies.items():
             metrics.FEED_INTERVAL.labels(name).set(agency.poll_interval_seconds)
         await asyncio.gather(
@@ -120,7 +122,7 @@ class Worker:
             self._poll_loop(stop),
             self._feed_loop(stop),
             self._backlog_loop(stop),
-            WebhookDispatcher(self.runtime).run(stop),
+            WebhookDispatcher(self.runtime, on_round=lambda: self.beat("webhooks")).run(stop),
             self._retention_loop(stop),
         )
 
@@ -294,7 +296,12 @@ class Worker:
 
         async def fix_request(request: str) -> None:  # stored before the request is sent
             operation.agency_request = request
-            await self.store.save_operation(operation)
+            try:
+                await self.store.save_operation(operation)
+            except StoreUnavailable as exc:
+                # Our store, not the agency, failed (a fixed request or a Steps checkpoint, before
+                # anything was sent): never a final outcome — the attempt is retried.
+                raise CheckpointNotStored(str(exc)) from exc
 
         context = OperationContext(
             id=operation.id,
@@ -518,8 +525,14 @@ class Worker:
 
     # change feeds
     async def _feed_loop(self, stop: asyncio.Event) -> None:
+        indexed = False
         while not stop.is_set():
             try:
+                if not indexed:  # claims stored before the ledger: once, before their feeds
+                    for tenant in sorted(self.settings.tenants):
+                        if count := await self.store.index_claims(tenant):
+                            log.info("indexed %d claims of %s for the claim ledger", count, tenant)
+                    indexed = True
                 await self.feed_once()
             except GatewayError as exc:  # store down: nothing was applied, the checkpoint stands
                 log.warning("change feeds paused: %s", exc)
@@ -542,27 +555,45 @@ class Worker:
         return found
 
     async def feed_once(self, force: bool = False) -> int:
-        """Read every due credential's change feed (under its lease); the records applied."""
-        applied = 0
-        for tenant, agency, adapter in self._feeds():
+        """Read every due credential's change feed (under its lease), FEED_CONCURRENCY at a time
+        so that one slow agency does not hold up the others; the records applied."""
+        limit = asyncio.Semaphore(FEED_CONCURRENCY)
+        feeds = self._feeds()
+        keys = Counter(self.runtime.credential(tenant, agency).key for tenant, agency, _ in feeds)
+
+        async def due(tenant: str, agency: str, adapter: Any) -> int:
             credential = self.runtime.credential(tenant, agency)
+            # Tenants sharing one agency account each read its feed for their own claims (a
+            # record is applied to the claim of the tenant reading it), under their own lease and
+            # checkpoint: the feed's key is then the credential's key qualified by the tenant.
+            feed = credential.key if keys[credential.key] == 1 else f"{credential.key}@{tenant}"
             interval = self._poll_interval(agency)
             now = time.monotonic()
-            if not force and self._next_feed.get(credential.key, 0.0) > now:
-                continue
-            self._next_feed[credential.key] = now + interval
-            # The lease: one worker reads a credential's feed per interval, whatever the replica
-            # count. Correctness does not depend on it (records apply once, the checkpoint is
-            # compare-and-set), only the agency's budget does.
-            if not await self.store.try_lock(f"feed:{credential.key}", max(interval * 0.9, 0.01)):
-                continue
-            applied += await self.read_feed(tenant, agency, adapter, credential)
-        return applied
+            if not force and self._next_feed.get(feed, 0.0) > now:
+                return 0
+            self._next_feed[feed] = now + interval
+            async with limit:
+                # The lease: one worker reads a credential's feed per interval, whatever the
+                # replica count. Correctness does not depend on it (records apply once, the
+                # checkpoint is compare-and-set), only the agency's budget does.
+                if not await self.store.try_lock(f"feed:{feed}", max(interval * 0.9, 0.01)):
+                    return 0
+                return await self.read_feed(tenant, agency, adapter, credential, feed=feed)
 
-    async def read_feed(self, tenant: str, agency: str, adapter: ChangeFeed, credential: Any) -> int:
+        results = await asyncio.gather(*(due(*each) for each in feeds), return_exceptions=True)
+        for result in results:  # a store outage: reported once every credential had its turn
+            if isinstance(result, BaseException):
+                raise result
+        return sum(r for r in results if isinstance(r, int))
+
+    async def read_feed(
+        self, tenant: str, agency: str, adapter: ChangeFeed, credential: Any, *, feed: str | None = None
+    ) -> int:
         """Read one credential's feed from its checkpoint until it has no more (or the sync
-        budget / FEED_ROUNDS say stop); each batch is applied with its checkpoint atomically."""
-        state = await self.store.get_feed(credential.key)
+        budget / FEED_ROUNDS say stop); each batch is applied with its checkpoint atomically.
+        `feed` is the key its checkpoint is kept under (the credential's key unless shared)."""
+        feed = feed or credential.key
+        state = await self.store.get_feed(feed)
         applied = 0
         for _ in range(FEED_ROUNDS):
             try:
@@ -581,7 +612,7 @@ class Worker:
                 break
             self.feed_read_at[(agency, tenant)] = time.time()  # the agency answered
             metrics.FEED_LAST_SUCCESS.labels(agency, tenant).set(self.feed_read_at[(agency, tenant)])
-            stored = await apply_feed_batch(self.store, tenant, agency, credential.key, state, batch)
+            stored = await apply_feed_batch(self.store, tenant, agency, feed, state, batch)
             if stored is None:  # another worker moved the checkpoint: it owns this round
                 break
             applied += len(batch.records)
@@ -589,6 +620,11 @@ class Worker:
             if not batch.has_more:
                 break
         return applied
+
+
+class CheckpointNotStored(RuntimeError):
+    """The store failed while an adapter stored its request or step log (`fix_request`): a fault of
+    the gateway's, retried like any unexpected one, never the operation's final failure."""
 
 
 def _attempted(

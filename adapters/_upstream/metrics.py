@@ -66,7 +66,7 @@ RATE_LIMIT_PER_MINUTE = Gauge(
     "cg_upstream_rate_limit_per_minute",
     "The per-minute call budget of each credential of an agency (rate_limit_per_minute)",
     ["agency"],
-    multiprocess_mode="max",
+    multiprocess_mode="mostrecent",
 )
 TOKEN_REQUESTS = Counter(
     "cg_upstream_token_requests",

@@ -18,13 +18,18 @@ withdrawal (`PATCH status ENDED` ends the whole case).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import hmac
+from collections.abc import Mapping, Sequence
+
+import msgspec
 
 from adapters.debbie.client import DebbieClient
 from adapters.debbie.mapping import (
     DebbieDataError,
     VoucherTypes,
+    case_changes,
     case_reference,
+    case_status_change,
     classify,
     credit_note_voucher,
     from_wire_balance,
@@ -53,6 +58,8 @@ from adapters.sdk import (
     AgencyRejected,
     BadRequest,
     Capabilities,
+    ChangeBatch,
+    ChangeRecord,
     ClaimCreate,
     ClaimRef,
     Credential,
@@ -61,6 +68,7 @@ from adapters.sdk import (
     Failed,
     FieldError,
     MoneyError,
+    NotFound,
     OperationContext,
     Outcome,
     PaymentReport,
@@ -71,6 +79,7 @@ from adapters.sdk import (
     UnsupportedByAgency,
     ValidationFailed,
     Withdrawal,
+    unreadable,
 )
 
 __all__ = ["CAPABILITIES", "DebbieAdapter", "create"]
@@ -94,7 +103,30 @@ CAPABILITIES = Capabilities(
     currencies=DEBBIE_CURRENCIES,
     # The adapter pages invoices and payments itself over one voucher list, so any page size works.
     max_page_size=100,
+    # A reconcile sweep over the cases and their vouchers, and Debbie's webhooks in between.
+    feeds=frozenset({"status", "payments", "invoices"}),
 )
+
+#: Cases read per sweep call (one case costs one more call: its vouchers).
+SWEEP_PAGE_SIZE = 10
+
+
+class _SweepCheckpoint(msgspec.Struct, kw_only=True):
+    """Where the reconcile sweep goes on: the offset of the next case in Debbie's case list."""
+
+    offset: int = 0
+
+
+class _Callback(msgspec.Struct, kw_only=True):
+    """A Debbie webhook (notes: `{event, time, data}`)."""
+
+    event: str
+    time: str | None = None
+    data: msgspec.Raw = msgspec.Raw(b"null")
+
+
+class _CaseId(msgspec.Struct, kw_only=True, rename="camel"):
+    case_id: str
 
 
 def _unsupported(capability: str, why: str | None = None) -> Failed:
@@ -323,6 +355,111 @@ class DebbieAdapter:
         except DebbieDataError as exc:
             raise AgencyError(f"debbie: {exc}", agency=NAME) from exc
         return _page(invoices, position, limit)
+
+    # --- the change feed: a reconcile sweep, and webhooks in between --------------------------
+
+    async def changes_since(self, credential: Credential, checkpoint: str | None, limit: int) -> ChangeBatch:
+        """The reconcile sweep: Debbie has no change feed, so every case is read again, a page of
+        `SWEEP_PAGE_SIZE` cases (0-based pages, notes) and each case's vouchers per call. What
+        did not change makes records the ledger has applied already (same ids) or that change
+        nothing (same status, same amount). When the last page is read the sweep starts over at
+        the next poll. A case whose records would pass `limit` is left for the next call (one
+        case alone may pass it: its records are never split).
+        """
+        try:
+            offset = msgspec.json.decode(checkpoint, type=_SweepCheckpoint).offset if checkpoint else 0
+        except msgspec.DecodeError:
+            offset = 0
+        page, skip = divmod(max(0, offset), SWEEP_PAGE_SIZE)
+        cases = await self._client.raw_cases_page(credential, page, SWEEP_PAGE_SIZE)
+        records: list[ChangeRecord] = []
+        position = page * SWEEP_PAGE_SIZE + skip
+        for raw in cases[skip:]:
+            found = await self._case_records(credential, raw)
+            if records and len(records) + len(found) > limit:
+                break
+            records.extend(found)
+            position += 1
+        finished = len(cases) < SWEEP_PAGE_SIZE and position == page * SWEEP_PAGE_SIZE + len(cases)
+        next_offset = 0 if finished else position
+        return ChangeBatch(
+            records=records,
+            checkpoint=msgspec.json.encode(_SweepCheckpoint(offset=next_offset)).decode(),
+            has_more=not finished,
+        )
+
+    async def _case_records(self, credential: Credential, raw: msgspec.Raw) -> list[ChangeRecord]:
+        """One case's records; what cannot be read of it is `Unreadable`, never an exception."""
+        try:
+            case = msgspec.json.decode(raw, type=DebbieCase)
+        except msgspec.DecodeError as exc:
+            return [unreadable(bytes(raw), f"debbie case: {exc}")]
+        try:
+            raw_vouchers = await self._client.raw_case_vouchers(credential, case.id)
+        except NotFound:
+            return []  # gone between the list and this read: the next sweep tells
+        return self._case_changes(bytes(raw), case, raw_vouchers)
+
+    def _case_changes(
+        self, raw_case: bytes, case: DebbieCase, raw_vouchers: Sequence[msgspec.Raw]
+    ) -> list[ChangeRecord]:
+        records: list[ChangeRecord] = []
+        vouchers: list[DebbieCaseVoucher] = []
+        for raw in raw_vouchers:
+            try:
+                vouchers.append(msgspec.json.decode(raw, type=DebbieCaseVoucher))
+            except msgspec.DecodeError as exc:
+                records.append(
+                    unreadable(bytes(raw), f"debbie case voucher: {exc}", agency_reference=case.id)
+                )
+        try:
+            # With a voucher set aside the invoices' amounts would be wrong: they wait.
+            records[:0] = case_changes(case, vouchers, self._types, invoices=not records)
+        except (DebbieDataError, MoneyError) as exc:
+            records.append(unreadable(raw_case, f"debbie case {case.id}: {exc}", agency_reference=case.id))
+        return records
+
+    def authentic_callback(self, credential: Credential, headers: Mapping[str, str]) -> bool:
+        """Whether a webhook comes from Debbie: the shared secret (`callback_secret_env`) as a
+        bearer token, compared in constant time (reading: the notes document no signing)."""
+        secret = credential.get("callback_secret")
+        scheme, _, token = (headers.get("authorization") or "").partition(" ")
+        if not secret or scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(token.strip().encode(), secret.encode())
+
+    async def callback_changes(self, credential: Credential, body: bytes) -> list[ChangeRecord]:
+        """A webhook → the same records the sweep makes of the same thing (same record ids).
+
+        `cases.status-change` carries the case: its status record. `case-vouchers.create`
+        carries the voucher: the case is read again (case and vouchers) for its payments and the
+        invoices' remaining amounts, as the sweep would. Other events are ignored.
+        """
+        try:
+            callback = msgspec.json.decode(body, type=_Callback)
+        except msgspec.DecodeError as exc:
+            return [unreadable(body, f"debbie webhook: {exc}")]
+        match callback.event:
+            case "cases.status-change":
+                try:
+                    case = msgspec.json.decode(callback.data, type=DebbieCase)
+                except msgspec.DecodeError as exc:
+                    return [unreadable(body, f"debbie webhook {callback.event}: {exc}")]
+                change = case_status_change(case)
+                return [change] if change is not None else []
+            case "case-vouchers.create":
+                try:
+                    case_id = msgspec.json.decode(callback.data, type=_CaseId).case_id
+                except msgspec.DecodeError as exc:
+                    return [unreadable(body, f"debbie webhook {callback.event}: {exc}")]
+                try:
+                    case, raw_case = await self._client.get_case(credential, case_id)
+                    raw_vouchers = await self._client.raw_case_vouchers(credential, case_id)
+                except NotFound:
+                    return []
+                return self._case_changes(raw_case, case, raw_vouchers)
+            case _:
+                return []
 
     async def list_payments(
         self, credential: Credential, ref: ClaimRef, position: str | None, limit: int

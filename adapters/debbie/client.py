@@ -31,7 +31,7 @@ from adapters.debbie.wire import (
     DebbieCustomer,
     DebbieCustomerCreate,
 )
-from adapters.sdk import AgencyAuthFailed, BearerAuth, Credential, NotFound, UpstreamClient
+from adapters.sdk import AgencyAuthFailed, AgencyUnavailable, BearerAuth, Credential, NotFound, UpstreamClient
 
 __all__ = ["CASE_PAGE_SIZE", "DebbieClient"]
 
@@ -43,6 +43,15 @@ _CASE = msgspec.json.Decoder(DebbieCase)
 _CASE_CREATED = msgspec.json.Decoder(DebbieCaseCreated)
 _CASE_PAGE = msgspec.json.Decoder(DebbieCasePage)
 _VOUCHERS = msgspec.json.Decoder(list[DebbieCaseVoucher])
+_RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+class RawCasePage(msgspec.Struct, kw_only=True):
+    """A page of cases with each case left undecoded (the sweep reads them one by one)."""
+
+    items: list[msgspec.Raw] = []
+
+
 _VOUCHER_CREATED = msgspec.json.Decoder(DebbieCaseVoucherCreated)
 
 
@@ -134,6 +143,36 @@ class DebbieClient:
             params={"page": page, "pageSize": self.case_page_size},
         )
         return _CASE_PAGE.decode(response.content).items
+
+    async def raw_cases_page(self, credential: Credential, page: int, page_size: int) -> list[msgspec.Raw]:
+        """One 0-based page of the tenant's cases, each case undecoded (the reconcile sweep)."""
+        response = await self._http.request(
+            "GET",
+            self._path(credential, "cases"),
+            credential=credential,
+            auth=self._auth(credential),
+            params={"page": page, "pageSize": page_size},
+        )
+        try:
+            return msgspec.json.decode(response.content, type=RawCasePage).items
+        except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+            raise AgencyUnavailable(f"debbie: unreadable case list ({exc})", agency="debbie") from exc
+
+    async def raw_case_vouchers(self, credential: Credential, case_id: str) -> list[msgspec.Raw]:
+        """The case's vouchers, each undecoded; NotFound when Debbie does not know the case."""
+        response = await self._http.request(
+            "GET",
+            self._path(credential, "case-vouchers", _segment(case_id)),
+            credential=credential,
+            auth=self._auth(credential),
+            allow=frozenset({404}),
+        )
+        if response.status == 404:
+            raise NotFound(f"debbie has no case {case_id}")
+        try:
+            return _RAW_LIST.decode(response.content)
+        except msgspec.DecodeError as exc:
+            raise AgencyUnavailable(f"debbie: unreadable voucher list ({exc})", agency="debbie") from exc
 
     async def find_case(self, credential: Credential, reference_id: str) -> DebbieCase | None:
         """The case whose referenceId is ours, by scanning the pages (Debbie has no lookup by it).

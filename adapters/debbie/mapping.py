@@ -47,6 +47,9 @@ from urllib.parse import quote, unquote
 import msgspec
 
 from adapters.debbie.wire import (
+    DEBBIE_CURRENCIES as _CURRENCIES,
+)
+from adapters.debbie.wire import (
     DebbieAddress,
     DebbieCase,
     DebbieCaseCreate,
@@ -64,12 +67,15 @@ from adapters.sdk import (
     CreditNoteCreate,
     Debtor,
     Invoice,
+    InvoiceChanged,
     InvoiceCreate,
     Money,
     MoneyError,
     Payment,
+    PaymentCollected,
     PaymentReport,
     PaymentSource,
+    StatusChanged,
 )
 
 __all__ = [
@@ -78,7 +84,9 @@ __all__ = [
     "Sign",
     "VoucherKind",
     "VoucherTypes",
+    "case_changes",
     "case_reference",
+    "case_status_change",
     "classify",
     "cost_voucher",
     "credit_note_reference",
@@ -91,12 +99,14 @@ __all__ = [
     "payment_references",
     "payment_vouchers",
     "principal_voucher",
+    "sequence_of",
     "sign_of",
     "signed_amount",
     "to_wire_case",
     "to_wire_customer",
     "to_wire_withdrawal",
     "unsigned_amount",
+    "voucher_payment",
 ]
 
 VoucherKind = Literal["principal", "cost", "interest", "payment", "credit_note"]
@@ -382,7 +392,18 @@ def live_vouchers(vouchers: Iterable[DebbieCaseVoucher], currency: str) -> list[
     Deleted vouchers (`deletedAt` set) and vouchers in another currency are dropped (module doc).
     """
     kept = [v for v in vouchers if v.deleted_at is None and (v.currency is None or v.currency == currency)]
-    return sorted(kept, key=lambda v: (v.id is None, v.id or 0))
+    return sorted(kept, key=lambda v: (sequence_of(v) is None, sequence_of(v) or 0))
+
+
+def sequence_of(voucher: DebbieCaseVoucher) -> int | None:
+    """The voucher's sequential `id` as a number, whether Debbie sent a number or digits."""
+    match voucher.id:
+        case int():
+            return voucher.id
+        case str() if voucher.id.isascii() and voucher.id.isdigit():
+            return int(voucher.id)
+        case _:
+            return None
 
 
 def classify(voucher: DebbieCaseVoucher, types: VoucherTypes) -> VoucherKind | None:
@@ -578,3 +599,94 @@ def from_wire_payments(
             )
         )
     return payments
+
+
+# --- the change feed (reconcile sweep and webhooks) ------------------------------------------------
+#
+# Record ids are the agency's own ids where Debbie has them, and otherwise the state itself, so
+# that the sweep and a webhook about the same thing make the same record (applied once):
+# - a payment: `voucher:<caseVoucherId>` (the voucher's uuid; its sequential id if it has none);
+# - a case's status: `case:<id>:status:<status>:<exitReason>` (Debbie's statuses only move on:
+#   PENDING → VERIFIED → ENDED);
+# - an invoice's remaining amount: the amount and the voucher list it was computed from (how
+#   many live vouchers, the newest one), so it changes whenever a voucher comes or goes.
+
+
+def case_status_change(case: DebbieCase) -> StatusChanged | None:
+    """The case's status as a record; None for a status this table does not know (the claim's
+    status is then left as it is: never taken for progress, never turned back to pending)."""
+    if case.status not in ("PENDING", "VERIFIED", "ENDED"):
+        return None
+    return StatusChanged(
+        record_id=f"case:{case.id}:status:{case.status}:{case.exit_reason or ''}",
+        agency_reference=case.id,
+        status=from_wire_status(case),
+        reason=case.exit_reason,
+    )
+
+
+def voucher_payment(
+    voucher: DebbieCaseVoucher, types: VoucherTypes, currency: str, case_id: str
+) -> PaymentCollected | None:
+    """A live payment voucher (category `transaction`) → one payment or reversal record; None for
+    any other voucher. Positive = a payment received, negative = one taken back (notes, sign).
+
+    `source` CREDITOR = the creditor's own report (its payment_id is the referenceId's first
+    part, module doc); COLLECTOR = what Debbie collected. The invoices' remaining amounts come
+    with the case's `InvoiceChanged` records (Debbie keeps no per-invoice balance; it is computed
+    from all the case's vouchers), so this record does not move them.
+    """
+    if classify(voucher, types) != "payment" or voucher.amount == 0:
+        return None
+    voucher_id = voucher.case_voucher_id or (str(voucher.id) if voucher.id is not None else None)
+    if not voucher_id:
+        raise DebbieDataError("a payment voucher without caseVoucherId or id")
+    source = _payment_source(voucher.source)
+    payment_id, invoice = _split(voucher.reference_id) if source == "creditor" else (None, None)
+    amount = Money(amount=abs(voucher.amount), currency=currency)
+    return PaymentCollected(
+        record_id=f"voucher:{voucher_id}",
+        agency_reference=case_id,
+        amount=amount,
+        paid_on=_voucher_date(voucher),
+        kind="payment" if voucher.amount > 0 else "reversal",
+        source=source,
+        payment_id=payment_id,
+        allocations=[Allocation(invoice_number=invoice, amount=amount)] if invoice else [],
+        remaining_reported=True,
+    )
+
+
+def case_changes(
+    case: DebbieCase, vouchers: Sequence[DebbieCaseVoucher], types: VoucherTypes, *, invoices: bool = True
+) -> list[StatusChanged | PaymentCollected | InvoiceChanged]:
+    """Everything the sweep reads of one case: its status, its payments (in the order Debbie
+    wrote them) and — unless `invoices` is False (a voucher of the case could not be read, so
+    the amounts would be wrong) — each invoice's remaining amount now. Raises `DebbieDataError`
+    (or `MoneyError`) when the case cannot be read as a whole (no currency, a voucher without date).
+    """
+    currency = case.currency
+    if currency is None or currency not in _CURRENCIES:
+        raise DebbieDataError(f"case {case.id} has no currency we know: {currency!r}")
+    live = live_vouchers(vouchers, currency)
+    changes: list[StatusChanged | PaymentCollected | InvoiceChanged] = []
+    status = case_status_change(case)
+    if status is not None:
+        changes.append(status)
+    for voucher in live:
+        payment = voucher_payment(voucher, types, currency, case.id)
+        if payment is not None:
+            changes.append(payment)
+    if not invoices:
+        return changes
+    newest = max((sequence_of(v) or 0 for v in live), default=0)
+    for invoice in from_wire_invoices(live, types, currency):
+        changes.append(
+            InvoiceChanged(
+                record_id=f"case:{case.id}:invoice:{invoice.number}:{invoice.remaining.amount}:{len(live)}:{newest}",
+                agency_reference=case.id,
+                invoice_number=invoice.number,
+                remaining=invoice.remaining,
+            )
+        )
+    return changes

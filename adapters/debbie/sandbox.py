@@ -18,21 +18,38 @@ Readings where the notes are silent (the adapter takes the same ones): the error
 with `pageSize` 1 to 100; a second customer with a reference id already used is allowed (Debbie is
 not known to refuse it).
 
+Webhooks (notes: "`{event, time, data}`, events such as `cases.status-change`,
+`case-vouchers.create`"): once a receiver is set (`PUT /_sandbox/callbacks {"url", "secret"}`),
+every case status change and every new case voucher — the creditor's own and Debbie's — is POSTed
+there as `{"event", "time", "data"}`, `data` being the case or the voucher exactly as
+`GET /cases/{id}` and `GET /case-vouchers/{caseId}` show it. Readings where the notes are silent:
+the receiver authenticates Debbie by the shared secret sent as `Authorization: Bearer <secret>`
+(Debbie's own scheme for its API); one attempt per event, no retries (the creditor's reconcile
+sweep is the safety net); `GET /_sandbox/callbacks` lists the attempts and their answers.
+
 Sandbox-only controls, outside the fault plan: `POST /_sandbox/debbie/case-vouchers/{id}/delete`
-marks a voucher deleted the way Debbie lists deleted vouchers (with `deletedAt`).
+marks a voucher deleted the way Debbie lists deleted vouchers (with `deletedAt`); the agency acting
+on its own: `POST /_sandbox/debbie/cases/{id}/collected {"amount"}` (Debbie collected a payment: a
+positive `transaction` voucher with source COLLECTOR), `POST /_sandbox/debbie/case-vouchers/{id}/reversal`
+(Debbie takes a collection back: a negative `transaction` voucher whose `referenceCaseVoucherId` is
+the original) and `POST /_sandbox/debbie/cases/{id}/status {"status", "exitReason"}`. The activity
+step verifies the oldest PENDING case, else collects a quarter of the principal of the VERIFIED case
+with the fewest vouchers (no exit reason but WITHDRAWN is documented, so it never ends a case).
 `create_app()` starts with the demo tenant (`DEMO_TENANT_ID`, `DEMO_TOKEN`, `DEMO_VOUCHER_TYPES`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import uuid
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+import httpx
 import msgspec
-from litestar import Litestar, Request, Response, get, patch, post
+from litestar import Litestar, Request, Response, get, patch, post, put
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 
@@ -45,6 +62,8 @@ from adapters.debbie.wire import (
 from adapters.sdk import SandboxState, with_faults
 
 __all__ = [
+    "DEMO_CALLBACK_SECRET",
+    "DEMO_CALLBACK_SECRET_ENV",
     "DEMO_CREDITOR_ID",
     "DEMO_TENANT_ID",
     "DEMO_TOKEN",
@@ -65,6 +84,9 @@ DEMO_TENANT_ID = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
 DEMO_CREDITOR_ID = "7b1d2a40-5c8e-4f6a-9d3b-2e4f6a8c0b1d"
 DEMO_TOKEN = "debbie-demo-token"
 DEMO_TOKEN_ENV = "CG_DEMO_DEBBIE_TOKEN"
+#: The shared secret Debbie's webhooks carry (config.md Turn 2: `callback_secret_env`).
+DEMO_CALLBACK_SECRET = "debbie-demo-callback-secret"
+DEMO_CALLBACK_SECRET_ENV = "CG_DEMO_DEBBIE_CALLBACK_SECRET"
 
 #: The demo tenant's voucher types for what the gateway writes (config.md `voucher_types`).
 DEMO_VOUCHER_TYPES: dict[str, str] = {
@@ -133,6 +155,141 @@ class DebbieSandbox:
         self.vouchers: dict[str, list[dict[str, Any]]] = {}  # case id → its vouchers
         self._case_seq = itertools.count(1001)
         self._voucher_seq = itertools.count(1)
+        #: where Debbie sends its webhooks, and the shared secret it authenticates with
+        self.webhook_url: str | None = None
+        self.webhook_secret = ""
+        self.webhook_attempts: list[dict[str, Any]] = []
+        self._sending: set[asyncio.Task[None]] = set()
+        self.kit.on_activity(self.activity_step)
+        self.kit.on_poison(self.poison)
+
+    def poison(self) -> dict[str, Any] | None:
+        """A voucher no one can read on the newest case: an amount that is not minor units."""
+        if not self.cases:
+            return None
+        case = list(self.cases.values())[-1]
+        voucher = {
+            "caseVoucherId": str(uuid.uuid4()),
+            "id": next(self._voucher_seq),
+            "caseId": case["id"],
+            "currency": case["currency"],
+            "amount": 12.5,
+            "date": dt.date.today().isoformat(),
+            "source": "COLLECTOR",
+            "category": "transaction",
+            "deletedAt": None,
+        }
+        self.vouchers[case["id"]].append(voucher)
+        return {"caseId": case["id"], "caseVoucherId": voucher["caseVoucherId"]}
+
+    # --- webhooks and the agency's own activity ---------------------------------------------
+
+    def notify(self, event: str, data: dict[str, Any]) -> None:
+        """Send `{event, time, data}` to the receiver, if one is set, without holding the answer."""
+        if self.webhook_url is None:
+            return
+        body = {"event": event, "time": _now(), "data": data}
+        task = asyncio.get_running_loop().create_task(self._send(self.webhook_url, self.webhook_secret, body))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, url: str, secret: str, body: dict[str, Any]) -> None:
+        attempt: dict[str, Any] = {"event": body["event"], "status_code": None, "error": None}
+        try:
+            async with httpx.AsyncClient(timeout=5) as client:
+                answer = await client.post(url, json=body, headers={"Authorization": f"Bearer {secret}"})
+            attempt["status_code"] = answer.status_code
+        except httpx.HTTPError as exc:
+            attempt["error"] = str(exc) or type(exc).__name__
+        self.webhook_attempts.append(attempt)
+
+    def collect(self, case_id: str, amount: int, date: str | None = None) -> dict[str, Any]:
+        """Debbie collected a payment from the debtor: a positive COLLECTOR transaction voucher."""
+        case = self.cases.get(case_id)
+        if case is None:
+            raise _DebbieError(404, f"Case {case_id} not found")
+        if case["status"] == "ENDED":
+            raise _DebbieError(422, "The case has ended")
+        if amount <= 0:
+            raise _DebbieError(422, "amount must be positive")
+        voucher = DebbieCaseVoucherCreate(
+            voucher_type_id=EXTRA_VOUCHER_TYPES["collector_payment"],
+            amount=amount,
+            currency=case["currency"],
+            date=date or dt.date.today().isoformat(),
+            source="COLLECTOR",
+        )
+        return self._agency_voucher(case, voucher)
+
+    def reverse(self, case_voucher_id: str) -> dict[str, Any]:
+        """Debbie takes a collection back (a returned debit): a negative transaction voucher."""
+        for case_id, vouchers in self.vouchers.items():
+            for original in vouchers:
+                if original["caseVoucherId"] != case_voucher_id:
+                    continue
+                if original["category"] != "transaction" or original["amount"] <= 0:
+                    raise _DebbieError(422, "only a payment can be reversed")
+                if any(v.get("referenceCaseVoucherId") == case_voucher_id for v in vouchers):
+                    raise _DebbieError(422, "already reversed")
+                voucher = DebbieCaseVoucherCreate(
+                    voucher_type_id=original["voucherTypeId"],
+                    amount=-original["amount"],
+                    currency=original["currency"],
+                    date=dt.date.today().isoformat(),
+                    source="COLLECTOR",
+                )
+                return self._agency_voucher(self.cases[case_id], voucher, reverses=case_voucher_id)
+        raise _DebbieError(404, f"Case voucher {case_voucher_id} not found")
+
+    def _agency_voucher(
+        self, case: dict[str, Any], voucher: DebbieCaseVoucherCreate, reverses: str | None = None
+    ) -> dict[str, Any]:
+        tenant = self.tenants[case["tenantId"]]
+        kind = self.check_voucher(tenant, voucher, case["currency"])
+        stored = self.add_voucher(case["tenantId"], case["id"], voucher, kind)
+        stored["paymentType"] = "BANK_TRANSFER"
+        stored["referenceCaseVoucherId"] = reverses
+        case["updatedAt"] = _now()
+        self.kit.record("collector_voucher.create", stored["caseVoucherId"], dict(stored))
+        self.notify("case-vouchers.create", dict(stored))
+        return stored
+
+    def owed(self, case_id: str) -> int:
+        return -sum(
+            v["amount"]
+            for v in self.vouchers[case_id]
+            if v["deletedAt"] is None and isinstance(v["amount"], int)
+        )
+
+    def set_status(self, case: dict[str, Any], status: str, exit_reason: str | None) -> None:
+        if status not in _CASE_STATUSES:
+            raise _DebbieError(422, f"status must be one of {', '.join(_CASE_STATUSES)}")
+        if status == "ENDED" and not exit_reason:
+            raise _DebbieError(422, "exitReason is required to end a case")
+        same = (case["status"], case["exitReason"]) == (status, exit_reason)
+        if case["status"] == "ENDED" and not same:
+            raise _DebbieError(422, "The case has ended")
+        if status == "PENDING" and case["status"] != "PENDING":
+            raise _DebbieError(422, f"A {case['status']} case cannot go back to PENDING")
+        case.update(status=status, exitReason=exit_reason, updatedAt=_now())
+        if not same:
+            self.notify("cases.status-change", self.case_view(case))
+
+    def activity_step(self) -> dict[str, Any] | None:
+        pending = [c for c in self.cases.values() if c["status"] == "PENDING"]
+        if pending:
+            self.set_status(pending[0], "VERIFIED", None)
+            return {"caseId": pending[0]["id"], "status": "VERIFIED"}
+        verified = [c for c in self.cases.values() if c["status"] == "VERIFIED" and self.owed(c["id"]) > 0]
+        if not verified:
+            return None
+        case = min(verified, key=lambda c: len(self.vouchers[c["id"]]))
+        principal = -sum(
+            v["amount"] for v in self.vouchers[case["id"]] if v["category"] == "principal" and v["amount"] < 0
+        )
+        amount = min(max(1, principal // 4), self.owed(case["id"]))
+        voucher = self.collect(case["id"], amount)
+        return {"caseId": case["id"], "caseVoucherId": voucher["caseVoucherId"], "amount": amount}
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -156,7 +313,11 @@ class DebbieSandbox:
         return case
 
     def case_view(self, case: dict[str, Any]) -> dict[str, Any]:
-        live = (v["amount"] for v in self.vouchers[case["id"]] if v["deletedAt"] is None)
+        live = (
+            v["amount"]
+            for v in self.vouchers[case["id"]]
+            if v["deletedAt"] is None and isinstance(v["amount"], int)  # a poisoned one is no money
+        )
         return {**case, "balance": sum(live)}
 
     def check_voucher(
@@ -211,6 +372,16 @@ class DebbieSandbox:
         }
         self.vouchers[case_id].append(stored)
         return stored
+
+
+class _WebhookReceiver(msgspec.Struct, kw_only=True):
+    url: str | None
+    secret: str = ""
+
+
+class _Collected(msgspec.Struct, kw_only=True):
+    amount: int
+    date: str | None = None
 
 
 async def _decode(request: Request[Any, Any, Any], type_: type[T]) -> T:
@@ -334,14 +505,7 @@ def create_app(sandbox: DebbieSandbox | None = None) -> Any:
         box.tenant(request, tenant_id)
         case = box.case_of(tenant_id, case_id)
         body = await _decode(request, DebbieCaseStatusUpdate)
-        if body.status == "ENDED" and not body.exit_reason:
-            raise _DebbieError(422, "exitReason is required to end a case")
-        same = (case["status"], case["exitReason"]) == (body.status, body.exit_reason)
-        if case["status"] == "ENDED" and not same:
-            raise _DebbieError(422, "The case has ended")
-        if body.status == "PENDING" and case["status"] != "PENDING":
-            raise _DebbieError(422, f"A {case['status']} case cannot go back to PENDING")
-        case.update(status=body.status, exitReason=body.exit_reason, updatedAt=_now())
+        box.set_status(case, body.status, body.exit_reason)
         kit.record("case.status", case_id, msgspec.to_builtins(body))
         return box.case_view(case)
 
@@ -375,6 +539,7 @@ def create_app(sandbox: DebbieSandbox | None = None) -> Any:
         kit.record(
             "case_voucher.create", stored["caseVoucherId"], {"caseId": case_id, **msgspec.to_builtins(body)}
         )
+        box.notify("case-vouchers.create", dict(stored))
         return {"caseVoucherId": stored["caseVoucherId"]}
 
     @post("/_sandbox/debbie/case-vouchers/{case_voucher_id:str}/delete", status_code=204)
@@ -385,6 +550,33 @@ def create_app(sandbox: DebbieSandbox | None = None) -> Any:
                     voucher.update(deletedAt=_now(), deletedBy={"id": "sandbox", "type": "USER"})
                     return
         raise _DebbieError(404, f"Case voucher {case_voucher_id} not found")
+
+    @put("/_sandbox/callbacks", status_code=204)
+    async def set_webhooks(request: Request[Any, Any, Any]) -> None:
+        body = msgspec.json.decode(await request.body(), type=_WebhookReceiver)
+        box.webhook_url, box.webhook_secret = body.url, body.secret
+
+    @get("/_sandbox/callbacks")
+    async def webhooks() -> dict[str, Any]:
+        return {"url": box.webhook_url, "attempts": box.webhook_attempts}
+
+    @post("/_sandbox/debbie/cases/{case_id:str}/collected", status_code=201)
+    async def collected(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Any:
+        body = await _decode(request, _Collected)
+        return box.collect(case_id, body.amount, body.date)
+
+    @post("/_sandbox/debbie/case-vouchers/{case_voucher_id:str}/reversal", status_code=201)
+    async def reversal(case_voucher_id: FromPath[str]) -> Any:
+        return box.reverse(case_voucher_id)
+
+    @post("/_sandbox/debbie/cases/{case_id:str}/status", status_code=200)
+    async def agency_status(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Any:
+        case = box.cases.get(case_id)
+        if case is None:
+            raise _DebbieError(404, f"Case {case_id} not found")
+        body = await _decode(request, DebbieCaseStatusUpdate)
+        box.set_status(case, body.status, body.exit_reason)
+        return box.case_view(case)
 
     app: Any = Litestar(  # an ASGI app; Litestar types its scope more narrowly than the kit
         route_handlers=[
@@ -398,6 +590,11 @@ def create_app(sandbox: DebbieSandbox | None = None) -> Any:
             case_vouchers,
             create_case_voucher,
             delete_case_voucher,
+            set_webhooks,
+            webhooks,
+            collected,
+            reversal,
+            agency_status,
             *kit.routes(),
         ],
         exception_handlers={_DebbieError: _error_response, HTTPException: _error_response},
@@ -412,9 +609,15 @@ def agency_config(base_url: str) -> dict[str, Any]:
 
 
 def demo_credentials() -> dict[str, Any]:
-    """The demo tenant's `[tenants.<t>.credentials.debbie]` section (token by env reference)."""
-    return {"account_id": DEMO_TENANT_ID, "creditor_id": DEMO_CREDITOR_ID, "token_env": DEMO_TOKEN_ENV}
+    """The demo tenant's `[tenants.<t>.credentials.debbie]` section (token and the webhooks'
+    shared secret by env reference)."""
+    return {
+        "account_id": DEMO_TENANT_ID,
+        "creditor_id": DEMO_CREDITOR_ID,
+        "token_env": DEMO_TOKEN_ENV,
+        "callback_secret_env": DEMO_CALLBACK_SECRET_ENV,
+    }
 
 
 def demo_secrets() -> dict[str, str]:
-    return {DEMO_TOKEN_ENV: DEMO_TOKEN}
+    return {DEMO_TOKEN_ENV: DEMO_TOKEN, DEMO_CALLBACK_SECRET_ENV: DEMO_CALLBACK_SECRET}

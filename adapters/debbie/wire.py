@@ -150,8 +150,9 @@ class DebbieCaseVoucher(_DebbieResponse, kw_only=True):
     due_date: str | None = None
     text: str | None = None
     case_voucher_id: str | None = None
-    #: Sequential id: the stable order of vouchers on a case. A JSON number in the document.
-    id: int | None = None
+    #: Sequential id: the stable order of vouchers on a case. A JSON number in the document; a
+    #: string of digits is read too (ids are read tolerantly).
+    id: int | str | None = None
     tenant_id: str | None = None
     source: str | None = None
     interest: float | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 
@@ -20,10 +20,13 @@ from adapters.intrum.client import MAX_LIMIT, IntrumClient
 from adapters.intrum.mapping import (
     AGENCY,
     CLAIM_TYPES,
+    IntrumFeedError,
     allocate_oldest_due_first,
     from_wire_case,
     from_wire_invoice,
     from_wire_payment_record,
+    payment_change,
+    status_update_changes,
     to_wire_credit_note,
     to_wire_payment,
     to_wire_registration,
@@ -33,6 +36,7 @@ from adapters.intrum.mapping import (
     withdrawal_key,
 )
 from adapters.intrum.wire import (
+    DECODE_ERRORS,
     ENCODER,
     IntrumAccepted,
     IntrumCase,
@@ -40,6 +44,7 @@ from adapters.intrum.wire import (
     IntrumPayment,
     IntrumPaymentRecord,
     IntrumPaymentReversal,
+    IntrumStatusUpdate,
 )
 from adapters.sdk import CAPABILITIES as ALL_CAPABILITIES
 from adapters.sdk import (
@@ -51,6 +56,8 @@ from adapters.sdk import (
     Allocation,
     BadRequest,
     Capabilities,
+    ChangeBatch,
+    ChangeRecord,
     ClaimCreate,
     ClaimRef,
     Credential,
@@ -72,6 +79,7 @@ from adapters.sdk import (
     ValidationFailed,
     Withdrawal,
     from_major,
+    unreadable,
 )
 
 __all__ = ["CAPABILITIES", "IntrumAdapter", "create"]
@@ -84,6 +92,9 @@ CAPABILITIES = Capabilities(
     currencies=None,
     claim_types=frozenset(CLAIM_TYPES),
     max_page_size=MAX_LIMIT,
+    # /portfolio/statusUpdate (case status, invoices' remaining amounts) and /portfolio/payments
+    # (what Intrum collected and journalized, and reversals).
+    feeds=frozenset({"status", "payments", "invoices"}),
 )
 
 #: "Maximum allowed window: 100 days" (/portfolio/payments): from..to inclusive spans 100 days.
@@ -107,14 +118,45 @@ def _utc_today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+#: How far back a feed read for the first time looks: the payments feed keeps 100 days.
+_FEED_START = dt.timedelta(days=99)
+#: Status updates carry whole seconds: a caught-up read resumes this long before the newest row.
+_OVERLAP = dt.timedelta(seconds=2)
+_CHECKPOINT_TTL = None
+
+
+class _FeedCheckpoint(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Where the change feed resumes: both of Intrum's feeds, each at its own cursor."""
+
+    #: /portfolio/statusUpdate: `lastUpdatedFrom`, and the (timestamp, invoice) of the last row read
+    updates_from: dt.datetime
+    updates_after: tuple[dt.datetime, str] | None = None
+    #: /portfolio/payments: the window's first day, and the last `recordId` read
+    payments_from: dt.date
+    payments_after: str | None = None
+    #: which of the two is read next (one agency call per `changes_since`)
+    turn: Literal["payments", "updates"] = "payments"
+
+
 class IntrumAdapter:
     name = AGENCY
     capabilities = CAPABILITIES
 
-    def __init__(self, context: AdapterContext, *, today: Callable[[], dt.date] = _utc_today) -> None:
+    def __init__(
+        self,
+        context: AdapterContext,
+        *,
+        today: Callable[[], dt.date] = _utc_today,
+        now: Callable[[], dt.datetime] = _utc_now,
+    ) -> None:
         self._client = IntrumClient(context.http, token_url=str(context.config["token_url"]))
         self._checkpoints: Checkpoints | None = context.checkpoints
         self._today = today
+        self._now = now
 
     async def aclose(self) -> None:
         """Nothing to close: the upstream client belongs to the gateway."""
@@ -126,6 +168,9 @@ class IntrumAdapter:
             body = to_wire_registration(claim)
         except UnsupportedByAgency as exc:
             return Failed(problem=exc.problem())
+        # The status feed's rows carry no currency: what the gateway sent is remembered per invoice.
+        for invoice in claim.invoices:
+            await self._remember_currency(credential, invoice.number, claim.currency)
         return await self._submit(self._client.register(credential, op.idempotency_token, body))
 
     async def report_payment(
@@ -347,6 +392,139 @@ class IntrumAdapter:
                 raise _unreadable(exc) from exc
         return AdapterPage(items=items, next_position=position)
 
+    # --- the change feed ---
+
+    async def changes_since(self, credential: Credential, checkpoint: str | None, limit: int) -> ChangeBatch:
+        """What changed at Intrum since `checkpoint`, from its two documented feeds:
+
+        - `/portfolio/statusUpdate` ("invoices that have been updated since a given timestamp",
+          sorted by `lastUpdatedTimestamp` then `invoiceNumber`, paged by both): each row is an
+          invoice's remaining amounts now and its case's main status;
+        - `/portfolio/payments` (what Intrum collected and journalized, and reversals; windows of
+          at most 100 days, paged by `recordId`).
+
+        One agency call per call, taking turns: a page of payments, then (`has_more`, so that it
+        follows at once when the sync budget allows) a page of status updates, each feed staying
+        on its turn while it has more. One call at a time because the feed's budget is a share of
+        Intrum's 100 calls a minute: a read needing two calls in a row would fail its second one
+        each time and never get on. A payment is read before the snapshot that shows its effect
+        (payments do not move remaining amounts anyway: `remaining_reported`). A row that cannot
+        be read becomes `Unreadable`; the cursor still moves past it.
+        """
+        state = self._open_checkpoint(checkpoint)
+        if state.turn == "payments":
+            records, more = await self._feed_payments(credential, state, max(1, limit))
+            if not more:
+                state.turn = "updates"
+            return ChangeBatch(records=records, checkpoint=msgspec.json.encode(state).decode(), has_more=True)
+        records, more = await self._feed_updates(credential, state, max(1, limit // 2))  # a row: two records
+        if not more:
+            state.turn = "payments"
+        return ChangeBatch(records=records, checkpoint=msgspec.json.encode(state).decode(), has_more=more)
+
+    async def _feed_payments(
+        self, credential: Credential, state: _FeedCheckpoint, limit: int
+    ) -> tuple[list[ChangeRecord], bool]:
+        today = self._today()
+        start = min(max(state.payments_from, today - PAYMENT_WINDOW), today)
+        page = await self._client.payments_feed(
+            credential,
+            journalized_from=start,
+            journalized_to=today,
+            starting_after=state.payments_after,
+            limit=limit,
+        )
+        state.payments_from = start
+        records: list[ChangeRecord] = []
+        for raw in page.payments:
+            record_id = _record_id(raw)
+            if record_id is not None:
+                state.payments_after = record_id
+            records.append(await self._payment(credential, raw))
+        return records, page.has_more and bool(page.payments)
+
+    async def _feed_updates(
+        self, credential: Credential, state: _FeedCheckpoint, rows: int
+    ) -> tuple[list[ChangeRecord], bool]:
+        page = await self._client.status_updates_feed(
+            credential, updated_from=state.updates_from, starting_after=state.updates_after, limit=rows
+        )
+        records: list[ChangeRecord] = []
+        last: tuple[dt.datetime, str] | None = None
+        for raw in page.updates:
+            last = _row_position(raw) or last
+            records.extend(await self._status_update(credential, raw))
+        if page.has_more and last is not None:
+            state.updates_after = last  # the next page of this read
+            return records, True
+        if last is not None:
+            # Caught up: the next read starts a little before the newest row, without a cursor.
+            # Intrum's timestamps are whole seconds, so an invoice may change again within the
+            # second already read; re-reading that overlap finds it (its record id is its
+            # content, so what was read before is applied once).
+            state.updates_from = max(state.updates_from, last[0] - _OVERLAP)
+            state.updates_after = None
+        return records, False
+
+    def _open_checkpoint(self, checkpoint: str | None) -> _FeedCheckpoint:
+        if checkpoint is not None:
+            try:
+                return msgspec.json.decode(checkpoint, type=_FeedCheckpoint)
+            except msgspec.DecodeError:
+                pass  # not ours (an older format): start again; repeated records apply once
+        now = self._now()
+        return _FeedCheckpoint(updates_from=now - _FEED_START, payments_from=self._today() - _FEED_START)
+
+    async def _status_update(self, credential: Credential, raw: msgspec.Raw) -> list[ChangeRecord]:
+        try:
+            update = msgspec.json.decode(raw, type=IntrumStatusUpdate)
+        except DECODE_ERRORS as exc:
+            return [unreadable(bytes(raw), f"intrum status update: {exc}")]
+        reference = None if update.case_number is None else str(update.case_number)
+        try:
+            currency = await self._invoice_currency(credential, update.invoice_number)
+            return list(status_update_changes(update, currency))
+        except (IntrumFeedError, MoneyError, NotFound, AgencyRejected) as exc:
+            return [unreadable(bytes(raw), f"intrum status update: {exc}", agency_reference=reference)]
+
+    async def _payment(self, credential: Credential, raw: msgspec.Raw) -> ChangeRecord:
+        try:
+            record = msgspec.json.decode(raw, type=IntrumPaymentRecord)
+        except DECODE_ERRORS as exc:
+            return unreadable(bytes(raw), f"intrum payment record: {exc}")
+        reported = bool(record.int_payment_id) and await self._was_reported(
+            credential, record.int_payment_id or ""
+        )
+        try:
+            return payment_change(record, reported_by_creditor=reported)
+        except (IntrumFeedError, MoneyError) as exc:
+            reference = None if record.case_number is None else str(record.case_number)
+            return unreadable(
+                bytes(raw),
+                f"intrum payment record: {exc}",
+                record_id=f"payment:{record.record_id}",
+                agency_reference=reference,
+            )
+
+    def _currency_key(self, credential: Credential, invoice_number: str) -> str:
+        return f"intrum:invoice-currency:{credential.key}:{invoice_number}"
+
+    async def _remember_currency(self, credential: Credential, invoice_number: str, currency: str) -> None:
+        if self._checkpoints is not None:
+            await self._checkpoints.cache_set(
+                self._currency_key(credential, invoice_number), currency.encode(), _CHECKPOINT_TTL
+            )
+
+    async def _invoice_currency(self, credential: Credential, invoice_number: str) -> str:
+        """The invoice's currency: remembered from the registration, else `/invoices/query` once."""
+        if self._checkpoints is not None:
+            known = await self._checkpoints.cache_get(self._currency_key(credential, invoice_number))
+            if known:
+                return known.decode()
+        invoice = await self._client.query_invoice(credential, invoice_number)
+        await self._remember_currency(credential, invoice_number, invoice.currency)
+        return invoice.currency
+
     # --- helpers ---
 
     async def _case(self, credential: Credential, ref: ClaimRef) -> IntrumCase:
@@ -403,3 +581,31 @@ def _open_position(position: str) -> tuple[dt.date, str | None]:
 
 def _unreadable(exc: MoneyError) -> AgencyUnavailable:
     return AgencyUnavailable(f"intrum: an amount that is not exact in its currency: {exc}", agency=AGENCY)
+
+
+class _Position(msgspec.Struct, kw_only=True, rename="camel"):
+    """Just where a status update sits in Intrum's order, read even from a row that is otherwise
+    unreadable, so that the cursor moves past it."""
+
+    last_updated_timestamp: dt.datetime
+    invoice_number: str
+
+
+class _RecordId(msgspec.Struct, kw_only=True, rename="camel"):
+    record_id: int | str
+
+
+def _row_position(raw: msgspec.Raw) -> tuple[dt.datetime, str] | None:
+    try:
+        row = msgspec.json.decode(raw, type=_Position)
+    except DECODE_ERRORS:
+        return None
+    stamp = row.last_updated_timestamp
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC), row.invoice_number)
+
+
+def _record_id(raw: msgspec.Raw) -> str | None:
+    try:
+        return str(msgspec.json.decode(raw, type=_RecordId).record_id)
+    except DECODE_ERRORS:
+        return None

@@ -25,6 +25,7 @@ from adapters.intrum.wire import (
     IntrumAccepted,
     IntrumCasePage,
     IntrumCreditNote,
+    IntrumFeedPage,
     IntrumInvoice,
     IntrumPayment,
     IntrumPaymentReversal,
@@ -182,6 +183,40 @@ class IntrumClient:
             params["startingAfterTimestamp"] = _timestamp(starting_after[0])
             params["startingAfterInvoiceNumber"] = starting_after[1]
         return await self._get("/portfolio/statusUpdate", credential, params, IntrumStatusUpdatePage)
+
+    # --- the change feed: the same two endpoints, each record left undecoded for the adapter ---
+
+    async def status_updates_feed(
+        self,
+        credential: Credential,
+        *,
+        updated_from: dt.datetime,
+        starting_after: tuple[dt.datetime, str] | None,
+        limit: int,
+    ) -> IntrumFeedPage:
+        params: dict[str, Any] = {"lastUpdatedFrom": _timestamp(updated_from), "limit": min(limit, MAX_LIMIT)}
+        if starting_after is not None:
+            params["startingAfterTimestamp"] = _timestamp(starting_after[0])
+            params["startingAfterInvoiceNumber"] = starting_after[1]
+        return await self._get("/portfolio/statusUpdate", credential, params, IntrumFeedPage)
+
+    async def payments_feed(
+        self,
+        credential: Credential,
+        *,
+        journalized_from: dt.date,
+        journalized_to: dt.date,
+        starting_after: str | None,
+        limit: int,
+    ) -> IntrumFeedPage:
+        params: dict[str, Any] = {
+            "fromJournalizedDate": journalized_from.isoformat(),
+            "toJournalizedDate": journalized_to.isoformat(),
+            "limit": min(limit, MAX_LIMIT),
+        }
+        if starting_after is not None:
+            params["startingAfter"] = starting_after
+        return await self._get("/portfolio/payments", credential, params, IntrumFeedPage)
 
     async def tracking(self, credential: Credential, tracking_id: int) -> IntrumTracking:
         answer = await self._http.request(

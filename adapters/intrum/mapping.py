@@ -35,7 +35,6 @@ from adapters.intrum.wire import (
     IntrumAttributeType,
     IntrumCase,
     IntrumClaimType,
-    IntrumClosingCode,
     IntrumCreditNote,
     IntrumCustomer,
     IntrumInvoice,
@@ -50,6 +49,7 @@ from adapters.intrum.wire import (
     IntrumReasonCode,
     IntrumRegistration,
     IntrumRegistrationInvoice,
+    IntrumStatusUpdate,
     IntrumTracking,
     IntrumWithdrawal,
 )
@@ -66,10 +66,13 @@ from adapters.sdk import (
     Debtor,
     Failed,
     Invoice,
+    InvoiceChanged,
     InvoiceCreate,
     Money,
     Payment,
+    PaymentCollected,
     PaymentReport,
+    StatusChanged,
     Succeeded,
     UnsupportedByAgency,
     WithdrawalReason,
@@ -81,9 +84,11 @@ __all__ = [
     "AGENCY",
     "CLAIM_TYPES",
     "REFERENCE_ATTRIBUTES",
+    "IntrumFeedError",
     "TrackingState",
     "allocate_oldest_due_first",
     "claim_status",
+    "feed_status",
     "from_wire_case",
     "from_wire_claim_type",
     "from_wire_invoice",
@@ -92,6 +97,8 @@ __all__ = [
     "from_wire_registration",
     "intrum_view",
     "media_type_of",
+    "payment_change",
+    "status_update_changes",
     "to_wire_claim_type",
     "to_wire_credit_note",
     "to_wire_language",
@@ -340,12 +347,11 @@ def _from_wire_registration_invoice(invoice: IntrumRegistrationInvoice, currency
 def claim_status(main_status_code: int | None, closing_code: int | None) -> ClaimStatus:
     """Intrum's case status → the canonical claim status (one table; unknown → "pending").
 
-    A closing code means the case has ended; "withdrawn by client" is the creditor's withdrawal
-    in full, any other reason is `closed`. Open cases go by the main status.
+    A closing code means the case has ended: `closed`, whatever the code — which code means
+    what is not documented, so a claim withdrawn in full reads `withdrawn` from the gateway's
+    own knowledge (its confirmed withdrawal), not from a code. Open cases go by the main status.
     """
     match (closing_code, main_status_code):
-        case (IntrumClosingCode.WITHDRAWN_BY_CLIENT, _):
-            return "withdrawn"
         case (int(), _):
             return "closed"
         case (
@@ -435,6 +441,118 @@ def from_wire_payment_record(record: IntrumPaymentRecord, *, reported_by_credito
         allocations=(
             [Allocation(invoice_number=record.invoice_number, amount=amount)] if record.invoice_number else []
         ),
+    )
+
+
+# --- the change feed -----------------------------------------------------------------------------
+
+
+class IntrumFeedError(ValueError):
+    """A feed record that cannot be read (the adapter sets it aside as `Unreadable`)."""
+
+
+def feed_status(main_status_code: int | None) -> ClaimStatus | None:
+    """A status update's `mainStatusCode` ("the aggregated status of the case") → the claim's
+    status, by the same table as `claim_status`; None = a code we do not know: the claim's status
+    is left as it is (never taken for progress, and never turned back to "pending").
+
+    `closingCode` is left out on purpose: it is the *invoice's* closing reason (one invoice of an
+    open case may be closed), and which code means what is not documented. A claim withdrawn in
+    full reads `withdrawn` from the gateway's own confirmed withdrawal, not from a closing code.
+    """
+    match main_status_code:
+        case (
+            IntrumMainStatus.AMICABLE_COLLECTION
+            | IntrumMainStatus.LEGAL_COLLECTION
+            | IntrumMainStatus.LONG_TERM_MONITORING
+        ):
+            return "active"
+        case IntrumMainStatus.SUSPENDED:
+            return "paused"
+        case IntrumMainStatus.CLOSED:
+            return "closed"
+        case _:
+            return None
+
+
+def status_update_changes(update: IntrumStatusUpdate, currency: str) -> list[StatusChanged | InvoiceChanged]:
+    """One `/portfolio/statusUpdate` row → what changed: the invoice's remaining amounts, and the
+    case's status when its code is one we know.
+
+    The record id is the snapshot itself — the invoice, its `lastUpdatedTimestamp` and what it
+    says — so the same snapshot read twice is applied once, and the invoice's next change is a
+    new record even within the same (whole) second. The row carries no currency: `currency` is
+    the claim's (the adapter knows it from the registration). Raises `IntrumFeedError` (or
+    `MoneyError`) for a row that cannot be read.
+    """
+    if update.case_number is None or str(update.case_number) == "":
+        raise IntrumFeedError(f"status update of invoice {update.invoice_number!r} names no case")
+    reference = str(update.case_number)
+    at = update.last_updated_timestamp
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    record_id = ":".join(
+        str(part)
+        for part in (
+            "status-update",
+            update.invoice_number,
+            f"{at.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ}",
+            update.invoice_remaining_amount,
+            update.client_costs_remaining_amount,
+            update.main_status_code,
+            update.closing_code,
+        )
+    )
+    changes: list[StatusChanged | InvoiceChanged] = []
+    if update.invoice_remaining_amount is not None:
+        costs = update.client_costs_remaining_amount
+        changes.append(
+            InvoiceChanged(
+                record_id=record_id,
+                agency_reference=reference,
+                invoice_number=update.invoice_number,
+                remaining=_money(update.invoice_remaining_amount, currency),
+                costs_remaining=_money(costs, currency) if costs is not None else None,
+                occurred_at=at,
+            )
+        )
+    status = feed_status(update.main_status_code)
+    if status is not None:
+        changes.append(
+            StatusChanged(
+                record_id=f"{record_id}:status",
+                agency_reference=reference,
+                status=status,
+                reason=update.closing_code_description or update.main_status_description,
+                occurred_at=at,
+            )
+        )
+    return changes
+
+
+def payment_change(record: IntrumPaymentRecord, *, reported_by_creditor: bool) -> PaymentCollected:
+    """One `/portfolio/payments` record → a payment (or reversal) Intrum booked on a case.
+
+    The record id is Intrum's `recordId` ("Unique ID of the provided record"; records are
+    immutable). Raises `IntrumFeedError` (or `MoneyError`) for a record that cannot be read.
+    """
+    if record.case_number is None or str(record.case_number) == "":
+        raise IntrumFeedError(f"payment record {record.record_id} names no case")
+    payment = from_wire_payment_record(record, reported_by_creditor=reported_by_creditor)
+    if payment.amount.amount <= 0:
+        raise IntrumFeedError(f"payment record {record.record_id} has no amount")
+    return PaymentCollected(
+        record_id=f"payment:{record.record_id}",
+        agency_reference=str(record.case_number),
+        amount=payment.amount,
+        paid_on=payment.paid_on,
+        kind=payment.kind,
+        source=payment.source,
+        payment_id=payment.payment_id,
+        allocations=payment.allocations,
+        # /portfolio/statusUpdate reports the invoice's remaining amount (a day earlier than
+        # this record is journalized)
+        remaining_reported=True,
     )
 
 

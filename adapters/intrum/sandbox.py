@@ -18,13 +18,22 @@ What it does, each as the document says (sections of `intrum-cps-api-v1.md` in b
 - Rate limits per client id (100/min, 10,000/day by default) → 429 with `Retry-After`,
   `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` [Rate Limiting]; the
   X-RateLimit-* headers come on every answer so that clients can throttle ahead of a 429.
-- `/portfolio/payments` journalizes creditor-reported payments and their reversals when they
-  complete, on that day (Intrum books them a day later; the sandbox does not make tests wait),
-  with the creditor's `paymentId` as `intPaymentId`.
+- `/portfolio/payments` holds what the document says it holds: "journalized payment transactions
+  and payment reversals collected by Intrum". Payments the creditor reports (`/invoices/payment`)
+  lower the invoices' remaining amounts (seen in `/invoices/query` and `/portfolio/statusUpdate`)
+  but are never journalized there. Intrum's own collections are journalized on the day they
+  happen (Intrum books them a day later; the sandbox does not make tests wait).
+- `/portfolio/statusUpdate` lists an invoice again whenever its snapshot changes (a payment, a
+  credit note, a closing); `mainStatusCode` is the case's aggregated status, `closingCode` the
+  invoice's own.
 
 Sandbox-only routes (never faulted): `/_sandbox/faults`, `/_sandbox/ledger`, `/_sandbox/reset`
-from `adapters.sandbox_kit`, `POST /_sandbox/intrum/collections` to simulate a payment
-Intrum collected from a debtor, and `GET /_sandbox/intrum/clients` (requests per client id). Every write carried out is in the ledger, once.
+and `/_sandbox/activity` from `adapters.sandbox_kit`; `POST /_sandbox/intrum/collections`
+(Intrum collected a payment from a debtor), `POST /_sandbox/intrum/collections/reversal`
+(Intrum reverses one of its collections, e.g. a bounced debit), `POST /_sandbox/intrum/closings`
+(Intrum closes a case: every open invoice gets a closing code), and `GET /_sandbox/intrum/clients`
+(requests per client id). The activity step collects a quarter of the principal of the open
+invoice that changed least recently. Every write carried out is in the ledger, once.
 """
 
 from __future__ import annotations
@@ -70,7 +79,7 @@ from adapters.intrum.wire import (
     IntrumTrackingTransaction,
     IntrumWithdrawal,
 )
-from adapters.sdk import ASGIApp, MoneyError, SandboxState, from_major, is_currency, with_faults
+from adapters.sdk import ASGIApp, MoneyError, SandboxState, from_major, is_currency, to_major, with_faults
 
 __all__ = [
     "API_PREFIX",
@@ -144,11 +153,13 @@ def create_app(
     """A ready Intrum sandbox (ASGI app) with the demo clients unless told otherwise."""
     state = state or SandboxState()
     sim = IntrumSimulator(clients, options or SandboxOptions(), state, clock)
+    state.on_activity(sim.activity_step)
+    state.on_poison(sim.poison)
     app = Litestar(
         route_handlers=[
             _token_route(sim),
             _api_router(sim),
-            _collections_route(sim),
+            *_collections_route(sim),
             _clients_route(sim),
             *state.routes(),
         ],
@@ -542,10 +553,9 @@ class IntrumSimulator:
                 costs = amount - principal
                 invoice.remaining -= principal
                 invoice.remaining_costs -= costs
+                invoice.updated_at = self.now()
+                # Not journalized: /portfolio/payments holds what Intrum collected, not this.
                 payment.booked.append((number, principal, costs))
-                self._journalize(
-                    account, body.payment_id, invoice, principal, costs, body.payment_date, "PAYMENT"
-                )
                 if invoice.remaining == 0 and invoice.remaining_costs == 0:
                     self._close_invoice(invoice, IntrumClosingCode.PAID)
             payment.completed = True
@@ -570,11 +580,9 @@ class IntrumSimulator:
                 invoice = self.invoices[(account, number)]
                 invoice.remaining += principal
                 invoice.remaining_costs += costs
+                invoice.updated_at = self.now()
                 if invoice.closing_code == IntrumClosingCode.PAID:
                     self._reopen_invoice(invoice)
-                self._journalize(
-                    account, body.payment_id, invoice, principal, costs, body.reversal_date, "REVERSAL"
-                )
             payment.reversed = True
             return True, "Payment reversed", {}
 
@@ -640,6 +648,80 @@ class IntrumSimulator:
         self.state.record("collection", record.int_payment_id or "", msgspec.to_builtins(record))
         return record
 
+    def reverse_collection(self, account: str, int_payment_id: str) -> list[IntrumPaymentRecord]:
+        """Intrum takes back one of its own collections (sandbox control): REVERSAL records."""
+        collected = [
+            record
+            for owner, record in self.records
+            if owner == account and record.int_payment_id == int_payment_id
+        ]
+        if not collected or any(record.type == "REVERSAL" for record in collected):
+            raise _Refused(f"no collection {int_payment_id!r} to reverse")
+        reversals = []
+        for record in collected:
+            invoice = self.invoices[(account, record.invoice_number or "")]
+            invoice.remaining += record.paid_invoice_amount
+            invoice.remaining_costs += record.paid_client_cost_amount
+            if invoice.closing_code == IntrumClosingCode.PAID:
+                self._reopen_invoice(invoice)
+            reversals.append(
+                self._journalize(
+                    account,
+                    int_payment_id,
+                    invoice,
+                    record.paid_invoice_amount,
+                    record.paid_client_cost_amount,
+                    self.today(),
+                    "REVERSAL",
+                )
+            )
+        self.state.record("collection.reversal", int_payment_id, [msgspec.to_builtins(r) for r in reversals])
+        return reversals
+
+    def close_case(self, account: str, case_number: int) -> _Case:
+        """Intrum ends a case on its own (sandbox control): every open invoice gets a closing code."""
+        case = self.cases.get(case_number)
+        if case is None or case.account != account:
+            raise _Refused(f"no case {case_number}")
+        for number in case.invoices:
+            invoice = self.invoices[(account, number)]
+            if invoice.closing_code is None:
+                self._close_invoice(invoice, IntrumClosingCode.UNCOLLECTABLE)
+        self.state.record("closing", str(case_number), {"caseNumber": case_number})
+        return case
+
+    def activity_step(self) -> IntrumPaymentRecord | None:
+        """Intrum's own work as time passes: it collects a quarter of one invoice's principal (at
+        least what is open on it) from the debtor — the open invoice that changed least recently."""
+        open_invoices = [
+            invoice
+            for invoice in self.invoices.values()
+            if invoice.closing_code is None and invoice.remaining + invoice.remaining_costs > 0
+        ]
+        if not open_invoices:
+            return None
+        invoice = min(open_invoices, key=lambda i: (i.updated_at, i.number))
+        quarter = to_major(max(1, from_major(invoice.claimed, invoice.currency) // 4), invoice.currency)
+        amount = min(quarter, invoice.remaining + invoice.remaining_costs)
+        return self.collect(invoice.account, invoice.case_number, invoice.number, amount)
+
+    def poison(self) -> IntrumPaymentRecord:
+        """A journalized record no one can read exactly: 0.001 of a currency with two decimals."""
+        invoice = next(iter(self.invoices.values()), None)
+        record = IntrumPaymentRecord(
+            record_id=next(self._record_ids),
+            int_payment_id="POISON",
+            paid_invoice_amount=Decimal("0.001"),
+            currency=invoice.currency if invoice is not None else "EUR",
+            case_number=invoice.case_number if invoice is not None else None,
+            invoice_number=invoice.number if invoice is not None else None,
+            journalization_date=self.today(),
+            payment_date=self.today(),
+            type="PAYMENT",
+        )
+        self.records.append((invoice.account if invoice is not None else "demo", record))
+        return record
+
     def _journalize(
         self,
         account: str,
@@ -676,6 +758,7 @@ class IntrumSimulator:
 
     def _reopen_invoice(self, invoice: _Invoice) -> None:
         invoice.closing_code = None
+        invoice.updated_at = self.now()
         case = self.cases[invoice.case_number]
         case.closing_code = case.closing_date = None
 
@@ -871,9 +954,10 @@ class IntrumSimulator:
         updates = []
         for invoice in page:
             case = self.cases[invoice.case_number]
+            # "mainStatusCode: the aggregated status of the case"; closingCode is the invoice's.
             main = (
                 IntrumMainStatus.CLOSED
-                if invoice.closing_code is not None
+                if case.closing_code is not None
                 else IntrumMainStatus.AMICABLE_COLLECTION
             )
             updates.append(
@@ -1185,14 +1269,46 @@ def _clients_route(sim: IntrumSimulator) -> Any:
     return clients
 
 
-def _collections_route(sim: IntrumSimulator) -> Any:
+class _CollectionReversal(msgspec.Struct, kw_only=True, rename="camel"):
+    account: str = "demo"
+    int_payment_id: str
+
+
+class _Closing(msgspec.Struct, kw_only=True, rename="camel"):
+    account: str = "demo"
+    case_number: int
+
+
+def _collections_route(sim: IntrumSimulator) -> list[Any]:
+    """The agency acting on its own, now: collections, their reversals, closings."""
+
     @post("/_sandbox/intrum/collections", status_code=201, name="intrum_collections")
     async def collections(request: Request[Any, Any, Any]) -> Response[bytes]:
         try:
+            sim.settle()
             body, _ = _decode_body(await request.body(), _Collection)
             record = sim.collect(body.account, body.case_number, body.invoice_number, body.amount)
         except _Refused as refused:
             return _json(refused.status, {"message": refused.message})
         return _json(201, record)
 
-    return collections
+    @post("/_sandbox/intrum/collections/reversal", status_code=201, name="intrum_collection_reversal")
+    async def reversal(request: Request[Any, Any, Any]) -> Response[bytes]:
+        try:
+            body, _ = _decode_body(await request.body(), _CollectionReversal)
+            records = sim.reverse_collection(body.account, body.int_payment_id)
+        except _Refused as refused:
+            return _json(refused.status, {"message": refused.message})
+        return _json(201, {"payments": records})
+
+    @post("/_sandbox/intrum/closings", status_code=201, name="intrum_closings")
+    async def closings(request: Request[Any, Any, Any]) -> Response[bytes]:
+        try:
+            sim.settle()
+            body, _ = _decode_body(await request.body(), _Closing)
+            case = sim.close_case(body.account, body.case_number)
+        except _Refused as refused:
+            return _json(refused.status, {"message": refused.message})
+        return _json(201, {"caseNumber": case.number, "closingCode": case.closing_code})
+
+    return [collections, reversal, closings]

@@ -39,6 +39,8 @@ __all__ = [
     "IntrumCreditNote",
     "IntrumCustomer",
     "IntrumError",
+    "IntrumFeedPage",
+    "IntrumId",
     "IntrumInvoice",
     "IntrumInvoiceAttribute",
     "IntrumInvoiceAttributeInfo",
@@ -352,16 +354,20 @@ class IntrumInvoice(_IntrumAnswer, kw_only=True):
     invoice_attributes: list[IntrumInvoiceAttributeInfo] | None = None
 
 
+#: An id the document types as integer; read as number or string, whichever Intrum sends.
+IntrumId = int | str
+
+
 class IntrumPaymentRecord(_IntrumAnswer, kw_only=True):
     """One journalized payment or reversal of `/portfolio/payments`."""
 
-    record_id: int
+    record_id: IntrumId
     int_payment_id: str | None = None
     # "Replaced response field `amount` with `paidInvoiceAmount` and `paidClientCostAmount`" (2025-05-28)
     paid_invoice_amount: Decimal = Decimal(0)
     paid_client_cost_amount: Decimal = Decimal(0)
     currency: str
-    case_number: int | None = None
+    case_number: IntrumId | None = None
     invoice_number: str | None = None
     journalization_date: dt.date | None = None
     payment_date: dt.date
@@ -396,7 +402,7 @@ class IntrumStatusUpdate(_IntrumAnswer, kw_only=True):
 
     invoice_number: str
     last_updated_timestamp: dt.datetime
-    case_number: int | None = None
+    case_number: IntrumId | None = None
     customer_reference: str | None = None
     invoice_remaining_amount: Decimal | None = None
     client_costs_remaining_amount: Decimal | None = None
@@ -412,4 +418,14 @@ class IntrumStatusUpdate(_IntrumAnswer, kw_only=True):
 
 class IntrumStatusUpdatePage(_IntrumAnswer, kw_only=True):
     updates: list[IntrumStatusUpdate] = []
+    has_more: bool = False
+
+
+class IntrumFeedPage(_IntrumAnswer, kw_only=True):
+    """A page of `/portfolio/statusUpdate` (`updates`) or `/portfolio/payments` (`payments`) with
+    its items undecoded: the change feed decodes each on its own, so that one record it cannot
+    read is set aside instead of failing the page."""
+
+    updates: list[msgspec.Raw] = []
+    payments: list[msgspec.Raw] = []
     has_more: bool = False

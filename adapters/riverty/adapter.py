@@ -25,7 +25,9 @@ size than asked is followed (its `pagination` says where the items sit), and rem
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -35,15 +37,18 @@ import msgspec
 from adapters.riverty._paging import plan_page
 from adapters.riverty.client import RivertyClient, RivertyItems, WriteAnswer
 from adapters.riverty.mapping import (
+    RivertyFeedError,
     claim_status,
-    from_wire_accounting_document,
     from_wire_invoice,
+    invoice_changes,
+    payment_view_id,
     rejection_detail,
     to_wire_cancellation,
     to_wire_claim,
     to_wire_credit_waiver,
     to_wire_payment,
     to_wire_recall,
+    transaction_changes,
 )
 from adapters.riverty.wire import (
     RivertyCancellation,
@@ -60,6 +65,8 @@ from adapters.sdk import (
     AgencyUnavailable,
     BadRequest,
     Capabilities,
+    ChangeBatch,
+    ChangeRecord,
     ClaimCreate,
     ClaimRef,
     Credential,
@@ -71,6 +78,8 @@ from adapters.sdk import (
     NotFound,
     OperationContext,
     Outcome,
+    Payment,
+    PaymentCollected,
     PaymentReport,
     PaymentReversal,
     PendingOutcome,
@@ -80,11 +89,15 @@ from adapters.sdk import (
     UnsupportedByAgency,
     UpstreamClient,
     Withdrawal,
+    unreadable,
 )
 
 __all__ = ["CAPABILITIES", "RivertyAdapter"]
 
 CAPABILITIES = Capabilities(
+    # GET /transactions: STATUS and CLOSING (status), ACCOUNTING_DOCUMENT (payments), and the
+    # documented invoice read after them (remaining amounts).
+    feeds=frozenset({"status", "payments", "invoices"}),
     supported=frozenset(ALL_CAPABILITIES),
     # The invoice document: "currency — This reflects all relevant currencies in ISO-4217".
     currencies=None,
@@ -101,6 +114,9 @@ _FIRST_READ_MARGIN = dt.timedelta(minutes=15)
 #: Outcomes read before their operation was pending are kept this long.
 _STASH_TTL_SECONDS = 7 * 24 * 3600
 _UTC = dt.UTC
+#: Where the change feed starts when read for the first time, and where a payments list starts.
+_FEED_START = dt.timedelta(days=99)
+_FEED_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 log = logging.getLogger(__name__)
 
@@ -226,24 +242,157 @@ class RivertyAdapter:
     async def list_payments(
         self, credential: Credential, ref: ClaimRef, position: str | None, limit: int
     ) -> AdapterPage:
-        """Payments and their cancellations from the claim's accounting documents. Credit waivers
-        are documents too but no payments: they are left out, so a page may hold fewer items
-        than `limit` — the position still moves over Riverty's document list exactly."""
+        """The claim's payments and their cancellations, from the one documented place Riverty
+        reports them: the ACCOUNTING_DOCUMENT entries of `GET /transactions` (no document names a
+        per-claim list of accounting documents). The whole feed is read for one claim, so this is
+        slow; the gateway answers payment lists from its ledger and never calls it on a request.
+        Credit waivers are the creditor's credit notes, not payments: left out."""
         offset = _offset(position)
-        docs, total = await self._window(
-            "accountingDocuments",
-            lambda p, s: self._client.accounting_documents(
-                credential, ref.agency_reference, p, s, (ref.claim_id,)
-            ),
-            offset,
-            limit,
+        payments: list[Payment] = []
+        async with contextlib.aclosing(
+            self._client.transactions_since(credential, _FEED_EPOCH, page_size=self._max_page_size)
+        ) as feed:
+            async for tx in feed:
+                if tx.claim_number != ref.agency_reference or tx.type != "ACCOUNTING_DOCUMENT":
+                    continue
+                reported = await self._was_reported(credential, tx.document_number or "")
+                for change in _mapped(
+                    functools.partial(transaction_changes, reported_by_creditor=reported), tx
+                ):
+                    if isinstance(change, PaymentCollected):
+                        payments.append(_payment_entry(ref.agency_reference, change))
+        page = payments[offset : offset + limit]
+        end = offset + len(page)
+        return AdapterPage(items=page, next_position=str(end) if end < len(payments) else None)
+
+    # --- the change feed ---------------------------------------------------------------------
+
+    async def changes_since(self, credential: Credential, checkpoint: str | None, limit: int) -> ChangeBatch:
+        """What changed at Riverty since `checkpoint`, from `GET /transactions` (its one feed):
+        STATUS and CLOSING entries (the claim's status), ACCOUNTING_DOCUMENT entries (payments,
+        Riverty's own and the creditor's, and their cancellations), and — for each claim with an
+        accounting document or a closing in the batch — its invoices' remaining amounts from
+        `GET /claims/{n}/invoices`.
+
+        The checkpoint is `{since, seen}` as for the outcome poller (its own, separate copy):
+        read from `since` (inclusive), drop the ids in `seen`, then move `since` to the newest
+        timestamp read minus the overlap. At most `limit` feed entries per call. An entry that
+        does not decode (a number where a string is expected is read as one) or cannot be read
+        becomes `Unreadable`; the feed goes on.
+        """
+        state = self._feed_checkpoint(checkpoint)
+        seen = dict(state.seen)
+        records: list[ChangeRecord] = []
+        touched: dict[str, str] = {}  # claim number → the last transaction that changed its amounts
+        broken: list[tuple[bytes, str]] = []
+        taken = 0
+        more = False
+
+        def set_aside(raw: bytes, reason: str) -> None:
+            broken.append((raw, reason))
+
+        async def drain() -> None:
+            while broken:
+                raw, reason = broken.pop(0)
+                tx = _tolerant_transaction(raw)
+                if tx is None:
+                    records.append(unreadable(raw, f"riverty transaction: {reason}"))
+                else:
+                    await take(tx, raw)
+
+        async def take(tx: RivertyTransaction, raw: bytes | None) -> None:
+            seen[tx.transaction_id] = _aware(tx.created_at)
+            reported = tx.type == "ACCOUNTING_DOCUMENT" and await self._was_reported(
+                credential, tx.document_number or ""
+            )
+            try:
+                changes = transaction_changes(tx, reported_by_creditor=reported)
+            except (RivertyFeedError, MoneyError) as exc:
+                body = raw if raw is not None else msgspec.json.encode(tx)
+                records.append(
+                    unreadable(
+                        body,
+                        f"riverty transaction: {exc}",
+                        record_id=f"tx:{tx.transaction_id}",
+                        agency_reference=tx.claim_number,
+                    )
+                )
+                return
+            records.extend(changes)
+            if tx.claim_number and tx.type in ("ACCOUNTING_DOCUMENT", "CLOSING"):
+                touched[tx.claim_number] = tx.transaction_id
+
+        async with contextlib.aclosing(
+            self._client.transactions_since(
+                credential,
+                state.since,
+                page_size=min(self._max_page_size, len(seen) + limit),
+                on_unreadable=set_aside,
+            )
+        ) as feed:
+            async for tx in feed:
+                await drain()
+                if tx.transaction_id in seen:
+                    continue
+                if taken >= limit:
+                    more = True
+                    break
+                taken += 1
+                await take(tx, None)
+        await drain()
+        for claim_number, after in touched.items():
+            records.extend(await self._remaining_amounts(credential, claim_number, after))
+        checkpoint_after = self._advance(_Checkpoint(since=state.since, seen=state.seen), seen)
+        return ChangeBatch(
+            records=records, checkpoint=msgspec.json.encode(checkpoint_after).decode(), has_more=more
         )
-        payments = []
-        for doc in docs:
-            payment = _mapped(lambda d: from_wire_accounting_document(d, ref.agency_reference), doc)
-            if payment is not None:
-                payments.append(payment)
-        return AdapterPage(items=payments, next_position=_next(offset, len(docs), limit, total))
+
+    def _feed_checkpoint(self, checkpoint: str | None) -> _Checkpoint:
+        if checkpoint is not None:
+            try:
+                return msgspec.json.decode(checkpoint, type=_Checkpoint)
+            except msgspec.DecodeError:
+                pass  # not ours: start again (records already applied are applied once)
+        return _Checkpoint(since=dt.datetime.now(_UTC) - _FEED_START)
+
+    async def _remaining_amounts(
+        self, credential: Credential, claim_number: str, after: str
+    ) -> list[ChangeRecord]:
+        """The claim's invoices now (documented: `GET /claims/{n}/invoices`), as InvoiceChanged."""
+        items: list[RivertyInvoice] = []
+        offset = 0
+        try:
+            while True:
+                page, total = await self._window(
+                    "invoices",
+                    lambda p, s: self._client.invoices(credential, claim_number, p, s, (credential.tenant,)),
+                    offset,
+                    self._max_page_size,
+                )
+                items += page
+                offset += len(page)
+                if not page or total is None or offset >= total:
+                    break
+        except NotFound:
+            return []
+        try:
+            return list(invoice_changes(claim_number, after, items))
+        except MoneyError as exc:
+            return [
+                unreadable(
+                    msgspec.json.encode(items),
+                    f"riverty invoices of {claim_number}: {exc}",
+                    agency_reference=claim_number,
+                )
+            ]
+
+    def _reported_key(self, credential: Credential, payment_number: str) -> str:
+        return f"riverty:reported-payment:{credential.key}:{payment_number}"
+
+    async def _was_reported(self, credential: Credential, payment_number: str) -> bool:
+        if not payment_number:
+            return False
+        return await self._checkpoints.cache_get(self._reported_key(credential, payment_number)) is not None
 
     async def _window(
         self,
@@ -298,6 +447,9 @@ class RivertyAdapter:
             body = to_wire_payment(report)
         except MoneyError as exc:
             return _unsupported(str(exc))
+        # Noted before sending: the feed's accounting document with this paymentNumber is the
+        # creditor's own payment (Riverty's entry says nothing of who reported it).
+        await self._checkpoints.cache_set(self._reported_key(credential, report.payment_id), b"1", None)
         answer = await self._client.report_payment(
             credential, ref.agency_reference, body, (ref.claim_id, op.id)
         )
@@ -511,6 +663,33 @@ class RivertyAdapter:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _tolerant_transaction(raw: bytes) -> RivertyTransaction | None:
+    """A feed entry that did not decode because an id came as a number: read it with the ids as
+    text (ids are read tolerantly); None when it still cannot be read."""
+    try:
+        entry = msgspec.json.decode(raw)
+        if not isinstance(entry, dict):
+            return None
+        for name in ("transactionId", "claimNumber", "requestId", "documentNumber"):
+            if isinstance(entry.get(name), int) and not isinstance(entry.get(name), bool):
+                entry[name] = str(entry[name])
+        return msgspec.json.decode(msgspec.json.encode(entry), type=RivertyTransaction)
+    except msgspec.DecodeError:
+        return None
+
+
+def _payment_entry(claim_number: str, change: PaymentCollected) -> Payment:
+    return Payment(
+        id=payment_view_id(claim_number, change.record_id),
+        payment_id=change.payment_id,
+        source=change.source,
+        kind=change.kind,
+        amount=change.amount,
+        paid_on=change.paid_on,
+        allocations=change.allocations,
+    )
 
 
 def _set_aside(raw: bytes, reason: str) -> None:

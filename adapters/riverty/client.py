@@ -12,13 +12,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import msgspec
 
 from adapters.riverty.wire import (
-    RivertyAccountingDocument,
     RivertyCancellation,
     RivertyClaimCreate,
     RivertyClaimSummary,
@@ -180,21 +179,6 @@ class RivertyClient:
         self._found(response, claim_number)
         return self._page(response, RivertyInvoice)
 
-    async def accounting_documents(
-        self, credential: Credential, claim_number: str, page: int, page_size: int, references: Sequence[str]
-    ) -> RivertyItems:
-        """`GET /claims/{claimNumber}/accountingDocuments?page=&pageSize=` (same paging as invoices)."""
-        response = await self._call(
-            "GET",
-            f"/claims/{claim_number}/accountingDocuments",
-            credential,
-            references,
-            params={"page": page, "pageSize": page_size},
-            allow=frozenset({404}),
-        )
-        self._found(response, claim_number)
-        return self._page(response, RivertyAccountingDocument)
-
     def _found(self, response: UpstreamResponse, claim_number: str) -> None:
         if response.status == 404:
             raise NotFound(f"{self.agency} does not know claim {claim_number}")
@@ -223,7 +207,7 @@ class RivertyClient:
         *,
         page_size: int = 100,
         on_unreadable: Callable[[bytes, str], None] | None = None,
-    ) -> AsyncIterator[RivertyTransaction]:
+    ) -> AsyncGenerator[RivertyTransaction, None]:
         """Every transaction from `since` (inclusive), oldest first, over as many pages as it takes.
 
         Whatever page size Riverty serves (the one asked, a smaller cap, its own default) each

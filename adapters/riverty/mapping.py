@@ -18,7 +18,6 @@ from decimal import Decimal
 from typing import assert_never
 
 from adapters.riverty.wire import (
-    RivertyAccountingDocument,
     RivertyAdditionalProperty,
     RivertyAddress,
     RivertyAllocation,
@@ -35,6 +34,7 @@ from adapters.riverty.wire import (
     RivertyPayment,
     RivertyReason,
     RivertyRecall,
+    RivertyTransaction,
 )
 from adapters.sdk import (
     Address,
@@ -45,13 +45,15 @@ from adapters.sdk import (
     CreditNoteCreate,
     Debtor,
     Invoice,
+    InvoiceChanged,
     InvoiceCreate,
     Money,
     MoneyError,
-    Payment,
+    PaymentCollected,
     PaymentKind,
     PaymentReport,
     PaymentReversal,
+    StatusChanged,
     Withdrawal,
     from_major,
     to_major,
@@ -60,12 +62,14 @@ from adapters.sdk import (
 __all__ = [
     "MAX_AMOUNT_CHARS",
     "RivertyAmountTooLong",
+    "RivertyFeedError",
     "amount_from_wire",
     "amount_to_wire",
     "claim_status",
-    "from_wire_accounting_document",
+    "feed_status",
     "from_wire_claim",
     "from_wire_invoice",
+    "invoice_changes",
     "payment_view_id",
     "rejection_detail",
     "to_wire_cancellation",
@@ -73,6 +77,7 @@ __all__ = [
     "to_wire_credit_waiver",
     "to_wire_payment",
     "to_wire_recall",
+    "transaction_changes",
 ]
 
 #: Riverty documents every amount as "number, Max length: 12" (riverty-claim-invoices.txt).
@@ -254,17 +259,21 @@ def from_wire_invoice(item: RivertyInvoice) -> Invoice:
 
 
 def claim_status(status: str, closing_reason: str | None = None) -> ClaimStatus:
-    """Riverty's claim state (`/claims/search`) → canonical claim status. The one table:
+    """Riverty's claim state (`/claims/search`, the STATUS/CLOSING transactions) → canonical
+    claim status. The one table:
 
     | Riverty       | canonical   | why                                                        |
     |---------------|-------------|------------------------------------------------------------|
     | IN_CREATION   | pending     | accepted (202), not yet confirmed                          |
     | PROCESSING    | active      | Riverty is collecting                                      |
     | PAUSED        | paused      |                                                            |
-    | CLOSED        | withdrawn   | when it closed because the client recalled the whole claim |
-    | CLOSED        | closed      | any other closing reason (paid, written off, ...)          |
+    | CLOSED        | closed      | whatever the reason: the closing reasons are not documented |
     | REJECTED      | rejected    | the creation was refused (see the REJECTION transaction)   |
     | anything else | pending     | a state we do not know is never taken for success          |
+
+    A claim the creditor withdrew in full reads `withdrawn` from the gateway's own knowledge (its
+    `claim.withdraw` operation confirmed by Riverty), not from a closing reason no document
+    defines; `closing_reason` is accepted and ignored.
     """
     match status:
         case "IN_CREATION":
@@ -274,48 +283,130 @@ def claim_status(status: str, closing_reason: str | None = None) -> ClaimStatus:
         case "PAUSED":
             return "paused"
         case "CLOSED":
-            return "withdrawn" if closing_reason == "RECALLED" else "closed"
+            return "closed"
         case "REJECTED":
             return "rejected"
         case _:
             return "pending"
 
 
+def feed_status(status: str | None) -> ClaimStatus | None:
+    """A STATUS/CLOSING transaction's `status` → the claim's status; None = a state this table
+    does not know: the claim's status is left as it is (never progress, never back to pending)."""
+    match status:
+        case "IN_CREATION" | "PROCESSING" | "PAUSED" | "CLOSED" | "REJECTED":
+            return claim_status(status)
+        case _:
+            return None
+
+
+class RivertyFeedError(ValueError):
+    """A /transactions entry that cannot be read (the adapter sets it aside as `Unreadable`)."""
+
+
+def transaction_changes(
+    tx: RivertyTransaction, *, reported_by_creditor: bool
+) -> list[StatusChanged | PaymentCollected]:
+    """One `/transactions` entry → what changed on its claim (record id = Riverty's
+    `transactionId`, the same on every read):
+
+    - STATUS / CLOSING: the claim's status (a CLOSING without a status is CLOSED);
+    - ACCOUNTING_DOCUMENT of type PAYMENT: a payment; CANCELLATION: the reversal of the payment it
+      names (the gateway only ever cancels payments; a credit waiver is the gateway's own credit
+      note and no payment). `reported_by_creditor` says the document number is one of the
+      creditor's paymentNumbers (the gateway's own knowledge: Riverty sends no source), so the
+      ledger knows it lists it already. The invoices' remaining amounts are read separately
+      (`GET /claims/{n}/invoices`), so payments do not move them.
+    - CONFIRMATION / REJECTION (outcomes of the gateway's own writes) and other types: nothing.
+
+    Raises `RivertyFeedError` (or `MoneyError`) for an entry that cannot be read.
+    """
+    if not tx.claim_number:
+        if tx.type in ("STATUS", "CLOSING", "ACCOUNTING_DOCUMENT"):
+            raise RivertyFeedError(f"{tx.type} transaction {tx.transaction_id} names no claim")
+        return []
+    record_id = f"tx:{tx.transaction_id}"
+    match tx.type:
+        case "STATUS" | "CLOSING":
+            status = feed_status(tx.status or ("CLOSED" if tx.type == "CLOSING" else None))
+            if status is None:
+                return []
+            return [
+                StatusChanged(
+                    record_id=record_id,
+                    agency_reference=tx.claim_number,
+                    status=status,
+                    reason=tx.status,
+                    occurred_at=tx.created_at,
+                )
+            ]
+        case "ACCOUNTING_DOCUMENT":
+            kind: PaymentKind
+            match tx.document_type:
+                case "PAYMENT":
+                    kind = "payment"
+                case "CANCELLATION":
+                    kind = "reversal"
+                case _:
+                    return []
+            if not tx.document_number or tx.amount is None or not tx.currency or tx.date is None:
+                raise RivertyFeedError(f"accounting document {tx.transaction_id} lacks its number or amount")
+            amount = amount_from_wire(tx.amount, tx.currency)
+            if amount.amount <= 0:
+                raise RivertyFeedError(f"accounting document {tx.transaction_id} has no amount")
+            return [
+                PaymentCollected(
+                    record_id=record_id,
+                    agency_reference=tx.claim_number,
+                    amount=amount,
+                    paid_on=tx.date,
+                    kind=kind,
+                    source="creditor" if reported_by_creditor else "agency",
+                    payment_id=tx.document_number if reported_by_creditor else None,
+                    allocations=[
+                        Allocation(
+                            invoice_number=a.invoice_number, amount=amount_from_wire(a.amount, tx.currency)
+                        )
+                        for a in tx.allocate_to
+                    ],
+                    occurred_at=tx.created_at,
+                    remaining_reported=True,
+                )
+            ]
+        case _:
+            return []
+
+
+def invoice_changes(
+    claim_number: str, after: str, invoices: Sequence[RivertyInvoice]
+) -> list[InvoiceChanged]:
+    """`GET /claims/{n}/invoices` read after the transaction `after` → each invoice's remaining
+    amount now. The record id is the amount itself (and the transaction that prompted the read),
+    so the same amount read again is applied once."""
+    changes = []
+    for item in invoices:
+        remaining = amount_from_wire(item.remaining_amount, item.currency)
+        costs = item.costs
+        changes.append(
+            InvoiceChanged(
+                record_id=f"invoice:{claim_number}:{item.invoice_number}:{after}:{remaining.amount}",
+                agency_reference=claim_number,
+                invoice_number=item.invoice_number,
+                remaining=remaining,
+                costs_remaining=(
+                    amount_from_wire(costs.amount, costs.currency or item.currency)
+                    if costs is not None
+                    else None
+                ),
+            )
+        )
+    return changes
+
+
 def payment_view_id(claim_number: str, document_number: str) -> str:
     """A stable `pay_…` id for a Riverty accounting document (the same on every read)."""
     digest = hashlib.sha256(f"riverty\0{claim_number}\0{document_number}".encode()).hexdigest()
     return f"pay_{digest[:24]}"
-
-
-def from_wire_accounting_document(doc: RivertyAccountingDocument, claim_number: str) -> Payment | None:
-    """A payment (reported or collected) or a payment's cancellation → canonical Payment.
-
-    Credit waivers are not payments (they reduce the debt, nobody paid): None. A cancellation
-    is listed as kind `reversal` under the number of the payment it cancels."""
-    kind: PaymentKind
-    match doc.document_type:
-        case "PAYMENT":
-            kind, payment_id = "payment", doc.document_number
-        case "CANCELLATION":
-            kind, payment_id = "reversal", doc.cancels or doc.document_number
-        case _:
-            return None
-    by_client = doc.source == "CLIENT"
-    return Payment(
-        id=payment_view_id(claim_number, doc.document_number),
-        payment_id=payment_id if by_client else None,
-        source="creditor" if by_client else "agency",
-        kind=kind,
-        amount=amount_from_wire(doc.amount, doc.currency),
-        paid_on=doc.date,
-        allocations=[
-            Allocation(
-                invoice_number=allocation.invoice_number,
-                amount=amount_from_wire(allocation.amount, doc.currency),
-            )
-            for allocation in doc.allocations
-        ],
-    )
 
 
 def rejection_detail(reasons: Sequence[RivertyReason | str]) -> str:

@@ -16,10 +16,25 @@ What it reproduces (riverty-claim-invoices.txt and agency-api-notes.md, Riverty)
   string amount like Riverty's schema does.
 
 Where the documents are silent the simplest reading is taken (marked "reading:" below).
-Sandbox extras: the fault switches and ledger of `adapters.sandbox_kit` (`/_sandbox/...`), call
-counts per route at `GET /_sandbox/riverty/calls`, `PUT /_sandbox/riverty/held {"held": true}` to
-hold every outcome back (a claim stays IN_CREATION until released), and `POST /_sandbox/riverty/claims/{n}/collected`
-to book a payment Riverty collected itself.
+The feed's entries (reading: the notes name the types, not their members):
+- every entry: `transactionId` (Riverty's id of the entry), `type`, `createdAt`, `claimNumber`;
+- CONFIRMATION / REJECTION: `requestId` (+ `reasons`); STATUS and CLOSING: `status` (the claim's
+  new status, from the documented REJECTED | IN_CREATION | PROCESSING | PAUSED | CLOSED);
+- ACCOUNTING_DOCUMENT: the document booked on the claim, in the members the write bodies use:
+  `documentNumber` (the client's paymentNumber / creditWaiverNumber, or Riverty's own number for
+  a payment it collected), `documentType` (PAYMENT | CREDIT_WAIVER | CANCELLATION), `amount`,
+  `currency`, `date` and `allocateTo` `[{invoiceNumber, amount}]`. A CANCELLATION names the
+  document it cancels in `documentNumber`. Remaining amounts are read from the documented
+  `GET /claims/{n}/invoices`.
+
+Sandbox extras: the fault switches, ledger and activity of `adapters.sandbox_kit` (`/_sandbox/...`),
+call counts per route at `GET /_sandbox/riverty/calls`, `PUT /_sandbox/riverty/held {"held": true}`
+to hold every outcome back (a claim stays IN_CREATION until released), and the agency acting on its
+own: `POST /_sandbox/riverty/claims/{n}/collected {"amount"}` (Riverty collected a payment, oldest
+due date first), `POST /_sandbox/riverty/claims/{n}/documents/{number}/cancellation` (Riverty
+cancels one of its collections) and `POST /_sandbox/riverty/claims/{n}/status {"status"}` (Riverty
+pauses, resumes or closes the claim). The activity step collects a quarter of the oldest open
+invoice of the claim touched least recently.
 """
 
 from __future__ import annotations
@@ -33,7 +48,7 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import msgspec
@@ -313,6 +328,8 @@ class RivertySandbox:
         self._queue: deque[_Pending] = deque()
         self._claim_seq = itertools.count(10_000_001)
         self._tx_seq = itertools.count(1)
+        self.kit.on_activity(self.activity_step)
+        self.kit.on_poison(self.poison)
         self.app = with_faults(self._litestar(), self.kit)
 
     # --- time and the asynchronous outcomes --------------------------------------------------
@@ -472,10 +489,7 @@ class RivertySandbox:
                     allocations=allocations,
                 )
             )
-            return [
-                {"type": "ACCOUNTING_DOCUMENT", "documentNumber": body.payment_number},
-                *_maybe_paid(claim),
-            ]
+            return [_document_entry(claim.documents[-1]), *_maybe_paid(claim)]
 
         return self._accept(client_id, number, book)
 
@@ -510,10 +524,7 @@ class RivertySandbox:
                     allocations=[(invoice.number, body.amount)],
                 )
             )
-            return [
-                {"type": "ACCOUNTING_DOCUMENT", "documentNumber": body.credit_waiver_number},
-                *_maybe_paid(claim),
-            ]
+            return [_document_entry(claim.documents[-1]), *_maybe_paid(claim)]
 
         return self._accept(client_id, number, book)
 
@@ -532,7 +543,7 @@ class RivertySandbox:
                 invoice.recalled = True
             if all(i.recalled for i in claim.invoices) and claim.status != "CLOSED":
                 claim.status, claim.closing_reason = "CLOSED", "RECALLED"
-                return [{"type": "CLOSING", "status": "CLOSED", "closingReason": "RECALLED"}]
+                return [{"type": "CLOSING", "status": "CLOSED"}]
             return []
 
         return self._accept(client_id, number, recall)
@@ -543,62 +554,117 @@ class RivertySandbox:
         self.kit.record("cancellation", f"{number}/{body.document_number}", _builtins(raw))
 
         def cancel() -> list[dict[str, Any]]:
-            doc = next(
-                (
-                    d
-                    for d in claim.documents
-                    if d.number == body.document_number and d.type == body.document_type
-                ),
-                None,
-            )
-            if doc is None:
-                raise _Problem(404, f"no {body.document_type} {body.document_number}", "DOCUMENT_NOT_FOUND")
-            if doc.cancelled:
-                raise _Problem(409, f"{body.document_number} is already cancelled", "ALREADY_CANCELLED")
-            doc.cancelled = True
-            for invoice_number, amount in doc.allocations:
-                _invoice(claim, invoice_number).remaining += amount
-            claim.documents.append(
-                _Document(
-                    number=f"{doc.number}-CANCEL",
-                    type="CANCELLATION",
-                    source=doc.source,
-                    amount=doc.amount,
-                    currency=doc.currency,
-                    date=dt.date.today(),
-                    allocations=list(doc.allocations),
-                    cancels=doc.number,
-                )
-            )
-            entries: list[dict[str, Any]] = [{"type": "ACCOUNTING_DOCUMENT", "documentNumber": doc.number}]
-            if claim.status == "CLOSED" and claim.closing_reason == "PAID":
-                claim.status, claim.closing_reason = "PROCESSING", None
-                entries.append({"type": "STATUS", "status": "PROCESSING"})
-            return entries
+            return self._cancel(claim, body.document_number, body.document_type)
 
         return self._accept(client_id, number, cancel)
 
+    def _cancel(self, claim: _Claim, document_number: str, document_type: str) -> list[dict[str, Any]]:
+        doc = next(
+            (d for d in claim.documents if d.number == document_number and d.type == document_type),
+            None,
+        )
+        if doc is None:
+            raise _Problem(404, f"no {document_type} {document_number}", "DOCUMENT_NOT_FOUND")
+        if doc.cancelled:
+            raise _Problem(409, f"{document_number} is already cancelled", "ALREADY_CANCELLED")
+        doc.cancelled = True
+        for invoice_number, amount in doc.allocations:
+            _invoice(claim, invoice_number).remaining += amount
+        cancellation = _Document(
+            number=f"{doc.number}-CANCEL",
+            type="CANCELLATION",
+            source=doc.source,
+            amount=doc.amount,
+            currency=doc.currency,
+            date=self.clock().date(),
+            allocations=list(doc.allocations),
+            cancels=doc.number,
+        )
+        claim.documents.append(cancellation)
+        entries: list[dict[str, Any]] = [_document_entry(cancellation)]
+        if claim.status == "CLOSED" and claim.closing_reason == "PAID":
+            claim.status, claim.closing_reason = "PROCESSING", None
+            entries.append({"type": "STATUS", "status": "PROCESSING"})
+        return entries
+
+    def cancel_collected(self, number: str, document_number: str) -> None:
+        """Sandbox extra: Riverty takes back a payment it collected (e.g. a returned debit)."""
+        claim = self._sandbox_claim(number)
+        for entry in self._cancel(claim, document_number, "PAYMENT"):
+            self._emit(claim.client_id, entry.pop("type"), number, **entry)
+
+    def set_status(self, number: str, status: str) -> None:
+        """Sandbox extra: Riverty pauses, resumes or closes a claim on its own."""
+        claim = self._sandbox_claim(number)
+        if status not in ("PROCESSING", "PAUSED", "CLOSED"):
+            raise _Problem(400, "status must be PROCESSING, PAUSED or CLOSED")
+        if claim.status in ("IN_CREATION", "REJECTED", "CLOSED") or claim.status == status:
+            raise _Problem(409, f"claim {number} is {claim.status}", "CLAIM_NOT_ACTIVE")
+        claim.status = status
+        claim.closing_reason = "CLOSED_BY_AGENCY" if status == "CLOSED" else None
+        self._emit(claim.client_id, "CLOSING" if status == "CLOSED" else "STATUS", number, status=status)
+
+    def activity_step(self) -> dict[str, Any] | None:
+        """Riverty's own work as time passes: it collects a quarter of the oldest open invoice of
+        the active claim it touched least recently."""
+        active = [
+            c
+            for c in self.claims.values()
+            if c.status == "PROCESSING" and any(i.remaining > 0 for i in c.invoices)
+        ]
+        if not active:
+            return None
+        claim = min(active, key=lambda c: (len(c.documents), c.number))
+        invoice = min((i for i in claim.invoices if i.remaining > 0), key=lambda i: (i.due_date, i.number))
+        quarter = (invoice.original / 4).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+        amount = min(max(quarter, Decimal("0.01")), invoice.remaining)
+        self.collected(claim.number, {"amount": amount})
+        return {"claimNumber": claim.number, "amount": amount}
+
+    def poison(self) -> dict[str, Any] | None:
+        """An accounting document no one can read (its amount is words) on the newest claim."""
+        if not self.claims:
+            return None
+        claim = list(self.claims.values())[-1]
+        self._emit(
+            claim.client_id,
+            "ACCOUNTING_DOCUMENT",
+            claim.number,
+            documentNumber="POISON",
+            documentType="PAYMENT",
+            amount="twelve",
+            currency=claim.currency,
+            date=self.clock().date().isoformat(),
+        )
+        return {"claimNumber": claim.number, "transactionId": self.transactions[-1]["transactionId"]}
+
+    def _sandbox_claim(self, number: str) -> _Claim:
+        claim = self.claims.get(number)
+        if claim is None:
+            raise _Problem(404, "claim not found")
+        return claim
+
     def collected(self, number: str, raw: Any) -> None:
         """Sandbox extra: Riverty collected a payment from the debtor (oldest due date first)."""
-        claim = self.claims[number]
+        claim = self._sandbox_claim(number)
         body = _convert(raw, _CollectedIn)
+        _writable(claim)
         allocations = _allocate(claim, body.amount, [])
         for invoice_number, amount in allocations:
             _invoice(claim, invoice_number).remaining -= amount
         doc_number = f"RP{len(claim.documents) + 1:06d}"
-        claim.documents.append(
-            _Document(
-                number=doc_number,
-                type="PAYMENT",
-                source="AGENCY",
-                amount=body.amount,
-                currency=claim.currency,
-                date=body.date or dt.date.today(),
-                allocations=allocations,
-            )
+        doc = _Document(
+            number=doc_number,
+            type="PAYMENT",
+            source="AGENCY",
+            amount=body.amount,
+            currency=claim.currency,
+            date=body.date or self.clock().date(),
+            allocations=allocations,
         )
-        self._emit(claim.client_id, "ACCOUNTING_DOCUMENT", number, documentNumber=doc_number)
-        for entry in _maybe_paid(claim):
+        claim.documents.append(doc)
+        self.kit.record("collected", f"{number}/{doc_number}", _builtins(_document_entry(doc)))
+        for entry in [_document_entry(doc), *_maybe_paid(claim)]:
             self._emit(claim.client_id, entry.pop("type"), number, **entry)
 
     def _take_number(self, claim: _Claim, value: str, field: str, code: str) -> None:
@@ -758,14 +824,6 @@ class RivertySandbox:
 
             return guarded("GET /claims/{n}/invoices", action)
 
-        @get("/claims/{number:str}/accountingDocuments", sync_to_thread=False)
-        def documents(request: Request[Any, Any, Any], number: FromPath[str]) -> Response[bytes]:
-            def action() -> tuple[int, Any]:
-                claim = sandbox.claim(sandbox.authorize(request.headers), number)
-                return 200, sandbox.page([_document_view(d) for d in claim.documents], request.query_params)
-
-            return guarded("GET /claims/{n}/accountingDocuments", action)
-
         @get("/transactions", sync_to_thread=False)
         def transactions(request: Request[Any, Any, Any]) -> Response[bytes]:
             return guarded(
@@ -781,10 +839,27 @@ class RivertySandbox:
         async def hold(request: Request[Any, Any, Any]) -> None:
             sandbox.held = bool((await body_of(request)).get("held"))
 
-        @post("/_sandbox/riverty/claims/{number:str}/collected", status_code=204)
-        async def collected(request: Request[Any, Any, Any], number: FromPath[str]) -> None:
-            sandbox.settle()
-            sandbox.collected(number, await body_of(request))
+        def control(action: Callable[[], Any]) -> Response[bytes]:
+            try:
+                sandbox.settle()
+                action()
+            except _Problem as exc:
+                return answer(exc.status, {"message": exc.message, "code": exc.code})
+            return Response(content=b"", status_code=204)
+
+        @post("/_sandbox/riverty/claims/{number:str}/collected")
+        async def collected(request: Request[Any, Any, Any], number: FromPath[str]) -> Response[bytes]:
+            raw = await body_of(request)
+            return control(lambda: sandbox.collected(number, raw))
+
+        @post("/_sandbox/riverty/claims/{number:str}/documents/{document:str}/cancellation")
+        async def cancel_collected(number: FromPath[str], document: FromPath[str]) -> Response[bytes]:
+            return control(lambda: sandbox.cancel_collected(number, document))
+
+        @post("/_sandbox/riverty/claims/{number:str}/status")
+        async def set_status(request: Request[Any, Any, Any], number: FromPath[str]) -> Response[bytes]:
+            raw = await body_of(request)
+            return control(lambda: sandbox.set_status(number, str(raw.get("status"))))
 
         app = Litestar(
             route_handlers=[
@@ -796,11 +871,12 @@ class RivertySandbox:
                 post_cancellation,
                 search,
                 invoices,
-                documents,
                 transactions,
                 calls,
                 hold,
                 collected,
+                cancel_collected,
+                set_status,
                 *self.kit.routes(),
             ],
             openapi_config=None,
@@ -923,8 +999,22 @@ def _allocate(claim: _Claim, amount: Decimal, asked: list[tuple[str, Decimal]]) 
 def _maybe_paid(claim: _Claim) -> list[dict[str, Any]]:
     if claim.status != "CLOSED" and all(i.remaining == 0 for i in claim.invoices):
         claim.status, claim.closing_reason = "CLOSED", "PAID"
-        return [{"type": "CLOSING", "status": "CLOSED", "closingReason": "PAID"}]
+        return [{"type": "CLOSING", "status": "CLOSED"}]
     return []
+
+
+def _document_entry(doc: _Document) -> dict[str, Any]:
+    """An ACCOUNTING_DOCUMENT entry of /transactions (module doc: the reading of its members)."""
+    return {
+        "type": "ACCOUNTING_DOCUMENT",
+        # a cancellation names the document it cancels
+        "documentNumber": doc.cancels or doc.number,
+        "documentType": doc.type,
+        "amount": doc.amount,
+        "currency": doc.currency,
+        "date": doc.date.isoformat(),
+        "allocateTo": [{"invoiceNumber": n, "amount": a} for n, a in doc.allocations],
+    }
 
 
 def _int_param(query: Any, name: str, default: int) -> int:
@@ -988,22 +1078,6 @@ def _invoice_view(invoice: _Invoice) -> dict[str, Any]:
         if invoice.interest.last_calculation_date is not None:
             calculation["lastCalculationDate"] = invoice.interest.last_calculation_date.isoformat()
         out["interestCalculation"] = calculation
-    return out
-
-
-def _document_view(doc: _Document) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "documentNumber": doc.number,
-        "documentType": doc.type,
-        "source": doc.source,
-        "amount": doc.amount,
-        "currency": doc.currency,
-        "date": doc.date.isoformat(),
-        "allocations": [{"invoiceNumber": n, "amount": a} for n, a in doc.allocations],
-        "cancelled": doc.cancelled,
-    }
-    if doc.cancels is not None:
-        out["cancels"] = doc.cancels
     return out
 
 

@@ -18,7 +18,6 @@ from typing import Any, Literal
 import msgspec
 
 __all__ = [
-    "RivertyAccountingDocument",
     "RivertyAdditionalProperty",
     "RivertyAddress",
     "RivertyAllocation",
@@ -217,24 +216,6 @@ class RivertyAllocation(_Wire, kw_only=True):
     amount: Decimal
 
 
-class RivertyAccountingDocument(_Wire, kw_only=True):
-    """One item of `GET /claims/{n}/accountingDocuments`: payments reported by the client or
-    collected by Riverty, credit waivers, and cancellations of earlier documents."""
-
-    document_number: str
-    #: PAYMENT | CREDIT_WAIVER | CANCELLATION
-    document_type: str
-    #: CLIENT (reported by us) | AGENCY (collected by Riverty)
-    source: str = "CLIENT"
-    amount: Decimal
-    currency: str
-    date: dt.date
-    allocations: list[RivertyAllocation] = []
-    #: For a CANCELLATION: the number of the document it cancels.
-    cancels: str | None = None
-    cancelled: bool = False
-
-
 class RivertyReason(_Wire, kw_only=True):
     code: str | None = None
     message: str | None = None
@@ -254,9 +235,19 @@ class RivertyTransaction(_Wire, kw_only=True):
     request_id: str | None = None
     claim_number: str | None = None
     reasons: list[RivertyReason | str] = []
+    #: STATUS and CLOSING: the claim's new status (REJECTED | IN_CREATION | PROCESSING | PAUSED | CLOSED)
     status: str | None = None
-    #: ACCOUNTING_DOCUMENT: the document booked or cancelled (a payment's `paymentNumber`).
+    # ACCOUNTING_DOCUMENT (reading: the notes name the type, not its members; these are the
+    # members the write bodies use for the same document):
+    #: the paymentNumber / creditWaiverNumber, Riverty's own number for a payment it collected,
+    #: or — for a CANCELLATION — the number of the document it cancels
     document_number: str | None = None
+    #: PAYMENT | CREDIT_WAIVER | CANCELLATION
+    document_type: str | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    date: dt.date | None = None
+    allocate_to: list[RivertyAllocation] = []
 
 
 # --- follow-up writes (each → 202 {requestId}) ----------------------------------------------

@@ -30,6 +30,8 @@ from adapters.base import (
     Adapter,
     AdapterContext,
     AdapterSpec,
+    ChangeFeed,
+    ChangeRecord,
     ClaimRef,
     Credential,
     FinalOutcome,
@@ -182,6 +184,22 @@ class Agency:
         return await self._walk(
             lambda position: self.adapter.list_payments(self.credential, ref, position, limit), limit
         )
+
+    async def changes(
+        self, checkpoint: str | None = None, limit: int = 100
+    ) -> tuple[list[ChangeRecord], str | None]:
+        """Read the agency's change feed from `checkpoint` until it has nothing more: the records
+        in order and the checkpoint to resume from (the way the gateway's feed loop reads it)."""
+        assert isinstance(self.adapter, ChangeFeed), f"{self.name} declares feeds but has no changes_since"
+        records: list[ChangeRecord] = []
+        for _ in range(100):
+            batch = await self.adapter.changes_since(self.credential, checkpoint, limit)
+            assert len(batch.records) <= limit, f"{self.name}: {len(batch.records)} records for limit {limit}"
+            records.extend(batch.records)
+            checkpoint = batch.checkpoint
+            if not batch.has_more:
+                return records, checkpoint
+        pytest.fail(f"{self.name}: the change feed never caught up")
 
     async def _walk(self, page: Callable[[str | None], Awaitable[Any]], limit: int) -> list[Any]:
         items: list[Any] = []

@@ -35,6 +35,7 @@ from gateway.routes._shared import (
     PrincipalDep,
     Services,
     ServicesDep,
+    StrictBody,
     answer_write,
     strict_body,
 )
@@ -66,11 +67,14 @@ class ClaimController(Controller):
         summary="Submit a claim",
         description=_ACCEPTED,
         responses=CLAIM_CREATE_RESPONSES,
+        dto=StrictBody[ClaimCreate],
+        return_dto=None,
+        opt={"requires": "claims:write"},
     )
     async def submit_claim(
         self,
         tenant: FromPath[str],
-        data: Annotated[ClaimCreate, Body(examples=[EXAMPLE_CLAIM])],  # documents the body; see strict_body
+        data: Annotated[ClaimCreate, Body(examples=[EXAMPLE_CLAIM])],  # decoded strictly: StrictBody
         request: Request[Any, Any, Any],
         principal: PrincipalDep,
         services: ServicesDep,
@@ -78,8 +82,7 @@ class ClaimController(Controller):
         prefer: Prefer = None,
     ) -> Response[Operation]:
         require_tenant(principal, tenant, "claims:write")
-        claim = await strict_body(request, ClaimCreate)
-        assert claim is not None
+        claim = data
         return await answer_write(  # type: ignore[return-value]
             request, services, tenant, lambda idem: services.writes.submit_claim(tenant, claim, idem), claim
         )
@@ -199,6 +202,9 @@ class ClaimController(Controller):
         summary="Report a payment the creditor received",
         description=_ACCEPTED,
         responses=FOLLOW_UP_RESPONSES,
+        dto=StrictBody[PaymentReport],
+        return_dto=None,
+        opt={"requires": "claims:write"},
     )
     async def report_payment(
         self,
@@ -212,7 +218,7 @@ class ClaimController(Controller):
         prefer: Prefer = None,
     ) -> Response[Operation]:
         require_tenant(principal, tenant, "claims:write")
-        body = await strict_body(request, PaymentReport)
+        body = data
         return await _follow_up(request, services, tenant, claim_id, "payment.report", body)
 
     @post(
@@ -253,6 +259,9 @@ class ClaimController(Controller):
         summary="Credit an invoice",
         description=_ACCEPTED,
         responses=FOLLOW_UP_RESPONSES,
+        dto=StrictBody[CreditNoteCreate],
+        return_dto=None,
+        opt={"requires": "claims:write"},
     )
     async def create_credit_note(
         self,
@@ -266,7 +275,7 @@ class ClaimController(Controller):
         prefer: Prefer = None,
     ) -> Response[Operation]:
         require_tenant(principal, tenant, "claims:write")
-        body = await strict_body(request, CreditNoteCreate)
+        body = data
         return await _follow_up(request, services, tenant, claim_id, "credit_note.create", body)
 
     @post(
@@ -276,6 +285,9 @@ class ClaimController(Controller):
         summary="Withdraw the claim or some of its invoices",
         description=_ACCEPTED,
         responses=FOLLOW_UP_RESPONSES,
+        dto=StrictBody[Withdrawal],
+        return_dto=None,
+        opt={"requires": "claims:write"},
     )
     async def withdraw(
         self,
@@ -289,7 +301,7 @@ class ClaimController(Controller):
         prefer: Prefer = None,
     ) -> Response[Operation]:
         require_tenant(principal, tenant, "claims:write")
-        body = await strict_body(request, Withdrawal)
+        body = data
         return await _follow_up(request, services, tenant, claim_id, "claim.withdraw", body)
 
 

@@ -305,6 +305,11 @@ class Store(Protocol):
         """Quarantined agency records, newest first (bounded: QUARANTINE_MAX)."""
         ...
 
+    async def index_claims(self, tenant: str) -> int:
+        """Claims stored before the claim ledger into the indexes it reads (per status, per
+        agency, by agency reference): once per tenant, by one worker. The claims indexed."""
+        ...
+
     async def erase_quarantined(self, tenant: str, agency: str, agency_reference: str) -> int:
         """Personal data erase: the raw text of the claim's quarantined records becomes
         "[erased]" (ids, reason, time stay). The number of records rewritten."""

@@ -275,6 +275,9 @@ class MemoryStore:
         await self._notify()
         return True
 
+    async def index_claims(self, tenant: str) -> int:
+        return 0  # the embedded store keeps nothing across restarts: nothing older to index
+
     async def erase_quarantined(self, tenant: str, agency: str, agency_reference: str) -> int:
         erased = 0
         for key, entry in self._quarantine.items():

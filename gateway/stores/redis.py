@@ -982,6 +982,36 @@ class RedisStore:
         return bool(stored)
 
     @_guard
+    async def index_claims(self, tenant: str) -> int:
+        marker = self._k("indexed", tenant)
+        if await self.redis.exists(marker) or not await self.try_lock(f"index:{tenant}", 600):
+            return 0
+        everything = self._k("claims", tenant)
+        indexed, start, chunk = 0, 0, 500
+        while True:
+            rows = await self.redis.zrange(everything, start, start + chunk - 1, withscores=True)
+            if not rows:
+                break
+            raws = await self.redis.mget([self._k("claim", member.decode()) for member, _ in rows])
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for (_, score), raw in zip(rows, raws, strict=True):
+                    if raw is None:
+                        continue
+                    claim = msgspec.json.decode(raw, type=ClaimRecord)
+                    # A status that moves meanwhile may leave a stale entry: lists check each claim.
+                    pipe.zadd(self._k("claims", tenant, "status", claim.status), {claim.id: score})
+                    pipe.zadd(self._k("claims", tenant, "agency", claim.agency), {claim.id: score})
+                    if claim.agency_reference:
+                        pipe.hset(
+                            self._k("agencyref", tenant, claim.agency), claim.agency_reference, claim.id
+                        )
+                    indexed += 1
+                await pipe.execute()
+            start += chunk
+        await self.redis.set(marker, "1")
+        return indexed
+
+    @_guard
     async def erase_quarantined(self, tenant: str, agency: str, agency_reference: str) -> int:
         # At most QUARANTINE_MAX entries, read in slices: an erase is rare, the scan is bounded.
         erased = 0

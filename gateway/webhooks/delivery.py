@@ -121,8 +121,11 @@ class WebhookDispatcher:
         backoff: Backoff = standard_backoff,
         clock: Callable[[], float] = time.time,
         batch: int = 100,
+        on_round: Callable[[], None] | None = None,
     ) -> None:
         self.runtime = runtime
+        #: Called after each scheduling round (the worker's liveness: Worker.beat).
+        self.on_round = on_round
         self.config = runtime.settings.webhooks
         self.service = service or WebhookService(runtime)
         self.hooks = self.service.hooks
@@ -156,6 +159,8 @@ class WebhookDispatcher:
                         log.warning("webhook scheduling paused: %s", exc)
                     except Exception:  # never take the worker's other loops down with it
                         log.exception("webhook scheduling failed; trying again")
+                    if self.on_round is not None:
+                        self.on_round()
                     await _wait(stop, self.config.poll_interval_seconds)
             finally:
                 tasks = list(self._tasks.values())

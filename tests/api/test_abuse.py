@@ -145,6 +145,8 @@ JSON_ENDPOINTS = [
     ("POST", "/v1/admin/tenants/acme/routing/rollback", True),
     ("POST", "/v1/admin/tenants/acme/routing/preview", True),
     ("POST", "/v1/admin/api-keys", True),
+    ("POST", "/v1/admin/tenants/acme/webhooks", True),
+    ("PATCH", "/v1/admin/tenants/acme/webhooks/whe_x", True),
 ]
 
 

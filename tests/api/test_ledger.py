@@ -327,3 +327,8 @@ async def test_erasing_a_claims_personal_data_blanks_its_quarantined_agency_reco
     assert erased.status_code == 204
     [entry] = await quarantined()
     assert entry["raw"] == "[erased]" and entry["record_id"] == "bad-pii"
+
+
+async def test_agencies_say_what_their_change_feed_reports(client: httpx.AsyncClient) -> None:
+    agencies = (await client.get("/v1/agencies", headers=auth())).json()["data"]
+    assert [(a["name"], a["feeds"]) for a in agencies] == [("fake", ["invoices", "payments", "status"])]

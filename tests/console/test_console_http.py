@@ -189,3 +189,25 @@ def test_behind_a_tls_proxy_the_cookies_are_secure(console: Console) -> None:
     assert answer.status_code == 303
     session = next(c for c in answer.headers.get_list("set-cookie") if c.startswith("cg_console="))
     assert "secure" in [part.strip().lower() for part in session.split(";")]
+
+
+def test_a_session_from_one_replica_is_good_on_another(redis_prefix: str) -> None:
+    """No session state is kept server-side: two gateways on one Redis share the signing secret."""
+    from gateway.stores.redis import RedisStore
+    from tests.conftest import REDIS_URL
+    from tests.routing._support import running_gateway
+
+    with (
+        running_gateway(store=RedisStore(REDIS_URL, redis_prefix), worker=False) as one,
+        running_gateway(store=RedisStore(REDIS_URL, redis_prefix), worker=False) as two,
+        Console(one.base_url) as first,
+    ):
+        assert first.login().status_code == 303
+        with Console(two.base_url) as second:
+            second.cookies.set("cg_console", first.cookies["cg_console"], path="/console")
+            page = "/console/tenants/acme"
+            answer = second.submit(
+                page, f"{page}/routing", version="1", default_agency="y", rules="[]", reason="r"
+            )
+            assert answer.status_code == 303
+        assert 'id="current-version">2<' in first.get(page).text

@@ -13,6 +13,8 @@ from gateway.ledger import apply_operation, apply_record, new_ledger
 from gateway.services.feeds import apply_pushed_records
 from gateway.stores import ClaimRecord, OperationRecord, Store, utcnow
 from gateway.stores.records import FeedState, LedgerStep, LedgerWrite, QuarantineEntry
+from gateway.stores.redis import RedisStore
+from tests.conftest import REDIS_URL
 from tests.contract.test_store_contract import claim_record, operation_record
 
 
@@ -214,3 +216,24 @@ async def test_an_erase_blanks_the_raw_text_of_the_claims_quarantined_records(st
     page, _ = await store.list_quarantine(None, 10)
     assert {(e.record_id, e.raw) for e in page} == {("a", "[erased]"), ("b", '{"debtor": "Anna Muster"}')}
     assert all(e.reason == "unreadable" for e in page)
+
+
+async def test_claims_stored_before_the_ledger_are_indexed_once(redis_prefix: str) -> None:
+    store = RedisStore(REDIS_URL, redis_prefix)
+    try:
+        _, claim = await confirmed(store)
+        # As a store written before the ledger left it: no status, agency or reference index.
+        await store.redis.delete(
+            f"{redis_prefix}:claims:acme:status:active",
+            f"{redis_prefix}:claims:acme:agency:fake",
+            f"{redis_prefix}:agencyref:acme:fake",
+        )
+        assert (await store.list_claims("acme", None, 10, lambda _: True, status="active"))[0] == []
+        assert await store.index_claims("acme") == 1
+        assert await store.index_claims("acme") == 0  # once
+        found, _ = await store.list_claims("acme", None, 10, lambda _: True, status="active")
+        assert [c.id for c in found] == [claim.id]
+        assert (await store.list_claims("acme", None, 10, lambda _: True, agency="fake"))[0] == found
+        assert await store.find_claim_by_agency_reference("acme", "fake", "AG-1") == found[0]
+    finally:
+        await store.aclose()

@@ -360,3 +360,42 @@ async def test_the_audit_feed_pages_newest_first_too(store: Store) -> None:
     assert seen == [e.id for e in reversed(entries)]
     oldest, _ = await store.list_audit(None, 2)
     assert [e.id for e in oldest] == [entries[0].id, entries[1].id]
+
+
+async def test_accept_once_stores_nothing_when_the_key_is_taken_or_the_routing_moved(store: Store) -> None:
+    from gateway.stores import RoutingChanged, RoutingVersion
+
+    first = claim_record(reference="ORD-A")
+    assert await store.accept_once(operation_record(first), first, idempotency("acme", "k", b"A")) is None
+    second = claim_record(reference="ORD-B")
+    second_op = operation_record(second)
+    taken = await store.accept_once(second_op, second, idempotency("acme", "k", b"B"))
+    assert taken is not None and taken.response is not None and taken.response.body == b"A"
+    assert await store.get_operation(second_op.id) is None
+    assert await store.find_claim("acme", "ORD-B") is None
+    now = utcnow()
+    version = RoutingVersion(
+        tenant="acme",
+        version=1,
+        default_agency="fake",
+        changed_by="t",
+        changed_at=now,
+        reason="r",
+        config_hash="h",
+    )
+    assert await store.append_routing_version(version)
+    third = claim_record(reference="ORD-C")
+    with pytest.raises(RoutingChanged):
+        await store.accept_once(operation_record(third), third, idempotency("acme", "k3"), routing_version=2)
+    assert await store.find_claim("acme", "ORD-C") is None
+    assert (
+        await store.accept_once(operation_record(third), third, idempotency("acme", "k3"), routing_version=1)
+        is None
+    )
+    assert await store.find_claim("acme", "ORD-C") is not None
+
+
+async def test_idempotency_store_once_keeps_the_first_answer(store: Store) -> None:
+    assert await store.idempotency_store_once(idempotency("acme", "k", b"first")) is None
+    kept = await store.idempotency_store_once(idempotency("acme", "k", b"second"))
+    assert kept is not None and kept.response is not None and kept.response.body == b"first"

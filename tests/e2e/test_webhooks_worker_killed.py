@@ -38,6 +38,7 @@ def config(path: Path, prefix: str) -> None:
     lines = [
         f'store_url = "{REDIS_URL}"',
         f'store_prefix = "{prefix}"',
+        "worker_port = 0",  # a free port: another worker on this host may hold the default
         "",
         "[webhooks]",
         'allow_http_hosts = ["127.0.0.1"]',

@@ -8,7 +8,6 @@ import io
 import json
 import logging
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from adapters.registry import discover
 from adapters.sandbox_kit import serve_in_thread
 from gateway.app import create_app
 from gateway.demo import DEMO_KEYS, demo_document
-from gateway.logs import configure_logging, forward_to_stdlib
+from gateway.logs import bound_contextvars, configure_logging, forward_to_stdlib, get_logger
 from gateway.settings import settings_from_mapping
 from tests.support.fake_agency import FakeAgency, fake_spec
 from tests.support.gateway import claim_body, gateway_settings, sha
@@ -49,23 +48,6 @@ def debtor_claim(reference: str, currency: str = "EUR") -> dict[str, Any]:
     )
     body["debtor"]["address"]["street"] = PII["street"]
     return body
-
-
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    stream = io.StringIO()
-    configure_logging("INFO", "json", stream)
-    try:
-        yield stream
-    finally:  # as the process had it: other tests' logs go to pytest again
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in handlers:
-            root.addHandler(handler)
-        root.setLevel(level)
-        forward_to_stdlib()
 
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -256,3 +238,37 @@ async def test_agency_calls_with_real_credentials_leak_no_secret(
     assert_no_leak(log_stream.getvalue(), captured.out, captured.err, secrets=secret_values)
     records = lines(log_stream)
     assert {r["agency"] for r in records if r["logger"] == "gateway.delivery"} == set(sandboxes) - {"skuld"}
+
+
+def test_text_lines_for_the_demo_are_readable_and_as_discreet() -> None:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    stream = io.StringIO()
+    configure_logging("INFO", "text", stream)
+    try:
+        with bound_contextvars(request_id="req-1", operation_id="op_1"):
+            get_logger("gateway.access").info("request", method="GET", status=200)
+            get_logger("gateway.access").debug("not on the request path")
+            try:
+                raise ValueError(f"cannot map {PII['email']}")
+            except ValueError:
+                logging.getLogger("gateway.worker").exception("delivery failed")
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+        forward_to_stdlib()
+    text = stream.getvalue()
+    first, second, *frames = text.splitlines()
+    assert (
+        "[info" in first
+        and "request" in first
+        and "request_id=req-1" in first
+        and "operation_id=op_1" in first
+    )
+    assert "delivery failed" in second and "[gateway.worker]" in second
+    assert "builtins.ValueError" in text and "test_logs.py" in frames[-1]
+    assert "not on the request path" not in text
+    assert_no_leak(text, secrets=[])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -53,7 +55,7 @@ async def accepted_claim(base_url: str, headers: dict[str, str]) -> httpx.Respon
 
 
 async def test_one_trace_spans_the_request_its_delivery_and_the_agency_call(
-    intrum: tuple[dict[str, Any], dict[str, str]],
+    intrum: tuple[dict[str, Any], dict[str, str]], log_stream: io.StringIO
 ) -> None:
     document, secrets = intrum
     exporter = InMemorySpanExporter()
@@ -89,6 +91,10 @@ async def test_one_trace_spans_the_request_its_delivery_and_the_agency_call(
     # No health probe or scrape becomes a trace, and no span carries a secret.
     rendered = "".join(s.to_json() for s in spans)
     assert not any(secret in rendered for secret in secrets.values())
+    # The request's access line names its trace.
+    lines = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    (access,) = [r for r in lines if r["logger"] == "gateway.access" and r["method"] == "POST"]
+    assert access["trace_id"] == format(trace_id, "032x")
 
 
 async def test_without_otel_environment_there_is_no_tracing_and_nothing_is_carried(

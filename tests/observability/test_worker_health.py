@@ -36,7 +36,10 @@ async def test_liveness_names_a_loop_that_stopped_turning_and_readiness_follows_
                 worker.heartbeats[loop] = time.monotonic() - 31
             stalled = await http.get("/health/live")
             assert stalled.status_code == 503
-            assert stalled.json() == {"status": "stalled", "stalled": ["backlog", "deliver", "feeds", "poll"]}
+            assert stalled.json() == {
+                "status": "stalled",
+                "stalled": ["backlog", "deliver", "feeds", "poll", "webhooks"],
+            }
     finally:
         stop.set()
         await server.cleanup()

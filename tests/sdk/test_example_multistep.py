@@ -199,10 +199,41 @@ async def test_a_claim_verdandi_accepts_in_part_succeeds_listing_the_refused_inv
             assert (claim["agency"], claim["status"]) == ("verdandi", "active")
             assert claim["balance"] == {"amount": 10000 + 10002, "currency": "EUR"}  # INV-1 owes nothing
 
+            # A payment on INV-2 reaches INV-2's own claim at Verdandi (the per-invoice reference
+            # the gateway kept with the claim); one on the refused INV-1 has nowhere to go.
+            async def pay(invoice: str, key: str) -> dict[str, Any]:
+                amount = {"amount": 2, "currency": "EUR"}
+                payment = {
+                    "payment_id": f"P-{invoice}",
+                    "amount": amount,
+                    "paid_on": "2026-11-02",
+                    "allocations": [{"invoice_number": invoice, "amount": amount}],
+                }
+                sent = await http.post(
+                    f"{claim_url}/payments", json=payment, headers={**headers, "Idempotency-Key": key}
+                )
+                assert sent.status_code == 202, sent.text
+                location = sent.headers["location"]
+
+                async def final() -> dict[str, Any] | None:
+                    op: dict[str, Any] = (await http.get(location, headers=headers)).json()
+                    return op if op["status"] in ("succeeded", "failed") else None
+
+                done: dict[str, Any] = await _until(final, f"the payment on {invoice}")
+                return done
+
+            assert (await pay("INV-2", "verdandi-2"))["status"] == "succeeded"
+            claim = (await http.get(claim_url, headers=headers)).json()
+            assert claim["balance"] == {"amount": 10000 + 10002 - 2, "currency": "EUR"}
+            nowhere = await pay("INV-1", "verdandi-3")
+            assert nowhere["status"] == "failed" and "INV-1" in nowhere["error"]["errors"][0]["detail"]
+
             ledger = (await agency.get("/_sandbox/ledger")).json()["entries"]
         assert [e["kind"] for e in ledger] == [
             "debtor.create", "claim.create", "claim.create", "claim.create", "release.create",
+            "payment.create",
         ]  # fmt: skip
+        assert ledger[-1]["key"] == "P-INV-2/INV-2"
     finally:
         _stop(gateway)
         log.close()

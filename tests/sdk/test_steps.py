@@ -107,7 +107,7 @@ class Worker:
             for step in list(self.store_down):
                 if f'"sending":"{step}"' in request:
                     self.store_down.discard(step)
-                    raise AgencyUnavailable("the store is down")  # nothing was stored, nothing sent
+                    raise Crash("the store is down")  # nothing stored, nothing sent (the worker retries)
             self.stored = request
 
         self.attempts += 1

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from adapters.debbie.sandbox import DEMO_CREDITOR_ID, DEMO_VOUCHER_TYPES
+from adapters.sandbox_kit import serve_in_thread
 from tests.adapters.debbie._support import SandboxControl
 
 
@@ -167,3 +171,100 @@ async def test_a_customer_is_found_by_its_reference_id(control: SandboxControl) 
     assert found.status_code == 200
     assert found.json()["id"] == customer_id
     assert (await control.debbie("GET", "/customers/by-reference-id/NOPE")).status_code == 404
+
+
+# --- webhooks and the agency's own activity ---
+
+
+class _Receiver:
+    """A webhook receiver on a real port: what Debbie POSTed, with its Authorization header."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, dict[str, Any]]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = dict(scope["headers"])
+        self.received.append((headers.get(b"authorization", b"").decode(), json.loads(body)))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def events(self, count: int) -> list[tuple[str, dict[str, Any]]]:
+        for _ in range(500):  # bounded: 5 s
+            if len(self.received) >= count:
+                return self.received
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{len(self.received)} webhooks arrived, expected {count}")
+
+
+@pytest.fixture
+async def receiver(control: SandboxControl) -> AsyncIterator[_Receiver]:
+    app = _Receiver()
+    server = serve_in_thread(app)
+    (
+        await control.http.put("/_sandbox/callbacks", json={"url": server.base_url + "/hook", "secret": "s3"})
+    ).raise_for_status()
+    yield app
+    (await control.http.put("/_sandbox/callbacks", json={"url": None})).raise_for_status()
+    server.stop()
+
+
+async def test_a_payment_debbie_collects_is_a_collector_voucher_and_a_webhook(
+    control: SandboxControl, receiver: _Receiver
+) -> None:
+    case_id = await _case(control, _principal(-10000))
+    collected = await control.http.post(f"/_sandbox/debbie/cases/{case_id}/collected", json={"amount": 2500})
+    assert collected.status_code == 201, collected.text
+    [(auth, event)] = [e for e in await receiver.events(1) if e[1]["event"] == "case-vouchers.create"]
+    assert auth == "Bearer s3"
+    vouchers = (await control.debbie("GET", f"/case-vouchers/{case_id}")).json()
+    assert event["data"] == vouchers[-1]
+    assert (event["data"]["source"], event["data"]["amount"], event["data"]["category"]) == (
+        "COLLECTOR",
+        2500,
+        "transaction",
+    )
+    reversed_ = await control.http.post(
+        f"/_sandbox/debbie/case-vouchers/{event['data']['caseVoucherId']}/reversal"
+    )
+    assert reversed_.status_code == 201, reversed_.text
+    assert reversed_.json()["amount"] == -2500
+    assert reversed_.json()["referenceCaseVoucherId"] == event["data"]["caseVoucherId"]
+    assert (await control.debbie("GET", f"/cases/{case_id}")).json()["balance"] == -10000
+
+
+async def test_a_status_change_at_debbie_is_a_webhook_with_the_case(
+    control: SandboxControl, receiver: _Receiver
+) -> None:
+    case_id = await _case(control, _principal(-100))
+    verified = await control.http.post(
+        f"/_sandbox/debbie/cases/{case_id}/status", json={"status": "VERIFIED"}
+    )
+    assert verified.json()["status"] == "VERIFIED"
+    ended = await control.debbie(
+        "PATCH", f"/cases/{case_id}", json={"status": "ENDED", "exitReason": "WITHDRAWN"}
+    )
+    assert ended.status_code == 200
+    changes = [e for _, e in await receiver.events(2) if e["event"] == "cases.status-change"]
+    assert [(e["data"]["id"], e["data"]["status"], e["data"]["exitReason"]) for e in changes] == [
+        (case_id, "VERIFIED", None),
+        (case_id, "ENDED", "WITHDRAWN"),
+    ]
+    assert all(set(e) == {"event", "time", "data"} for e in changes)
+
+
+async def test_debbie_on_its_own_verifies_pending_cases_then_collects(control: SandboxControl) -> None:
+    for _ in range(100):  # cases of other tests of this module are pending too
+        step = (await control.http.post("/_sandbox/activity/step")).json()["activity"]
+        if step is None or "amount" in step:
+            break
+    assert step is not None and step["amount"] > 0
+    vouchers = (await control.debbie("GET", f"/case-vouchers/{step['caseId']}")).json()
+    assert vouchers[-1]["source"] == "COLLECTOR"

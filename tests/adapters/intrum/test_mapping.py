@@ -8,20 +8,24 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from adapters.base import Failed, Succeeded
+from adapters.base import Failed, InvoiceChanged, StatusChanged, Succeeded
 from adapters.intrum import SPEC
 from adapters.intrum.mapping import (
     CLAIM_TYPES,
     REFERENCE_ATTRIBUTES,
+    IntrumFeedError,
     allocate_oldest_due_first,
     claim_status,
+    feed_status,
     from_wire_invoice,
     from_wire_payment_record,
     from_wire_registration,
     intrum_view,
+    payment_change,
+    status_update_changes,
     to_wire_credit_note,
     to_wire_language,
     to_wire_payment,
@@ -35,6 +39,7 @@ from adapters.intrum.wire import (
     IntrumInvoice,
     IntrumPaymentRecord,
     IntrumRegistration,
+    IntrumStatusUpdate,
     IntrumTracking,
     IntrumTrackingTransaction,
 )
@@ -180,8 +185,10 @@ def test_languages_outside_de_en_fr_it_go_as_english(language: str, wire: str) -
         (4, None, "paused"),
         (9, None, "closed"),
         (9, 1, "closed"),
-        (9, 2, "withdrawn"),
-        (1, 2, "withdrawn"),
+        # closing codes are not documented: a closed case is closed, whatever its code; that the
+        # creditor withdrew it is the gateway's own knowledge (its confirmed withdrawal)
+        (9, 2, "closed"),
+        (1, 2, "closed"),
         (9, 3, "closed"),
         (9, 77, "closed"),
         (42, None, "pending"),
@@ -319,3 +326,132 @@ def test_payment_records_read_as_payments_and_reversals() -> None:
         msgspec.structs.replace(record, type="PAYMENT"), reported_by_creditor=False
     )
     assert (collected.kind, collected.payment_id, collected.source) == ("payment", None, "agency")
+
+
+# --- the change feed ---------------------------------------------------------------------------
+
+_stamps = st.datetimes(
+    min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2030, 1, 1), timezones=st.just(dt.UTC)
+).map(lambda moment: moment.replace(microsecond=0))
+_cents = st.integers(min_value=0, max_value=10**12)
+_ids = st.one_of(
+    st.integers(min_value=1, max_value=10**9), st.integers(min_value=1, max_value=10**9).map(str)
+)
+
+
+@st.composite
+def _status_updates(draw: st.DrawFn) -> IntrumStatusUpdate:
+    return IntrumStatusUpdate(
+        invoice_number=draw(st.text(alphabet="ABC-0123456789", min_size=1, max_size=12)),
+        last_updated_timestamp=draw(_stamps),
+        case_number=draw(_ids),
+        invoice_remaining_amount=draw(st.none() | _cents.map(lambda c: to_major(c, "EUR"))),
+        client_costs_remaining_amount=draw(st.none() | _cents.map(lambda c: to_major(c, "EUR"))),
+        main_status_code=draw(st.none() | st.integers(min_value=-1, max_value=12)),
+        closing_code=draw(st.none() | st.integers(min_value=0, max_value=9)),
+    )
+
+
+def test_a_main_status_we_do_not_know_leaves_the_claims_status_as_it_is() -> None:
+    assert [feed_status(code) for code in (1, 2, 3, 4, 9)] == [
+        "active",
+        "active",
+        "active",
+        "paused",
+        "closed",
+    ]
+    assert {feed_status(code) for code in (None, 0, 5, 6, 7, 8, 10, 99)} == {None}
+
+
+@given(_status_updates())
+def test_a_status_update_reads_as_the_invoices_remaining_amounts_and_the_cases_status(
+    update: IntrumStatusUpdate,
+) -> None:
+    changes = status_update_changes(update, "EUR")
+    invoices = [c for c in changes if isinstance(c, InvoiceChanged)]
+    statuses = [c for c in changes if isinstance(c, StatusChanged)]
+    assert len(invoices) == (update.invoice_remaining_amount is not None)
+    assert len(statuses) == (feed_status(update.main_status_code) is not None)
+    for change in changes:
+        assert change.agency_reference == str(update.case_number)
+    for invoice in invoices:
+        assert invoice.remaining.amount == from_major(update.invoice_remaining_amount or 0, "EUR")
+        assert invoice.invoice_number == update.invoice_number
+    assert len({c.record_id for c in changes}) == len(changes)
+    # the same snapshot read again is the same records
+    assert status_update_changes(update, "EUR") == changes
+
+
+@given(_status_updates(), _cents)
+def test_another_remaining_amount_in_the_same_second_is_another_record(
+    update: IntrumStatusUpdate, cents: int
+) -> None:
+    assume(update.invoice_remaining_amount is not None)
+    other = msgspec.structs.replace(update, invoice_remaining_amount=to_major(cents, "EUR"))
+    assume(
+        from_major(other.invoice_remaining_amount or 0, "EUR")
+        != from_major(update.invoice_remaining_amount or 0, "EUR")
+    )
+    ids = {c.record_id for c in status_update_changes(update, "EUR")}
+    assert not ids & {c.record_id for c in status_update_changes(other, "EUR")}
+
+
+def test_a_number_or_a_string_names_the_same_case() -> None:
+    at = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    as_number = IntrumStatusUpdate(invoice_number="I-1", last_updated_timestamp=at, case_number=123)
+    as_text = msgspec.json.decode(
+        b'{"invoiceNumber":"I-1","lastUpdatedTimestamp":"2026-11-01T00:00:00Z","caseNumber":"123"}',
+        type=IntrumStatusUpdate,
+    )
+    assert status_update_changes(as_number, "EUR") == status_update_changes(as_text, "EUR")
+
+
+def test_a_status_update_without_a_case_or_with_an_inexact_amount_cannot_be_read() -> None:
+    at = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    with pytest.raises(IntrumFeedError):
+        status_update_changes(IntrumStatusUpdate(invoice_number="I-1", last_updated_timestamp=at), "EUR")
+    inexact = IntrumStatusUpdate(
+        invoice_number="I-1",
+        last_updated_timestamp=at,
+        case_number=1,
+        invoice_remaining_amount=Decimal("0.001"),
+    )
+    with pytest.raises(MoneyError):
+        status_update_changes(inexact, "EUR")
+
+
+@given(
+    record_id=_ids,
+    case=_ids,
+    principal=_cents,
+    costs=_cents,
+    kind=st.sampled_from(["PAYMENT", "REVERSAL", "SOMETHING_NEW"]),
+)
+def test_a_journalized_record_is_one_payment_of_principal_and_costs_by_its_record_id(
+    record_id: int | str, case: int | str, principal: int, costs: int, kind: str
+) -> None:
+    assume(principal + costs > 0)
+    record = IntrumPaymentRecord(
+        record_id=record_id,
+        paid_invoice_amount=to_major(principal, "CHF"),
+        paid_client_cost_amount=to_major(costs, "CHF"),
+        currency="CHF",
+        case_number=case,
+        invoice_number="I-1",
+        payment_date=dt.date(2026, 11, 1),
+        type=kind,
+    )
+    change = payment_change(record, reported_by_creditor=False)
+    assert change.record_id == f"payment:{record_id}"
+    assert change.agency_reference == str(case)
+    assert change.amount == Money(amount=principal + costs, currency="CHF")
+    assert change.kind == ("reversal" if kind == "REVERSAL" else "payment")
+    assert (change.source, change.payment_id) == ("agency", None)
+
+
+def test_a_payment_record_without_a_case_or_an_amount_cannot_be_read() -> None:
+    record = IntrumPaymentRecord(record_id=1, currency="EUR", payment_date=dt.date(2026, 11, 1))
+    with pytest.raises(IntrumFeedError):
+        payment_change(record, reported_by_creditor=False)
+    with pytest.raises(IntrumFeedError):
+        payment_change(msgspec.structs.replace(record, case_number=5), reported_by_creditor=False)

@@ -356,7 +356,8 @@ def test_a_payments_window_over_100_days_is_refused(intrum: Intrum) -> None:
     assert "100 days" in response.json()["message"]
 
 
-def test_a_reported_payment_is_journalized_once_it_completes(intrum: Intrum) -> None:
+def test_a_reported_payment_lowers_the_remaining_amount_but_is_never_journalized(intrum: Intrum) -> None:
+    # "/portfolio/payments: journalized payment transactions and payment reversals collected by Intrum"
     intrum.registered_case(registration("PAY", invoices=2))
     payment = {
         "paymentId": "P-PAY",
@@ -372,13 +373,64 @@ def test_a_reported_payment_is_journalized_once_it_completes(intrum: Intrum) -> 
     for _ in range(3):
         intrum.track(accepted.json()["trackingId"])
     window = {"fromJournalizedDate": "2026-09-01", "toJournalizedDate": "2026-10-01"}
-    records = intrum.call("GET", "/portfolio/payments", params=window).json()["payments"]
-    assert [(r["invoiceNumber"], r["paidInvoiceAmount"], r["intPaymentId"], r["type"]) for r in records] == [
-        ("PAY-0", 500.5, "P-PAY", "PAYMENT"),
-        ("PAY-1", 100, "P-PAY", "PAYMENT"),
-    ]
+    assert intrum.call("GET", "/portfolio/payments", params=window).json()["payments"] == []
     closed = intrum.call("GET", "/invoices/query", params={"invoiceNumber": "PAY-0"}).json()
     assert (closed["invoiceRemainingAmount"], closed["closingCode"]) == (0, None)  # client costs still open
+    updates = intrum.call(
+        "GET", "/portfolio/statusUpdate", params={"lastUpdatedFrom": "2026-01-01T00:00:00Z"}
+    )
+    remaining = {u["invoiceNumber"]: u["invoiceRemainingAmount"] for u in updates.json()["updates"]}
+    assert remaining == {"PAY-0": 0, "PAY-1": 400.5}
+
+
+def _updates(intrum: Intrum) -> dict[str, dict[str, Any]]:
+    answer = intrum.call("GET", "/portfolio/statusUpdate", params={"lastUpdatedFrom": "2026-01-01T00:00:00Z"})
+    return {u["invoiceNumber"]: u for u in answer.json()["updates"]}
+
+
+def test_a_collection_is_journalized_and_its_reversal_too(intrum: Intrum, clock: Clock) -> None:
+    case = intrum.registered_case(registration("COL", invoices=1))
+    clock.advance(5)
+    collected = intrum.http.post(
+        "/_sandbox/intrum/collections", json={"caseNumber": case, "invoiceNumber": "COL-0", "amount": 100.5}
+    )
+    assert collected.status_code == 201, collected.text
+    window = {"fromJournalizedDate": "2026-09-01", "toJournalizedDate": "2026-10-01"}
+    [record] = intrum.call("GET", "/portfolio/payments", params=window).json()["payments"]
+    assert (record["caseNumber"], record["paidInvoiceAmount"], record["type"]) == (case, 100.5, "PAYMENT")
+    assert _updates(intrum)["COL-0"]["invoiceRemainingAmount"] == 400
+    clock.advance(5)
+    reversal = {"intPaymentId": record["intPaymentId"]}
+    assert intrum.http.post("/_sandbox/intrum/collections/reversal", json=reversal).status_code == 201
+    assert intrum.http.post("/_sandbox/intrum/collections/reversal", json=reversal).status_code == 422
+    records = intrum.call("GET", "/portfolio/payments", params=window).json()["payments"]
+    assert [(r["type"], r["paidInvoiceAmount"], r["intPaymentId"]) for r in records] == [
+        ("PAYMENT", 100.5, record["intPaymentId"]),
+        ("REVERSAL", 100.5, record["intPaymentId"]),
+    ]
+    assert _updates(intrum)["COL-0"]["invoiceRemainingAmount"] == 500.5
+
+
+def test_intrum_closing_a_case_shows_in_the_status_updates_of_all_its_invoices(
+    intrum: Intrum, clock: Clock
+) -> None:
+    case = intrum.registered_case(registration("CLO", invoices=2))
+    before = _updates(intrum)
+    assert {u["mainStatusCode"] for u in before.values()} == {1}
+    clock.advance(5)
+    assert intrum.http.post("/_sandbox/intrum/closings", json={"caseNumber": case}).status_code == 201
+    after = _updates(intrum)
+    assert all(u["closingCode"] is not None for u in after.values())
+    assert all(u["lastUpdatedTimestamp"] > before[n]["lastUpdatedTimestamp"] for n, u in after.items())
+    assert {u["mainStatusCode"] for u in after.values()} != {1}
+
+
+def test_the_agency_collects_on_its_own_when_activity_is_switched_on(intrum: Intrum) -> None:
+    case = intrum.registered_case(registration("ACT", invoices=1))
+    assert intrum.http.post("/_sandbox/activity/step").json()["activity"]["caseNumber"] == case
+    window = {"fromJournalizedDate": "2026-09-01", "toJournalizedDate": "2026-10-01"}
+    [record] = intrum.call("GET", "/portfolio/payments", params=window).json()["payments"]
+    assert (record["paidInvoiceAmount"], record["type"]) == (125.12, "PAYMENT")  # a quarter of 500.50
 
 
 def test_a_total_that_is_not_the_sum_is_refused(intrum: Intrum) -> None:

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adapters.base import PaymentCollected, StatusChanged
 from adapters.riverty.client import _ENCODER
 from adapters.riverty.mapping import (
     RivertyAmountTooLong,
+    RivertyFeedError,
     amount_from_wire,
     amount_to_wire,
     claim_status,
-    from_wire_accounting_document,
+    feed_status,
     from_wire_claim,
     from_wire_invoice,
     rejection_detail,
@@ -24,13 +27,14 @@ from adapters.riverty.mapping import (
     to_wire_claim,
     to_wire_payment,
     to_wire_recall,
+    transaction_changes,
 )
 from adapters.riverty.wire import (
-    RivertyAccountingDocument,
     RivertyClaimCreate,
     RivertyInvoice,
     RivertyPage,
     RivertyReason,
+    RivertyTransaction,
 )
 from canonical import Allocation, Money, MoneyError, PaymentReport, PaymentReversal, Withdrawal, to_major
 from tests.adapters.riverty._strategies import CURRENCIES, claims, max_minor, money
@@ -152,7 +156,8 @@ def test_the_documents_example_page_reads_exactly():
         ("PAUSED", None, "paused"),
         ("CLOSED", "PAID", "closed"),
         ("CLOSED", None, "closed"),
-        ("CLOSED", "RECALLED", "withdrawn"),
+        # no document defines the closing reasons: withdrawn is the gateway's own knowledge
+        ("CLOSED", "RECALLED", "closed"),
         ("REJECTED", None, "rejected"),
         ("SOMETHING_NEW", None, "pending"),
     ],
@@ -201,34 +206,90 @@ def test_a_reversal_cancels_the_payments_accounting_document():
     assert (wire.document_number, wire.document_type, wire.reason) == ("P-7", "PAYMENT", "bounced")
 
 
-def test_accounting_documents_become_payments_and_reversals_but_credit_waivers_do_not():
-    def doc(**fields):
-        base = {
-            "documentNumber": "P-1",
-            "documentType": "PAYMENT",
-            "source": "CLIENT",
-            "amount": 12.5,
-            "currency": "EUR",
-            "date": "2026-03-01",
-            "allocations": [{"invoiceNumber": "I-1", "amount": 12.5}],
-        }
-        return msgspec.convert({**base, **fields}, RivertyAccountingDocument)
+# --- the change feed (/transactions) ----------------------------------------------------------
 
-    payment = from_wire_accounting_document(doc(), "RC1")
-    assert payment is not None
-    assert (payment.kind, payment.source, payment.payment_id, payment.amount.amount) == (
-        "payment",
-        "creditor",
-        "P-1",
-        1250,
+_STAMP = dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC)
+
+
+def _tx(**fields: Any) -> RivertyTransaction:
+    base = {
+        "transactionId": "T1",
+        "type": "ACCOUNTING_DOCUMENT",
+        "createdAt": "2026-11-02T10:00:00Z",
+        "claimNumber": "RC1",
+    }
+    return msgspec.json.decode(msgspec.json.encode({**base, **fields}), type=RivertyTransaction)
+
+
+def _document(**fields: Any) -> RivertyTransaction:
+    document = {
+        "documentNumber": "P-1",
+        "documentType": "PAYMENT",
+        "amount": 12.5,
+        "currency": "EUR",
+        "date": "2026-11-01",
+    }
+    return _tx(**{**document, **fields})
+
+
+@given(
+    cents=st.integers(min_value=1, max_value=10**11),
+    kind=st.sampled_from(["PAYMENT", "CANCELLATION"]),
+    reported=st.booleans(),
+)
+def test_an_accounting_document_is_one_payment_or_reversal_by_its_transaction_id(
+    cents: int, kind: str, reported: bool
+) -> None:
+    amount = to_major(cents, "EUR")
+    tx = msgspec.structs.replace(_document(), document_type=kind, amount=amount)
+    [change] = transaction_changes(tx, reported_by_creditor=reported)
+    assert isinstance(change, PaymentCollected)
+    assert (change.record_id, change.agency_reference) == ("tx:T1", "RC1")
+    assert change.amount == Money(amount=cents, currency="EUR")
+    assert change.kind == ("payment" if kind == "PAYMENT" else "reversal")
+    assert (change.source, change.payment_id) == (("creditor", "P-1") if reported else ("agency", None))
+    assert change.remaining_reported
+    assert transaction_changes(tx, reported_by_creditor=reported) == [change]  # the same on every read
+
+
+def test_a_credit_waiver_and_the_outcomes_of_our_own_writes_are_no_change() -> None:
+    assert transaction_changes(_document(documentType="CREDIT_WAIVER"), reported_by_creditor=True) == []
+    assert transaction_changes(_tx(type="CONFIRMATION", requestId="r"), reported_by_creditor=False) == []
+    assert transaction_changes(_tx(type="SOMETHING_NEW"), reported_by_creditor=False) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "expected"),
+    [
+        ("STATUS", "PAUSED", ["paused"]),
+        ("STATUS", "PROCESSING", ["active"]),
+        ("CLOSING", "CLOSED", ["closed"]),
+        ("CLOSING", None, ["closed"]),
+        ("STATUS", "SOMETHING_NEW", []),  # a state we do not know leaves the status as it is
+        ("STATUS", None, []),
+    ],
+)
+def test_status_and_closing_entries_are_the_claims_status(
+    kind: str, status: str | None, expected: list[str]
+) -> None:
+    changes = transaction_changes(_tx(type=kind, status=status), reported_by_creditor=False)
+    assert [c.status for c in changes if isinstance(c, StatusChanged)] == expected
+    assert all(c.record_id == "tx:T1" for c in changes)
+
+
+@given(st.text(max_size=12))
+def test_feed_status_never_reads_progress_into_a_state_it_does_not_know(status: str) -> None:
+    assert feed_status(status) == (
+        claim_status(status)
+        if status in ("IN_CREATION", "PROCESSING", "PAUSED", "CLOSED", "REJECTED")
+        else None
     )
-    assert payment.allocations[0].amount.amount == 1250
-    reversal = from_wire_accounting_document(
-        doc(documentType="CANCELLATION", documentNumber="P-1-C", cancels="P-1"), "RC1"
-    )
-    assert reversal is not None and (reversal.kind, reversal.payment_id) == ("reversal", "P-1")
-    assert reversal.id != payment.id
-    collected = from_wire_accounting_document(doc(source="AGENCY", documentNumber="RP1"), "RC1")
-    assert collected is not None and (collected.source, collected.payment_id) == ("agency", None)
-    assert from_wire_accounting_document(doc(documentType="CREDIT_WAIVER"), "RC1") is None
-    assert from_wire_accounting_document(doc(), "RC1") == payment  # the id is stable across reads
+
+
+def test_an_entry_without_its_claim_or_amount_or_with_an_inexact_amount_cannot_be_read() -> None:
+    with pytest.raises(RivertyFeedError):
+        transaction_changes(_tx(type="STATUS", status="PAUSED", claimNumber=None), reported_by_creditor=False)
+    with pytest.raises(RivertyFeedError):
+        transaction_changes(_tx(documentType="PAYMENT", documentNumber="P-1"), reported_by_creditor=False)
+    with pytest.raises(MoneyError):
+        transaction_changes(_document(amount=0.001), reported_by_creditor=False)

@@ -152,3 +152,59 @@ async def test_fault_switches_apply_to_rivertys_routes(http, riverty):
     (await http.put("/_sandbox/faults", json={"fail_5xx": 1, "paths": "^/transactions$"})).raise_for_status()
     assert (await http.get("/transactions", headers=headers)).status_code == 503
     assert (await http.get("/transactions", headers=headers)).status_code == 200
+
+
+async def _confirmed_claim(http: httpx.AsyncClient, riverty: Any, invoices: int = 1) -> str:
+    headers = await _headers(http)
+    await http.post("/claims", json=_claim_body(invoices=invoices), headers=headers)
+    await http.get("/transactions", headers=headers)  # the claim is confirmed at the next read
+    return str(next(reversed(riverty.sandbox.claims)))
+
+
+async def _entries(http: httpx.AsyncClient, number: str) -> list[dict[str, Any]]:
+    headers = await _headers(http)
+    items = (await http.get("/transactions", params={"pageSize": 1000}, headers=headers)).json()["items"]
+    return [tx for tx in items if tx["claimNumber"] == number]
+
+
+async def test_a_payment_riverty_collects_is_an_accounting_document_in_the_feed(http, riverty):
+    number = await _confirmed_claim(http, riverty, invoices=2)
+    assert (
+        await http.post(f"/_sandbox/riverty/claims/{number}/collected", json={"amount": 120})
+    ).status_code == 204
+    [document] = [tx for tx in await _entries(http, number) if tx["type"] == "ACCOUNTING_DOCUMENT"]
+    assert (document["documentType"], document["amount"], document["currency"]) == ("PAYMENT", 120, "EUR")
+    assert document["allocateTo"] == [
+        {"invoiceNumber": "I-0", "amount": 100.5},
+        {"invoiceNumber": "I-1", "amount": 19.5},
+    ]
+    invoices = (await http.get(f"/claims/{number}/invoices", headers=await _headers(http))).json()["items"]
+    assert [i["remainingAmount"] for i in invoices] == [0, 81]
+    cancel = f"/_sandbox/riverty/claims/{number}/documents/{document['documentNumber']}/cancellation"
+    assert (await http.post(cancel)).status_code == 204
+    assert (await http.post(cancel)).status_code == 409
+    cancellation = (await _entries(http, number))[-1]
+    assert (cancellation["documentType"], cancellation["documentNumber"]) == (
+        "CANCELLATION",
+        document["documentNumber"],
+    )
+
+
+async def test_riverty_pausing_and_closing_a_claim_are_status_and_closing_entries(http, riverty):
+    number = await _confirmed_claim(http, riverty)
+    for status in ("PAUSED", "PROCESSING", "CLOSED"):
+        answer = await http.post(f"/_sandbox/riverty/claims/{number}/status", json={"status": status})
+        assert answer.status_code == 204, answer.text
+    entries = [(tx["type"], tx.get("status")) for tx in await _entries(http, number)][-3:]
+    assert entries == [("STATUS", "PAUSED"), ("STATUS", "PROCESSING"), ("CLOSING", "CLOSED")]
+    late = await http.post(f"/_sandbox/riverty/claims/{number}/collected", json={"amount": 1})
+    assert late.status_code == 409
+
+
+async def test_the_agency_collects_on_its_own_when_activity_is_switched_on(http, riverty):
+    await _confirmed_claim(http, riverty)
+    step = (await http.post("/_sandbox/activity/step")).json()["activity"]
+    documents = [
+        tx for tx in await _entries(http, step["claimNumber"]) if tx["type"] == "ACCOUNTING_DOCUMENT"
+    ]
+    assert documents[-1]["amount"] == float(step["amount"]) == 25.12  # a quarter of 100.50, in whole cents
