@@ -62,6 +62,7 @@ from canonical.problems import (
     AgencyUnavailable,
     GatewayError,
     OutcomeUnknown,
+    Problem,
 )
 from gateway import metrics
 from gateway.ledger import apply_operation, new_ledger
@@ -94,6 +95,9 @@ FEED_BATCH = 100
 FEED_ROUNDS = 10
 #: Credentials whose feeds one worker reads at the same time.
 FEED_CONCURRENCY = 8
+#: Problem codes of a failed `claim.create` that mean the agency refused the claim (or could never
+#: take it): only these make the claim `rejected`.
+REFUSALS = frozenset({"agency_rejected", "unsupported_by_agency", "validation_failed"})
 
 
 class Worker:
@@ -230,6 +234,11 @@ class Worker:
                 await self.store.outbox_ack(entry)
                 return
             if claim.agency_reference is None:  # the agency has not confirmed the claim yet
+                given_up = await self._creation_given_up(claim)
+                if given_up is not None:  # ...and never will: nothing to send this to
+                    await self._finish(operation, claim, Failed(problem=given_up))
+                    await self.store.outbox_ack(entry)
+                    return
                 interval = self._poll_interval(claim.agency)
                 await self.store.outbox_retry_at(entry, time.time() + interval)
                 return
@@ -372,7 +381,11 @@ class Worker:
             case Failed(problem=problem):
                 operation.status = "failed"
                 operation.error = problem
-                if operation.kind == "claim.create":
+                if operation.kind == "claim.create" and problem.code in REFUSALS:
+                    # `rejected` = the agency refused the creation (api.md). A creation given up
+                    # on for another cause (agency unavailable, credentials refused, no decision
+                    # in time) leaves the claim `pending`: never confirmed, and possibly held by
+                    # the agency (docs/architecture.md, "A failed claim.create").
                     changed_claim = _claim_moved(claim, "rejected", now, None)
         if operation.status in FINAL_STATUSES:
             events.append(
@@ -391,6 +404,20 @@ class Worker:
                 events.append(status_event(claim, changed_claim.status))
             await self.store.save_operation(operation, changed_claim, events)
         metrics.OPERATIONS.labels(operation.kind, operation.agency, operation.status).inc()
+
+    async def _creation_given_up(self, claim: ClaimRecord) -> Problem | None:
+        """The problem for a follow-up on a claim whose `claim.create` failed without the agency
+        refusing it (the claim stays `pending`, unconfirmed): None while the creation may still
+        succeed."""
+        create = await self.store.get_operation(claim.create_operation_id)
+        if create is None or create.status != "failed":
+            return None
+        code = create.error.code if create.error else "unknown"
+        detail = (
+            f"the claim was never confirmed by {claim.agency}: its creation {create.id} failed ({code});"
+            " nothing was sent"
+        )
+        return AgencyUnavailable(detail).problem()
 
     def _look_up_at(self, operation: OperationRecord) -> float:
         """The earliest time (epoch seconds) an attempt of `operation` may run.
