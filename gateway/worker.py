@@ -63,6 +63,7 @@ from canonical.problems import (
     GatewayError,
     OutcomeUnknown,
     Problem,
+    ServiceUnavailable,
 )
 from gateway import metrics
 from gateway.ledger import apply_operation, new_ledger
@@ -252,6 +253,7 @@ class Worker:
         operation.updated_at = utcnow()
         await self.store.save_operation(operation)
         started = time.perf_counter()
+        failure: GatewayError | None = None  # the gateway's own fault: the attempt is retried
         try:
             outcome = await self._call(operation, claim)
         except AgencyUnavailable as exc:  # transient: 5xx, timeout, rate limit, breaker open
@@ -271,17 +273,24 @@ class Worker:
             due = time.time() + self._backoff(operation.attempts, exc.retry_after)
             await self.store.outbox_retry_at(entry, max(due, self._look_up_at(operation)))
             return
+        except ServiceUnavailable as exc:
+            # Our store (the adapter's checkpoints, the upstream's shared rate-limit and token
+            # state) failed mid-attempt: the gateway's fault, never the agency's answer. What the
+            # attempt sent before is unknown to us: retried as maybe sent (looked up first).
+            log.warning("delivering %s paused by the store: %s", operation.id, exc.code)
+            failure = exc
         except GatewayError as exc:  # final: rejected, auth failed, unsupported
             outcome = Failed(problem=exc.problem())
         except Exception:
             log.exception("delivering %s failed unexpectedly", operation.id)
-            _attempted(operation, "error", started, "internal_error")
+            failure = GatewayError("delivery failed in the gateway; see its logs")
+        if failure is not None:
+            _attempted(operation, "error", started, failure.code, failure.detail)
             operation.in_flight = False
             operation.maybe_sent = True
             operation.updated_at = utcnow()
             if operation.attempts >= self.settings.max_attempts:
-                problem = GatewayError("delivery failed in the gateway; see its logs").problem()
-                await self._finish(operation, claim, Failed(problem=problem))
+                await self._finish(operation, claim, Failed(problem=failure.problem()))
                 await self.store.outbox_ack(entry)
                 return
             await self.store.save_operation(operation)

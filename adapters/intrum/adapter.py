@@ -227,6 +227,13 @@ class IntrumAdapter:
 
         Each invoice's request has its own Idempotency-Key derived from the operation's token, so
         a retry after a partial failure resends only duplicates Intrum recognises.
+
+        The whole claim's invoice list is read again on every attempt, on purpose (unlike a
+        payment's allocations, which `op.fixed` keeps): a retry skips what an earlier attempt
+        already withdrew (closed), and resending one still open replays that invoice's first
+        answer under its own key; a list fixed at the first attempt would instead send an invoice
+        closed in between (paid in full, say), which Intrum fails ("already closed") and with it
+        the whole withdrawal.
         """
         if withdrawal.invoice_numbers:
             numbers = list(dict.fromkeys(withdrawal.invoice_numbers))
