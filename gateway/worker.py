@@ -62,6 +62,8 @@ from canonical.problems import (
     AgencyUnavailable,
     GatewayError,
     OutcomeUnknown,
+    Problem,
+    ServiceUnavailable,
 )
 from gateway import metrics
 from gateway.ledger import apply_operation, new_ledger
@@ -94,6 +96,9 @@ FEED_BATCH = 100
 FEED_ROUNDS = 10
 #: Credentials whose feeds one worker reads at the same time.
 FEED_CONCURRENCY = 8
+#: Problem codes of a failed `claim.create` that mean the agency refused the claim (or could never
+#: take it): only these make the claim `rejected`.
+REFUSALS = frozenset({"agency_rejected", "unsupported_by_agency", "validation_failed"})
 
 
 class Worker:
@@ -230,6 +235,11 @@ class Worker:
                 await self.store.outbox_ack(entry)
                 return
             if claim.agency_reference is None:  # the agency has not confirmed the claim yet
+                given_up = await self._creation_given_up(claim)
+                if given_up is not None:  # ...and never will: nothing to send this to
+                    await self._finish(operation, claim, Failed(problem=given_up))
+                    await self.store.outbox_ack(entry)
+                    return
                 interval = self._poll_interval(claim.agency)
                 await self.store.outbox_retry_at(entry, time.time() + interval)
                 return
@@ -243,6 +253,7 @@ class Worker:
         operation.updated_at = utcnow()
         await self.store.save_operation(operation)
         started = time.perf_counter()
+        failure: GatewayError | None = None  # the gateway's own fault: the attempt is retried
         try:
             outcome = await self._call(operation, claim)
         except AgencyUnavailable as exc:  # transient: 5xx, timeout, rate limit, breaker open
@@ -262,17 +273,24 @@ class Worker:
             due = time.time() + self._backoff(operation.attempts, exc.retry_after)
             await self.store.outbox_retry_at(entry, max(due, self._look_up_at(operation)))
             return
+        except ServiceUnavailable as exc:
+            # Our store (the adapter's checkpoints, the upstream's shared rate-limit and token
+            # state) failed mid-attempt: the gateway's fault, never the agency's answer. What the
+            # attempt sent before is unknown to us: retried as maybe sent (looked up first).
+            log.warning("delivering %s paused by the store: %s", operation.id, exc.code)
+            failure = exc
         except GatewayError as exc:  # final: rejected, auth failed, unsupported
             outcome = Failed(problem=exc.problem())
         except Exception:
             log.exception("delivering %s failed unexpectedly", operation.id)
-            _attempted(operation, "error", started, "internal_error")
+            failure = GatewayError("delivery failed in the gateway; see its logs")
+        if failure is not None:
+            _attempted(operation, "error", started, failure.code, failure.detail)
             operation.in_flight = False
             operation.maybe_sent = True
             operation.updated_at = utcnow()
             if operation.attempts >= self.settings.max_attempts:
-                problem = GatewayError("delivery failed in the gateway; see its logs").problem()
-                await self._finish(operation, claim, Failed(problem=problem))
+                await self._finish(operation, claim, Failed(problem=failure.problem()))
                 await self.store.outbox_ack(entry)
                 return
             await self.store.save_operation(operation)
@@ -372,7 +390,11 @@ class Worker:
             case Failed(problem=problem):
                 operation.status = "failed"
                 operation.error = problem
-                if operation.kind == "claim.create":
+                if operation.kind == "claim.create" and problem.code in REFUSALS:
+                    # `rejected` = the agency refused the creation (api.md). A creation given up
+                    # on for another cause (agency unavailable, credentials refused, no decision
+                    # in time) leaves the claim `pending`: never confirmed, and possibly held by
+                    # the agency (docs/architecture.md, "A failed claim.create").
                     changed_claim = _claim_moved(claim, "rejected", now, None)
         if operation.status in FINAL_STATUSES:
             events.append(
@@ -391,6 +413,20 @@ class Worker:
                 events.append(status_event(claim, changed_claim.status))
             await self.store.save_operation(operation, changed_claim, events)
         metrics.OPERATIONS.labels(operation.kind, operation.agency, operation.status).inc()
+
+    async def _creation_given_up(self, claim: ClaimRecord) -> Problem | None:
+        """The problem for a follow-up on a claim whose `claim.create` failed without the agency
+        refusing it (the claim stays `pending`, unconfirmed): None while the creation may still
+        succeed."""
+        create = await self.store.get_operation(claim.create_operation_id)
+        if create is None or create.status != "failed":
+            return None
+        code = create.error.code if create.error else "unknown"
+        detail = (
+            f"the claim was never confirmed by {claim.agency}: its creation {create.id} failed ({code});"
+            " nothing was sent"
+        )
+        return AgencyUnavailable(detail).problem()
 
     def _look_up_at(self, operation: OperationRecord) -> float:
         """The earliest time (epoch seconds) an attempt of `operation` may run.

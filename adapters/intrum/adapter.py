@@ -126,7 +126,9 @@ def _utc_now() -> dt.datetime:
 _FEED_START = dt.timedelta(days=99)
 #: Status updates carry whole seconds: a caught-up read resumes this long before the newest row.
 _OVERLAP = dt.timedelta(seconds=2)
-_CHECKPOINT_TTL = None
+#: How long the adapter remembers an invoice's currency and a reported payment id: the payments
+#: feed keeps 100 days, and a currency forgotten is asked of /invoices/query again (one call).
+_REMEMBER_SECONDS = 120 * 86400
 
 
 class _FeedCheckpoint(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -225,6 +227,13 @@ class IntrumAdapter:
 
         Each invoice's request has its own Idempotency-Key derived from the operation's token, so
         a retry after a partial failure resends only duplicates Intrum recognises.
+
+        The whole claim's invoice list is read again on every attempt, on purpose (unlike a
+        payment's allocations, which `op.fixed` keeps): a retry skips what an earlier attempt
+        already withdrew (closed), and resending one still open replays that invoice's first
+        answer under its own key; a list fixed at the first attempt would instead send an invoice
+        closed in between (paid in full, say), which Intrum fails ("already closed") and with it
+        the whole withdrawal.
         """
         if withdrawal.invoice_numbers:
             numbers = list(dict.fromkeys(withdrawal.invoice_numbers))
@@ -512,7 +521,7 @@ class IntrumAdapter:
     async def _remember_currency(self, credential: Credential, invoice_number: str, currency: str) -> None:
         if self._checkpoints is not None:
             await self._checkpoints.cache_set(
-                self._currency_key(credential, invoice_number), currency.encode(), _CHECKPOINT_TTL
+                self._currency_key(credential, invoice_number), currency.encode(), _REMEMBER_SECONDS
             )
 
     async def _invoice_currency(self, credential: Credential, invoice_number: str) -> str:
@@ -552,7 +561,9 @@ class IntrumAdapter:
 
     async def _remember_reported(self, credential: Credential, payment_id: str) -> None:
         if self._checkpoints is not None:
-            await self._checkpoints.cache_set(self._reported_key(credential, payment_id), b"1", None)
+            await self._checkpoints.cache_set(
+                self._reported_key(credential, payment_id), b"1", _REMEMBER_SECONDS
+            )
 
     async def _was_reported(self, credential: Credential, payment_id: str) -> bool:
         if self._checkpoints is None:

@@ -117,6 +117,8 @@ _UTC = dt.UTC
 #: Where the change feed starts when read for the first time, and where a payments list starts.
 _FEED_START = dt.timedelta(days=99)
 _FEED_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+#: How long a reported paymentNumber is remembered (its accounting document comes within days).
+_REMEMBER_SECONDS = 120 * 86400
 
 log = logging.getLogger(__name__)
 
@@ -449,7 +451,9 @@ class RivertyAdapter:
             return _unsupported(str(exc))
         # Noted before sending: the feed's accounting document with this paymentNumber is the
         # creditor's own payment (Riverty's entry says nothing of who reported it).
-        await self._checkpoints.cache_set(self._reported_key(credential, report.payment_id), b"1", None)
+        await self._checkpoints.cache_set(
+            self._reported_key(credential, report.payment_id), b"1", _REMEMBER_SECONDS
+        )
         answer = await self._client.report_payment(
             credential, ref.agency_reference, body, (ref.claim_id, op.id)
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
@@ -358,7 +359,8 @@ class WebhookService:
             claim_id=None,
             data={
                 "endpoint_id": current.id,
-                "url": current.url,
+                # Without the query: a receiver's URL may carry a token, and tenant keys read the feed.
+                "url": urlunsplit(urlsplit(current.url)._replace(query="", fragment="")),
                 "reason": reason,
                 "failing_since": failing_since.isoformat().replace("+00:00", "Z"),
             },

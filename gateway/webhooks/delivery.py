@@ -157,6 +157,8 @@ class WebhookDispatcher:
                         await self.schedule(stop)
                     except GatewayError as exc:  # store down: try again on the next round
                         log.warning("webhook scheduling paused: %s", exc)
+                    except Exception:  # never take the worker's other loops down with it
+                        log.exception("webhook scheduling failed; trying again")
                     if self.on_round is not None:
                         self.on_round()
                     await _wait(stop, self.config.poll_interval_seconds)

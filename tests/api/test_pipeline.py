@@ -165,6 +165,28 @@ async def test_operation_fails_with_agency_unavailable_when_attempts_run_out(
     failed = await wait_for_status(client, response.headers["location"], "failed")
     assert failed["error"]["code"] == "agency_unavailable"
     claim = (await client.get(f"{CLAIMS}/{failed['claim_id']}", headers=auth())).json()
+    # The agency never refused it (it was not reachable, and may even hold it): not `rejected`,
+    # still unconfirmed.
+    assert claim["status"] == "pending"
+    # A follow-up on it fails at once (it has nothing to go to) instead of waiting for ever.
+    calls = len(agency.calls)
+    payment = {"payment_id": "P-1", "amount": {"amount": 100, "currency": "EUR"}, "paid_on": "2026-11-02"}
+    follow_up = await client.post(
+        f"{CLAIMS}/{failed['claim_id']}/payments", json=payment, headers=auth(idempotency_key="p")
+    )
+    assert follow_up.status_code == 202, follow_up.text
+    ended = await wait_for_status(client, follow_up.headers["location"], "failed")
+    assert ended["error"]["code"] == "agency_unavailable"
+    assert failed["id"] in ended["error"]["detail"]
+    assert len(agency.calls) == calls
+
+
+async def test_a_claim_the_agency_refuses_is_rejected(client: AsyncTestClient, agency: FakeAgency) -> None:
+    agency.reject_next = "debtor unknown"
+    response = await client.post(CLAIMS, json=claim_body(), headers=auth(idempotency_key="k"))
+    failed = await wait_for_status(client, response.headers["location"], "failed")
+    assert failed["error"]["code"] == "agency_rejected"
+    claim = (await client.get(f"{CLAIMS}/{failed['claim_id']}", headers=auth())).json()
     assert claim["status"] == "rejected"
 
 

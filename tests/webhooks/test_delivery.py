@@ -140,7 +140,7 @@ async def test_an_endpoint_failing_for_three_days_is_disabled_and_an_event_says_
 ) -> None:
     import time
 
-    endpoint = await harness.subscribe(receiver.url, description="billing")
+    endpoint = await harness.subscribe(receiver.url + "?token=t0p", description="billing")
     watcher = Receiver().start()
     try:
         await harness.subscribe(watcher.url, event_types=["webhook.endpoint_disabled"])
@@ -156,6 +156,7 @@ async def test_an_endpoint_failing_for_three_days_is_disabled_and_an_event_says_
         event = notice.event()
         assert event["type"] == "webhook.endpoint_disabled"
         assert event["data"]["endpoint_id"] == endpoint["id"]
+        assert event["data"]["url"] == receiver.url  # never the query (it may hold a token)
         shown = (
             await harness.http.get(
                 f"/v1/admin/tenants/acme/webhooks/{endpoint['id']}",

@@ -9,10 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adapters.base import InvoiceChanged, PaymentCollected, StatusChanged
 from adapters.debbie.mapping import (
     VOUCHER_KINDS,
+    DebbieDataError,
     VoucherTypes,
+    case_changes,
     case_reference,
+    case_status_change,
     classify,
     credit_note_voucher,
     from_wire_balance,
@@ -21,6 +25,7 @@ from adapters.debbie.mapping import (
     from_wire_status,
     live_vouchers,
     payment_vouchers,
+    sequence_of,
     sign_of,
     signed_amount,
     to_wire_case,
@@ -281,3 +286,79 @@ def test_two_allocations_to_one_invoice_are_one_voucher_for_their_sum() -> None:
     )
     vouchers = payment_vouchers(report, TYPES)
     assert [(v.reference_id, v.amount) for v in vouchers] == [("P-2X|INV-1", 250), ("P-2X|INV-2", 50)]
+
+
+# --- the change feed: one case's records ------------------------------------------------------------
+
+_KINDS = st.sampled_from(["principal", "cost", "payment", "credit_note", "collector_payment"])
+
+
+@st.composite
+def _cases(draw: st.DrawFn) -> tuple[DebbieCase, list[DebbieCaseVoucher]]:
+    vouchers = []
+    for n in range(draw(st.integers(min_value=1, max_value=8))):
+        kind = draw(_KINDS)
+        magnitude = draw(st.integers(min_value=1, max_value=10**9))
+        debt = kind in ("principal", "cost")
+        vouchers.append(
+            _voucher(
+                -magnitude
+                if debt
+                else draw(st.sampled_from([magnitude, -magnitude]))
+                if "payment" in kind
+                else magnitude,
+                kind=kind,
+                reference=f"INV-{draw(st.integers(0, 2))}" if kind != "collector_payment" else None,
+                id=n + 1,
+                caseVoucherId=f"cv-{n + 1}",
+                source="COLLECTOR" if kind == "collector_payment" else "CREDITOR",
+                deletedAt=draw(st.sampled_from([None, None, None, "2026-02-01T00:00:00Z"])),
+            )
+        )
+    status = draw(st.sampled_from(["PENDING", "VERIFIED", "ENDED", "SOMETHING_NEW"]))
+    case = DebbieCase(
+        id="case-1", currency="SEK", status=status, exit_reason="WITHDRAWN" if status == "ENDED" else None
+    )
+    return case, vouchers
+
+
+@given(_cases())
+def test_a_case_reads_as_its_status_its_payment_vouchers_and_its_invoices_remaining(
+    case_and_vouchers: tuple[DebbieCase, list[DebbieCaseVoucher]],
+) -> None:
+    case, vouchers = case_and_vouchers
+    changes = case_changes(case, vouchers, TYPES)
+    assert changes == case_changes(case, vouchers, TYPES)  # the same case read again: the same records
+    assert len({c.record_id for c in changes}) == len(changes)
+    assert all(c.agency_reference == "case-1" for c in changes)
+    statuses = [c for c in changes if isinstance(c, StatusChanged)]
+    assert len(statuses) == (case.status != "SOMETHING_NEW")  # an unknown status: no record
+    live = live_vouchers(vouchers, "SEK")
+    payments = [c for c in changes if isinstance(c, PaymentCollected)]
+    expected = [v for v in live if classify(v, TYPES) == "payment"]
+    assert [p.record_id for p in payments] == [f"voucher:{v.case_voucher_id}" for v in expected]
+    for payment, voucher in zip(payments, expected, strict=True):
+        assert payment.amount.amount == abs(voucher.amount)
+        assert payment.kind == ("payment" if voucher.amount > 0 else "reversal")
+        assert payment.source == ("agency" if voucher.source == "COLLECTOR" else "creditor")
+        assert payment.remaining_reported
+    remaining = {c.invoice_number: c.remaining for c in changes if isinstance(c, InvoiceChanged)}
+    assert remaining == {i.number: i.remaining for i in from_wire_invoices(live, TYPES, "SEK")}
+
+
+def test_a_webhook_and_the_sweep_name_a_status_the_same_way() -> None:
+    case = DebbieCase(id="c-9", currency="SEK", status="ENDED", exit_reason="WITHDRAWN")
+    change = case_status_change(case)
+    assert change is not None and (change.record_id, change.status) == (
+        "case:c-9:status:ENDED:WITHDRAWN",
+        "withdrawn",
+    )
+    assert case_status_change(msgspec.structs.replace(case, status="ARCHIVED")) is None
+    as_text = msgspec.json.decode(b'{"id": 7, "amount": 100, "caseVoucherId": null}', type=DebbieCaseVoucher)
+    assert sequence_of(as_text) == 7
+    assert sequence_of(msgspec.json.decode(b'{"id": "12", "amount": 1}', type=DebbieCaseVoucher)) == 12
+
+
+def test_a_case_without_a_currency_we_know_cannot_be_read() -> None:
+    with pytest.raises(DebbieDataError):
+        case_changes(DebbieCase(id="c-1", currency="XXX", status="PENDING"), [], TYPES)
