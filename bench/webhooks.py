@@ -197,8 +197,9 @@ async def main(events_count: int, rounds: int, seconds: float) -> dict[str, Any]
                     headers={"Authorization": f"Bearer {ADMIN_KEY}"},
                 ) as response:
                     assert response.status == 201, await response.text()
-        for _ in range(rounds):
-            for name, (api, base, worker) in gateways.items():
+        for round_ in range(rounds):
+            order = list(gateways.items())
+            for name, (api, base, worker) in order if round_ % 2 == 0 else order[::-1]:  # no order bias
                 results.setdefault(f"writes {name} webhooks", []).append(
                     await writes(base, seconds, api.pid, worker.pid)
                 )

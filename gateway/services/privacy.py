@@ -106,7 +106,7 @@ class PrivacyService:
             },
         )
         await self.store.save_erasure(
-            erased_claim(claim, now), [erased_operation(op) for op in operations], audit
+            erased_claim(claim, now), [erased_operation(op) for op in operations], audit, original=claim
         )
         for eraser in self.runtime.personal_data_erasers:
             await eraser(tenant, claim_id)

@@ -214,11 +214,16 @@ class Store(Protocol):
     async def submitted_operations(self, agency: str) -> list[OperationRecord]: ...
 
     async def save_erasure(
-        self, claim: ClaimRecord, operations: Sequence[OperationRecord], audit: AuditEntry
+        self,
+        claim: ClaimRecord,
+        operations: Sequence[OperationRecord],
+        audit: AuditEntry,
+        original: ClaimRecord | None = None,
     ) -> None:
         """Store an erased claim, its erased operations and the audit entry together, and rewrite
         the idempotency records those operations were accepted under (their answer is the
-        operation; status code and expiry stay)."""
+        operation; status code and expiry stay). From then on a write of a copy of the claim read
+        before the erase (`original`'s debtor) keeps the erasure."""
         ...
 
     async def wait_final(self, operation_id: str, timeout: float) -> OperationRecord | None:

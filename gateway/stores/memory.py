@@ -195,6 +195,12 @@ class MemoryStore:
         self._append_events(claim.tenant, events)
 
     def _put_claim(self, claim: ClaimRecord) -> None:
+        existing = self._claims.get(claim.id)
+        if existing is not None and existing.personal_data_erased_at and not claim.personal_data_erased_at:
+            # a copy read before an erase: the erasure stands (gateway.services.privacy)
+            claim = msgspec.structs.replace(
+                claim, debtor=existing.debtor, personal_data_erased_at=existing.personal_data_erased_at
+            )
         self._claims[claim.id] = claim
         if claim.agency_reference:
             self._agency_refs[(claim.tenant, claim.agency, claim.agency_reference)] = claim.id
@@ -305,7 +311,11 @@ class MemoryStore:
         return page, (ids[limit - 1] if len(ids) > limit else None)
 
     async def save_erasure(
-        self, claim: ClaimRecord, operations: Sequence[OperationRecord], audit: AuditEntry
+        self,
+        claim: ClaimRecord,
+        operations: Sequence[OperationRecord],
+        audit: AuditEntry,
+        original: ClaimRecord | None = None,
     ) -> None:
         self._claims[claim.id] = claim
         for operation in operations:

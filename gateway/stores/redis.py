@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
+import hashlib
 import os
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -101,6 +102,20 @@ _PUT_CLAIM = """
 local function put_claim(prefix, tenant, claim_id, claim_json, status, score, agency, reference)
   local key = prefix .. ':claim:' .. claim_id
   local by_status = prefix .. ':claims:' .. tenant .. ':status:'
+  -- a copy read before an erase keeps the erasure: the debtor as it was (known by its salted
+  -- hash and length, never kept itself) becomes the erased one
+  local erased = redis.call('HMGET', prefix .. ':erased:' .. claim_id, 'salt', 'sha1', 'len', 'to', 'at')
+  if erased[1] then
+    local s, e = string.find(claim_json, '"debtor":', 1, true)
+    if s then
+      local stop = e + tonumber(erased[3])
+      if redis.sha1hex(erased[1] .. string.sub(claim_json, e + 1, stop)) == erased[2] then
+        claim_json = string.sub(claim_json, 1, e) .. erased[4] .. string.sub(claim_json, stop + 1)
+      end
+    end
+    s, e = string.find(claim_json, '"personal_data_erased_at":null', 1, true)
+    if s then claim_json = string.sub(claim_json, 1, s - 1) .. erased[5] .. string.sub(claim_json, e + 1) end
+  end
   local old = redis.call('GET', key)
   if old then
     local previous = cjson.decode(old)['status']
@@ -524,6 +539,11 @@ class RedisStore:
     @_guard
     async def save_claim(self, claim: ClaimRecord, events: Sequence[Event] = ()) -> None:
         old = await self.get_claim(claim.id)
+        if old is not None and old.personal_data_erased_at and not claim.personal_data_erased_at:
+            # a copy read before an erase: the erasure stands (gateway.services.privacy)
+            claim = msgspec.structs.replace(
+                claim, debtor=old.debtor, personal_data_erased_at=old.personal_data_erased_at
+            )
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self._k("claim", claim.id), _enc.encode(claim))
             if old is not None and old.status != claim.status:
@@ -680,10 +700,29 @@ class RedisStore:
 
     @_guard
     async def save_erasure(
-        self, claim: ClaimRecord, operations: Sequence[OperationRecord], audit: AuditEntry
+        self,
+        claim: ClaimRecord,
+        operations: Sequence[OperationRecord],
+        audit: AuditEntry,
+        original: ClaimRecord | None = None,
     ) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self._k("claim", claim.id), _enc.encode(claim))
+            if original is not None and original.debtor != claim.debtor:
+                # What the claim scripts recognise in a copy read before the erase (msgspec encodes
+                # a struct the same way every time): the old debtor's salted SHA-1 and length only.
+                before = _enc.encode(original.debtor)
+                salt = os.urandom(16).hex()
+                pipe.hset(
+                    self._k("erased", claim.id),
+                    mapping={
+                        "salt": salt,
+                        "sha1": hashlib.sha1(salt.encode() + before).hexdigest(),
+                        "len": len(before),
+                        "to": _enc.encode(claim.debtor),
+                        "at": b'"personal_data_erased_at":' + _enc.encode(claim.personal_data_erased_at),
+                    },
+                )
             for operation in operations:
                 pipe.set(self._k("op", operation.id), _enc.encode(operation))
             pipe.xadd(

@@ -417,3 +417,27 @@ async def test_idempotency_store_once_keeps_the_first_answer(store: Store) -> No
     assert await store.idempotency_store_once(idempotency("acme", "k", b"first")) is None
     kept = await store.idempotency_store_once(idempotency("acme", "k", b"second"))
     assert kept is not None and kept.response is not None and kept.response.body == b"first"
+
+
+async def test_a_copy_of_a_claim_read_before_its_erase_keeps_the_erasure_when_written(store: Store) -> None:
+    from gateway.services.privacy import ERASED, erased_claim
+
+    claim = claim_record()
+    op = operation_record(claim)
+    await store.accept(op, claim, idempotency("acme", "k"))
+    stale = await store.get_claim(claim.id)  # a worker read it, then the erase happened
+    assert stale is not None
+    erased = erased_claim(stale, utcnow())
+    from gateway.stores import AuditEntry
+
+    audit = AuditEntry(id=new_id("aud"), at=utcnow(), actor="t", action="claim.personal_data_erased")
+    await store.save_erasure(erased, [], audit, original=stale)
+    stale.status = "active"
+    await store.save_claim(stale)
+    stale.status = "closed"
+    op.status = "succeeded"
+    await store.save_operation(op, stale)
+    kept = await store.get_claim(claim.id)
+    assert kept is not None and kept.status == "closed"
+    assert kept.debtor.company_name == ERASED and kept.debtor.address.street == ERASED
+    assert kept.personal_data_erased_at == erased.personal_data_erased_at
