@@ -275,7 +275,7 @@ class Worker:
         started = time.perf_counter()
         failure: GatewayError | None = None  # the gateway's own fault: the attempt is retried
         try:
-            outcome = await self._call(operation, claim)
+            outcome = await self._call_within_budget(operation, claim)
         except AgencyUnavailable as exc:  # transient: 5xx, timeout, rate limit, breaker open
             operation.in_flight = False
             operation.maybe_sent = operation.maybe_sent or isinstance(exc, OutcomeUnknown)
@@ -323,6 +323,27 @@ class Worker:
         )
         await self._finish(operation, claim, outcome)
         await self.store.outbox_ack(entry)
+
+    def attempt_budget(self, agency: str) -> float:
+        """How long one delivery attempt may run before it is stopped: ten calls' timeouts, and
+        never less than `reclaim_idle_seconds`."""
+        settings = self.settings.agencies.get(agency)
+        timeout = settings.timeout_seconds if settings else 30.0
+        return max(self.settings.reclaim_idle_seconds, 10 * timeout)
+
+    async def _call_within_budget(self, operation: OperationRecord, claim: ClaimRecord) -> Outcome:
+        """The adapter call, stopped after `attempt_budget`. An attempt that hangs (a store call
+        that never returns, say) would otherwise keep its entry taken for ever (`_keep_taken`):
+        it is stopped and retried as maybe sent, like a timed-out write."""
+        budget = self.attempt_budget(operation.agency)
+        try:
+            async with asyncio.timeout(budget):
+                return await self._call(operation, claim)
+        except TimeoutError:
+            raise OutcomeUnknown(
+                f"{operation.agency}: the attempt ran longer than {budget:g} s and was stopped",
+                agency=operation.agency,
+            ) from None
 
     async def _call(self, operation: OperationRecord, claim: ClaimRecord) -> Outcome:
         with delivery_span(self.runtime.tracer_provider, operation):  # continues the request's trace

@@ -11,6 +11,8 @@ withdrawal; the operation store stays up, so that the worker can store what it c
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import Iterator
 
 import httpx
@@ -87,3 +89,53 @@ async def test_intrum_whole_withdrawal_survives_a_store_outage_between_its_invoi
     assert done["status"] == "succeeded", done
     withdrawn = [e for e in sandboxes.ledger("intrum", "withdrawal") if e["body"]["invoiceNumber"] in numbers]
     assert sorted(e["body"]["invoiceNumber"] for e in withdrawn) == sorted(numbers)
+
+
+async def test_an_attempt_that_hangs_on_the_store_is_stopped_and_retried(sandboxes: Sandboxes) -> None:
+    """A store that stops answering (SIGSTOP: no error, no answer) in the middle of an attempt:
+    the worker stops the attempt after its budget instead of keeping the entry for ever, and
+    retries it; the write lands once."""
+    shared = OwnRedis()
+    shared.start()
+    assert shared.process is not None
+    store = MemoryStore()
+    client = aioredis.Redis.from_url(shared.url, socket_timeout=None, socket_connect_timeout=1)
+    store.shared = RedisSharedState(client, "hang:shared")  # type: ignore[assignment]
+    quick = {"intrum": {"timeout_seconds": 0.2}}
+    try:
+        async with gateway(sandboxes, store=store, reclaim_idle_seconds=0.5, agencies=quick) as (api, worker):
+            body = claim_body(invoices=1)
+            claim = await active_claim(api, worker, "acme", body)
+            number = f"CN-{claim['claim_id'][-6:]}"
+            note = {
+                "number": number,
+                "invoice_number": body["invoices"][0]["number"],
+                "amount": {"amount": 500, "currency": "EUR"},
+                "issued_on": "2026-11-02",
+            }
+            operation_id = await accept(api, "acme", f"/claims/{claim['claim_id']}/credit-notes", note)
+            shared.process.send_signal(signal.SIGSTOP)  # the shared state's Redis stops answering
+            try:
+                budget = worker.attempt_budget("intrum")
+                await asyncio.wait_for(worker.deliver_once(), budget + 20)  # never for ever
+            finally:
+                shared.process.send_signal(signal.SIGCONT)
+            stopped = await worker.store.get_operation(operation_id)
+            assert stopped is not None and stopped.status == "queued" and not stopped.in_flight
+            assert stopped.maybe_sent and "stopped" in (stopped.history[-1].detail or "")
+            done = await settle(api, worker, "acme", operation_id)
+    finally:
+        await client.aclose()
+        shared.close()
+
+    assert done["status"] == "succeeded", done
+    assert (
+        len(
+            [
+                e
+                for e in sandboxes.ledger("intrum", "creditNote")
+                if e["body"]["invoiceNumber"] == note["invoice_number"]
+            ]
+        )
+        == 1
+    )
