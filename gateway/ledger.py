@@ -237,9 +237,16 @@ def apply_operation(
     match operation.kind:
         case "claim.create":
             b.status("active", own=True, reference=operation.agency_reference)
-            if operation.invoice_references and operation.invoice_references != claim.invoice_references:
+            refused_numbers = [refused.invoice_number for refused in operation.refused_invoices]
+            if (operation.invoice_references, refused_numbers) != (
+                claim.invoice_references,
+                claim.refused_invoices,
+            ) and (operation.invoice_references or refused_numbers):
                 b.claim = msgspec.structs.replace(
-                    b.claim, invoice_references=dict(operation.invoice_references), updated_at=now
+                    b.claim,
+                    invoice_references=dict(operation.invoice_references),
+                    refused_invoices=refused_numbers,
+                    updated_at=now,
                 )
                 b.changed = True
             for refused in operation.refused_invoices:  # not at the agency: nothing owed through it

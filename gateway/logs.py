@@ -16,8 +16,9 @@ What never appears: request and agency bodies, headers, keys, tokens, secrets. W
 ids we chose, not values clients send. Exception *messages* can carry a client's or an agency's
 text, so an exception is logged as its type and stack frames only (`_exception_summary`).
 
-Cost: the access line is one dict through five processors and one msgspec encode (~10 µs); no
-DEBUG line is formatted on the request path (the filtering logger drops it before any work).
+Cost: the gateway's own JSON lines are built and encoded in one step and written with one
+write(2) (`_JsonSink`); no DEBUG line is formatted on the request path (the filtering logger drops
+it before any work). bench/README.md "What logs and metrics cost" has the numbers.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ import contextlib
 import contextvars
 import datetime as dt
 import logging
+import os
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator, Mapping
@@ -121,16 +124,68 @@ class Logger:
         self._logger().debug(event, **fields)
 
     def info(self, event: str, **fields: Any) -> None:
-        self._logger().info(event, **fields)
+        if _json_sink is not None:
+            _json_sink.write(logging.INFO, "info", self.name, event, fields)
+        else:
+            self._logger().info(event, **fields)
 
     def warning(self, event: str, **fields: Any) -> None:
-        self._logger().warning(event, **fields)
+        if _json_sink is not None:
+            _json_sink.write(logging.WARNING, "warning", self.name, event, fields)
+        else:
+            self._logger().warning(event, **fields)
 
     def error(self, event: str, **fields: Any) -> None:
         self._logger().error(event, **fields)
 
     def exception(self, event: str, **fields: Any) -> None:
         self._logger().exception(event, **fields)
+
+
+class _JsonSink:
+    """The hot path of a JSON line (the access line, the delivery attempt's): the same object the
+    structlog pipeline renders — fields, context, level, logger, timestamp, message — built and
+    encoded in one step, ~3 µs instead of ~9 through the bound logger and seven processors.
+    Lines with an exception, and every standard-library record, still go through structlog."""
+
+    __slots__ = ("fd", "level", "lock", "stream")
+
+    def __init__(self, stream: TextIO, level: int) -> None:
+        self.stream = stream
+        self.level = level
+        self.lock = threading.Lock()
+        # A real file (stderr in a container): one write(2) of the encoded line, no text layer.
+        try:
+            stream.flush()
+            self.fd: int | None = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # StringIO in tests
+            self.fd = None
+
+    def write(self, level: int, name: str, logger: str, event: str, fields: dict[str, Any]) -> None:
+        if level < self.level:
+            return
+        context = _CONTEXT.get()
+        if context:
+            for key, value in context.items():
+                fields.setdefault(key, value)
+        fields["level"] = name
+        fields["logger"] = logger
+        _timestamp(None, name, fields)
+        fields["message"] = event
+        if self.fd is not None:
+            data = _encode.encode(fields) + b"\n"
+            written = os.write(self.fd, data)  # one write(2): a line shorter than PIPE_BUF is atomic
+            while written < len(data):  # a signal or a full non-blocking pipe cut it short
+                data = data[written:]
+                written = os.write(self.fd, data)
+            return
+        line = _encode.encode(fields).decode() + "\n"
+        with self.lock:
+            self.stream.write(line)
+            self.stream.flush()
+
+
+_json_sink: _JsonSink | None = None
 
 
 def get_logger(name: str) -> Logger:
@@ -214,8 +269,10 @@ def _json(event: EventDict, **_: Any) -> str:
 
 def configure_logging(level: str = "INFO", fmt: LogFormat = "json", stream: TextIO | None = None) -> None:
     """Route structlog and the standard library's logging to `stream` (stderr) as `fmt` lines."""
+    global _json_sink
     stream = stream if stream is not None else sys.stderr
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    _json_sink = _JsonSink(stream, numeric) if fmt == "json" else None
     shared: list[Processor] = [
         merge_context,
         structlog.processors.add_log_level,
@@ -290,7 +347,8 @@ def _unclash(logger: WrappedLogger, name: str, event: EventDict) -> EventDict:
 def forward_to_stdlib() -> None:
     """structlog hands its lines to the standard library's loggers, formatted by whatever the host
     set up. The state until a process configures its logs (tests, embedding): nothing printed."""
-    global _generation
+    global _generation, _json_sink
+    _json_sink = None
     structlog.configure(
         processors=[merge_context, _unclash, structlog.stdlib.render_to_log_kwargs],
         wrapper_class=structlog.stdlib.BoundLogger,

@@ -213,8 +213,28 @@ class Worker:
         entries = await self.store.outbox_take(
             self.consumer, self.batch, block_seconds, self.settings.reclaim_idle_seconds
         )
-        await asyncio.gather(*(self._deliver(entry) for entry in entries))
+        if not entries:
+            return 0
+        # While this worker is alive its entries stay its own, however long an attempt takes
+        # (several agency calls, rate-limit waits): only a dead worker's entries are reclaimed,
+        # so no operation is ever delivered by two workers at once.
+        keeper = asyncio.create_task(self._keep_taken(entries))
+        try:
+            await asyncio.gather(*(self._deliver(entry) for entry in entries))
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
         return len(entries)
+
+    async def _keep_taken(self, entries: list[OutboxEntry]) -> None:
+        interval = max(0.05, self.settings.reclaim_idle_seconds / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.store.outbox_touch(self.consumer, entries)
+            except Exception:  # the store is down: nobody reclaims anything meanwhile either
+                log.debug("could not keep %d outbox entries taken", len(entries), exc_info=True)
 
     async def _deliver(self, entry: OutboxEntry) -> None:
         bind_contextvars(operation_id=entry.operation_id)  # this delivery's task only (gather)

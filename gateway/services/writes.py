@@ -296,6 +296,7 @@ class WriteService:
                 errors = validate_withdrawal(body, numbers)
             case PaymentReversal():
                 errors = []
+        errors += _refused_invoices_named(body, claim.refused_invoices)
         if errors:
             raise ValidationFailed(errors)
         # Pinned: a claim's follow-ups go to the agency it was sent to, whatever routing says now.
@@ -374,6 +375,33 @@ class WriteService:
             "the store stopped answering while this write was being stored; retry with the same "
             "Idempotency-Key to get its outcome"
         )
+
+
+def _refused_invoices_named(
+    body: PaymentReport | PaymentReversal | CreditNoteCreate | Withdrawal, refused: list[str]
+) -> list[FieldError]:
+    """A follow-up naming an invoice the agency refused at creation: it is not at the agency."""
+    if not refused:
+        return []
+    named: list[tuple[str, str]] = []
+    match body:
+        case PaymentReport(allocations=allocations):
+            named = [
+                (f"/allocations/{i}/invoice_number", a.invoice_number)
+                for i, a in enumerate(allocations or ())
+            ]
+        case CreditNoteCreate(invoice_number=number):
+            named = [("/invoice_number", number)]
+        case Withdrawal(invoice_numbers=numbers):
+            named = [(f"/invoice_numbers/{i}", number) for i, number in enumerate(numbers or ())]
+    return [
+        FieldError(
+            pointer=pointer,
+            detail=f"the agency refused invoice {number!r} when it created the claim; it is not at the agency",
+        )
+        for pointer, number in named
+        if number in refused
+    ]
 
 
 def accepted_response(operation: OperationRecord) -> StoredResponse:

@@ -238,6 +238,13 @@ class Store(Protocol):
 
     async def outbox_ack(self, entry: OutboxEntry) -> None: ...
 
+    async def outbox_touch(self, consumer: str, entries: Sequence[OutboxEntry]) -> None:
+        """`consumer` is still working on `entries`: their idle time starts again, so that no other
+        consumer reclaims them (`outbox_take`'s `reclaim_idle_seconds`) while it is alive (one
+        another consumer reclaimed meanwhile is taken back). Entries acknowledged or re-queued
+        meanwhile are left alone."""
+        ...
+
     async def outbox_retry_at(self, entry: OutboxEntry, due: float) -> None:
         """Acknowledge `entry` and enqueue its operation again at `due` (epoch seconds)."""
         ...

@@ -412,6 +412,13 @@ class MemoryStore:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), max(wake, 0.001))
 
+    async def outbox_touch(self, consumer: str, entries: Sequence[OutboxEntry]) -> None:
+        now = time.monotonic()
+        for entry in entries:
+            pending = self._outbox.get(entry.entry_id)
+            if pending is not None and pending.owner is not None:  # taken, not acknowledged
+                pending.owner, pending.delivered_at = consumer, now
+
     async def outbox_ack(self, entry: OutboxEntry) -> None:
         self._outbox.pop(entry.entry_id, None)
 

@@ -91,6 +91,9 @@ class ClaimRecord(msgspec.Struct, kw_only=True):
     agency_reference: str | None = None
     #: Agencies that keep one claim per invoice: invoice number → the agency's reference for it.
     invoice_references: dict[str, str] = {}
+    #: Invoices the agency refused when it created the claim (PartiallyAccepted): follow-ups
+    #: naming them are refused at once, since they are not at the agency.
+    refused_invoices: list[str] = []
     status: ClaimStatus = "pending"
     type: ClaimType
     currency: str

@@ -862,6 +862,15 @@ class RedisStore:
         return [_entry(entry_id, fields) for _, messages in answer or [] for entry_id, fields in messages]
 
     @_guard
+    async def outbox_touch(self, consumer: str, entries: Sequence[OutboxEntry]) -> None:
+        # XCLAIM … JUSTID to itself resets the entries' idle time; ids no longer pending (acked,
+        # or re-queued by XACK + XDEL) are ignored by Redis.
+        if entries:
+            await self.redis.xclaim(
+                self._k("outbox"), _GROUP, consumer, 0, [e.entry_id for e in entries], justid=True
+            )
+
+    @_guard
     async def outbox_ack(self, entry: OutboxEntry) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xack(self._k("outbox"), _GROUP, entry.entry_id)

@@ -89,3 +89,22 @@ async def test_a_claim_under_review_past_its_adapters_review_time_fails_with_a_r
     done = await wait_for_status(review_client, accepted.headers["location"], "failed", timeout=10)
     assert done["error"]["code"] == "agency_review_timeout"
     assert "T-AG-1" in done["error"]["detail"]  # the agency's tracking, to ask it about
+
+
+async def test_a_follow_up_naming_a_refused_invoice_is_refused_at_once_naming_the_field(
+    client: httpx.AsyncClient, agency: FakeAgency
+) -> None:
+    agency.refuse_invoices = {"INV-2"}
+    accepted = await client.post(CLAIMS, json=_three_invoices(), headers=auth(idempotency_key="p3"))
+    done = await wait_for_status(client, accepted.headers["location"], "succeeded")
+    claims = f"{CLAIMS}/{done['claim_id']}"
+    note = {"number": "CN-1", "invoice_number": "INV-2", "amount": {"amount": 100, "currency": "EUR"},
+            "issued_on": "2026-11-02"}  # fmt: skip
+    refused = await client.post(f"{claims}/credit-notes", json=note, headers=auth(idempotency_key="c1"))
+    assert refused.status_code == 422
+    [error] = refused.json()["errors"]
+    assert error["pointer"] == "/invoice_number" and "refused" in error["detail"]
+    payment = {"payment_id": "P-1", "amount": {"amount": 100, "currency": "EUR"}, "paid_on": "2026-11-02",
+               "allocations": [{"invoice_number": "INV-3", "amount": {"amount": 100, "currency": "EUR"}}]}  # fmt: skip
+    fine = await client.post(f"{claims}/payments", json=payment, headers=auth(idempotency_key="c2"))
+    assert fine.status_code == 202  # an accepted invoice is addressed as usual

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 
 import pytest
 
@@ -143,6 +144,23 @@ async def test_unacknowledged_entry_is_reclaimed_by_another_consumer_after_idle_
     assert [e.operation_id for e in reclaimed] == [op.id]
     await store.outbox_ack(reclaimed[0])
     assert await store.outbox_take("other", 10, 0, 0) == []
+
+
+async def test_a_touched_entry_stays_its_consumers_however_long_it_works_on_it(store: Store) -> None:
+    claim = claim_record()
+    op = operation_record(claim)
+    await store.accept(op, claim, None)
+    taken_at = time.monotonic()
+    taken = await store.outbox_take("slow-worker", 10, 0, 60)
+    await asyncio.sleep(0.5)  # the entry ages: a delivery attempt that takes long
+    await store.outbox_touch("slow-worker", taken)
+    # Reclaimable when idle for longer than half the age: the untouched entry would be, the
+    # touched one is not (however slowly this line runs, both ages grow alike).
+    half = (time.monotonic() - taken_at) - 0.25
+    assert await store.outbox_take("other-worker", 10, 0, half) == []
+    await store.outbox_ack(taken[0])
+    await store.outbox_touch("slow-worker", taken)  # acknowledged: a touch brings nothing back
+    assert await store.outbox_take("other-worker", 10, 0, 0) == []
 
 
 async def test_retry_at_re_enqueues_when_due(store: Store) -> None:
