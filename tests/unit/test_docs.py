@@ -184,3 +184,28 @@ def test_every_route_of_the_openapi_document_is_documented() -> None:
 
 def test_the_exemptions_name_routes_that_exist() -> None:
     assert set(ROUTES_EXEMPT) <= set(_routes())
+
+
+def _store_families() -> set[str]:
+    """The first part of every key the Redis stores build (`self._k("claim", …)` → `claim`)."""
+    families = set()
+    for source, prefix in (("redis.py", ""), ("webhooks.py", "wh:")):
+        text = (ROOT / "gateway" / "stores" / source).read_text(encoding="utf-8")
+        families |= {prefix + name for name in re.findall(r"""self\._k\(\s*["']([a-z_]+)["']""", text)}
+    return families
+
+
+def test_every_store_key_family_is_in_the_storage_table_of_operations_md() -> None:
+    families = _store_families()
+    assert {"claim", "idem", "outbox", "wh:att"} <= families, "the key scan no longer finds the stores' keys"
+    sections = _sections((ROOT / "docs" / "operations.md").read_text(encoding="utf-8"))
+    table = sections.get("What the gateway stores", "")
+    first_cells = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
+    named = set()
+    for cell in first_cells:
+        for token in re.findall(r"`([^`]+)`", cell):
+            match = re.match(r"[a-z_]+(?::[a-z_]+)*", token)
+            parts = match.group(0).split(":") if match else []
+            named |= {":".join(parts[: n + 1]) for n in range(len(parts))}
+    missing = sorted(families - named)
+    assert not missing, f"store key families without a row in docs/operations.md: {missing}"
