@@ -15,6 +15,7 @@ import msgspec
 import pytest
 
 from adapters.registry import discover
+from canonical import EVENT_TYPES
 from gateway.app import create_app
 from gateway.openapi import served_document
 from gateway.settings import (
@@ -209,3 +210,9 @@ def test_every_store_key_family_is_in_the_storage_table_of_operations_md() -> No
             named |= {":".join(parts[: n + 1]) for n in range(len(parts))}
     missing = sorted(families - named)
     assert not missing, f"store key families without a row in docs/operations.md: {missing}"
+
+
+def test_every_event_type_is_in_the_webhooks_page() -> None:
+    page = (ROOT / "docs" / "webhooks.md").read_text(encoding="utf-8")
+    missing = [kind for kind in EVENT_TYPES if f"`{kind}`" not in page]
+    assert not missing, f"event types internal services are not told about in docs/webhooks.md: {missing}"
