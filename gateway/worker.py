@@ -69,7 +69,7 @@ from gateway import metrics
 from gateway.ledger import apply_operation, new_ledger
 from gateway.logs import bind_contextvars, get_logger
 from gateway.runtime import Runtime
-from gateway.services.feeds import apply_feed_batch
+from gateway.services.feeds import apply_feed_batch, unpark
 from gateway.services.privacy import PrivacyService
 from gateway.services.reads import status_event
 from gateway.services.writes import operation_token
@@ -492,17 +492,23 @@ class Worker:
         self, operation: OperationRecord, claim: ClaimRecord, events: list[Event]
     ) -> None:
         """A succeeded operation feeds the claim ledger at once, in the same atomic step as its
-        own save (compare-and-set on the ledger's version; a feed that got there first makes us
-        read again)."""
+        own save (compare-and-set on the ledger's version; a feed that got there first, or a
+        record parked for the claim's new reference meanwhile, makes us read again)."""
         for _ in range(_LEDGER_ATTEMPTS):
             current = await self.store.get_claim(claim.id) or claim
             ledger = await self.store.get_ledger(claim.id) or new_ledger(current)
             change = apply_operation(current, ledger, operation, operation.updated_at)
+            # A creation that gives the claim its agency reference also applies the agency
+            # records parked for it meanwhile (gateway.services.feeds), in the same step.
+            both = await unpark(self.store, current, change, operation.updated_at)
             step = LedgerStep(
                 tenant=operation.tenant,
-                writes=[LedgerWrite(ledger=change.ledger, claim=change.claim)],
-                events=[*events, *change.events],
+                writes=[LedgerWrite(ledger=both.ledger, claim=both.claim)],
+                events=[*events, *both.events],
                 operation=operation,
+                quarantine=both.quarantine,
+                revealed=both.revealed,
+                unpark=both.unpark,
             )
             if await self.store.commit_ledger(step):
                 return

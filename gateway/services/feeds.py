@@ -1,12 +1,20 @@
 """Agency records into the claim ledger: a change-feed batch (with its checkpoint) or records an
 agency pushed (callbacks), each applied in one atomic store step (`Store.commit_ledger`).
 
-Both paths share the rules: a record finds its claim by the agency's reference (records for
-claims this gateway does not know are skipped), applies through `gateway.ledger.apply_record`
+Both paths share the rules: a record finds its claim by the agency's reference, applies through `gateway.ledger.apply_record`
 (once per record id), and a record the adapter could not read (`Unreadable`) or the ledger cannot
 apply (`LedgerError`) is quarantined — kept once, listed at `GET /v1/admin/quarantine` — while
 the others apply. A step that loses a compare-and-set on a ledger (an operation ended meanwhile)
 is recomputed from what is stored now.
+
+A record whose reference no claim of the tenant has is parked (`ParkedRecord`, in the same step
+as the checkpoint that moves past it): the agency may hold a claim whose `claim.create` is still
+`submitted` here. The step that gives a claim its reference (`unpark`, used by the worker when a
+`claim.create` succeeds) applies that reference's parked records to the claim's ledger and
+removes them, atomically; the store refuses a park for a reference a claim has by then and an
+unpark that missed a record parked meanwhile, so the loser recomputes and nothing is lost.
+Records for references that never become a claim of this gateway are dropped by the bound
+(PARKED_MAX per feed, PARKED_DAYS).
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import msgspec
 from adapters.base import ChangeBatch, ChangeRecord, Unreadable
 from canonical import Event
 from gateway import metrics
-from gateway.ledger import LedgerError, apply_record, new_ledger
+from gateway.ledger import Change, LedgerError, apply_record, new_ledger
 from gateway.stores import ClaimRecord, Store, StoreUnavailable, utcnow
 from gateway.stores.records import (
     QUARANTINE_RAW_MAX,
@@ -30,10 +38,11 @@ from gateway.stores.records import (
     FeedState,
     LedgerStep,
     LedgerWrite,
+    ParkedRecord,
     QuarantineEntry,
 )
 
-__all__ = ["apply_feed_batch", "apply_pushed_records", "quarantined"]
+__all__ = ["Unparked", "apply_feed_batch", "apply_pushed_records", "parked", "quarantined", "unpark"]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +56,7 @@ class _Applied(msgspec.Struct, kw_only=True):
     writes: list[LedgerWrite]
     events: list[Event]
     quarantine: list[QuarantineEntry]
-    unknown: int
+    park: list[ParkedRecord]
 
 
 async def _apply(
@@ -56,7 +65,7 @@ async def _apply(
     claims: dict[str, tuple[ClaimRecord, ClaimLedger, int, bool]] = {}
     events: list[Event] = []
     quarantine: list[QuarantineEntry] = []
-    unknown = 0
+    park: list[ParkedRecord] = []
     for record in records:
         reference = record.agency_reference
         if isinstance(record, Unreadable) or reference is None:
@@ -65,8 +74,8 @@ async def _apply(
         entry = claims.get(reference)
         if entry is None:
             claim = await store.find_claim_by_agency_reference(tenant, agency, reference)
-            if claim is None:
-                unknown += 1  # not a claim of this gateway (or not confirmed yet)
+            if claim is None:  # not a claim of this gateway, or not confirmed yet: parked
+                park.append(parked(agency, tenant, credential, record, reference, now))
                 continue
             ledger = await store.get_ledger(claim.id) or new_ledger(claim)
             entry = (claim, ledger, ledger.version, False)
@@ -82,9 +91,9 @@ async def _apply(
     for claim, ledger, base, moved in claims.values():
         ledger.version = base + 1  # one step per claim, whatever number of records it applied
         writes.append(LedgerWrite(ledger=ledger, claim=claim if moved else None))
-    if unknown:
-        log.debug("%s %s: %d records for claims this gateway does not know", agency, credential, unknown)
-    return _Applied(writes=writes, events=events, quarantine=quarantine, unknown=unknown)
+    if park:
+        log.debug("%s %s: %d records parked for claims not known (yet)", agency, credential, len(park))
+    return _Applied(writes=writes, events=events, quarantine=quarantine, park=park)
 
 
 async def apply_feed_batch(
@@ -109,6 +118,7 @@ async def apply_feed_batch(
             events=applied.events,
             feed=(credential, before, after),
             quarantine=applied.quarantine,
+            park=applied.park,
         )
         if await store.commit_ledger(step):
             _count(agency, "feed", applied.quarantine)
@@ -126,7 +136,11 @@ async def apply_pushed_records(
     for _ in range(ATTEMPTS):
         applied = await _apply(store, tenant, agency, credential, records, utcnow())
         step = LedgerStep(
-            tenant=tenant, writes=applied.writes, events=applied.events, quarantine=applied.quarantine
+            tenant=tenant,
+            writes=applied.writes,
+            events=applied.events,
+            quarantine=applied.quarantine,
+            park=applied.park,
         )
         if await store.commit_ledger(step):
             _count(agency, "callback", applied.quarantine)
@@ -137,6 +151,68 @@ async def apply_pushed_records(
 def _count(agency: str, source: Source, quarantine: list[QuarantineEntry]) -> None:
     if quarantine:
         metrics.QUARANTINED_RECORDS.labels(agency, source).inc(len(quarantine))
+
+
+class Unparked(msgspec.Struct, kw_only=True):
+    """A change plus what the parked records of a reference it gives the claim changed: the
+    parts of the LedgerStep that stores it."""
+
+    claim: ClaimRecord | None
+    ledger: ClaimLedger
+    events: list[Event]
+    quarantine: list[QuarantineEntry] = []
+    revealed: list[tuple[str, str]] = []
+    unpark: list[ParkedRecord] = []
+
+
+async def unpark(store: Store, before: ClaimRecord, change: Change, now: dt.datetime) -> Unparked:
+    """If `change` gives the claim its agency reference, apply the records parked for it (oldest
+    first; each once, by the ledger's record ids) on top of `change`. Store the result with
+    `revealed` / `unpark` in the same LedgerStep: it then fails, storing nothing, if a record was
+    parked for that reference meanwhile (read again and call this again)."""
+    claim = change.claim
+    reference = claim.agency_reference if claim is not None else None
+    if claim is None or reference is None or reference == before.agency_reference:
+        return Unparked(claim=change.claim, ledger=change.ledger, events=list(change.events))
+    records = await store.parked_records(claim.tenant, claim.agency, reference)
+    ledger, events, quarantine = change.ledger, list(change.events), []
+    for record in records:
+        try:
+            applied = apply_record(claim, ledger, record.record, now)
+        except LedgerError as exc:
+            quarantine.append(
+                quarantined(claim.agency, claim.tenant, record.credential, record.record, str(exc), now)
+            )
+            continue
+        claim, ledger = applied.claim or claim, applied.ledger
+        events += applied.events
+    ledger.version = change.ledger.version  # still one step on the stored ledger
+    if records:
+        log.info("%s: %d parked agency records applied to claim %s", claim.agency, len(records), claim.id)
+    return Unparked(
+        claim=claim,
+        ledger=ledger,
+        events=events,
+        quarantine=quarantine,
+        revealed=[(claim.agency, reference)],
+        unpark=records,
+    )
+
+
+def parked(
+    agency: str, tenant: str, credential: str, record: ChangeRecord, reference: str, now: dt.datetime
+) -> ParkedRecord:
+    """A record kept for a claim not known yet: its id is the same for the same agency record."""
+    digest = hashlib.sha256(f"{tenant}\0{credential}\0{record.record_id}".encode()).hexdigest()[:24]
+    return ParkedRecord(
+        id=f"pk_{digest}",
+        tenant=tenant,
+        agency=agency,
+        credential=credential,
+        agency_reference=reference,
+        record=record,
+        at=now,
+    )
 
 
 def quarantined(

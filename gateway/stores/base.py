@@ -28,6 +28,7 @@ from gateway.stores.records import (
     LedgerStep,
     OperationRecord,
     OutboxEntry,
+    ParkedRecord,
     QuarantineEntry,
     RoutingVersion,
     StoredResponse,
@@ -307,6 +308,11 @@ class Store(Protocol):
         """Store the whole step atomically. False, with nothing stored, when a ledger's stored
         version is not `ledger.version - 1` or the feed state is not the one read before: the
         caller reads again and recomputes (someone else applied something meanwhile)."""
+        ...
+
+    async def parked_records(self, tenant: str, agency: str, agency_reference: str) -> list[ParkedRecord]:
+        """Agency records parked for a reference no claim of the tenant had when they were read
+        (bounded: PARKED_MAX per feed, PARKED_DAYS), oldest first."""
         ...
 
     async def get_feed(self, credential: str) -> FeedState | None: ...

@@ -22,6 +22,8 @@ from adapters._upstream import MemorySharedState
 from canonical import FINAL_STATUSES, Event, OperationStatus
 from gateway.stores.base import Backlog, Begun, DuplicateClientReference, IdempotencyWrite, RoutingChanged
 from gateway.stores.records import (
+    PARKED_DAYS,
+    PARKED_MAX,
     QUARANTINE_MAX,
     ApiKeyRecord,
     AuditEntry,
@@ -32,8 +34,10 @@ from gateway.stores.records import (
     LedgerStep,
     OperationRecord,
     OutboxEntry,
+    ParkedRecord,
     QuarantineEntry,
     RoutingVersion,
+    utcnow,
 )
 
 __all__ = ["MemoryStore"]
@@ -75,6 +79,9 @@ class MemoryStore:
         self._agency_refs: dict[tuple[str, str, str], str] = {}
         self._feeds: dict[str, bytes] = {}
         self._quarantine: dict[str, QuarantineEntry] = {}  # insertion order = arrival
+        # Parked agency records by (tenant, agency, reference), and per feed in arrival order.
+        self._parked: dict[tuple[str, str, str], dict[str, bytes]] = {}
+        self._parked_order: dict[str, dict[str, tuple[tuple[str, str, str], dt.datetime]]] = {}
 
     async def ping(self) -> None:
         return None
@@ -257,10 +264,22 @@ class MemoryStore:
         claim_id = self._agency_refs.get((tenant, agency, agency_reference))
         return None if claim_id is None else self._claims.get(claim_id)
 
+    async def parked_records(self, tenant: str, agency: str, agency_reference: str) -> list[ParkedRecord]:
+        held = self._parked.get((tenant, agency, agency_reference), {})
+        found = [msgspec.json.decode(raw, type=ParkedRecord) for raw in held.values()]
+        return sorted(found, key=lambda p: (p.at, p.id))
+
     async def commit_ledger(self, step: LedgerStep) -> bool:
         for write in step.writes:
             stored = await self.get_ledger(write.ledger.claim_id)
             if (stored.version if stored is not None else 0) != write.ledger.version - 1:
+                return False
+        for parked in step.park:  # a claim has the reference by now: apply it there instead
+            if (parked.tenant, parked.agency, parked.agency_reference) in self._agency_refs:
+                return False
+        unparked = {p.id for p in step.unpark}
+        for agency, reference in step.revealed:  # parked meanwhile, not applied by this step
+            if not set(self._parked.get((step.tenant, agency, reference), {})) <= unparked:
                 return False
         if step.feed is not None:
             credential, before, after = step.feed
@@ -278,8 +297,29 @@ class MemoryStore:
             self._quarantine.setdefault(entry.id, entry)
         while len(self._quarantine) > QUARANTINE_MAX:
             del self._quarantine[next(iter(self._quarantine))]
+        for parked in step.unpark:
+            self._drop_parked(parked.credential, parked.id)
+        for parked in step.park:
+            where = (parked.tenant, parked.agency, parked.agency_reference)
+            if parked.id not in self._parked.setdefault(where, {}):
+                self._parked[where][parked.id] = msgspec.json.encode(parked)
+                self._parked_order.setdefault(parked.credential, {})[parked.id] = (where, parked.at)
+        # The bound, for every feed this step parked for or read: oldest (arrival order) first.
+        cutoff = utcnow() - dt.timedelta(days=PARKED_DAYS)
+        for credential in {p.credential for p in step.park} | ({step.feed[0]} if step.feed else set()):
+            order = self._parked_order.get(credential, {})
+            while order and (len(order) > PARKED_MAX or next(iter(order.values()))[1] < cutoff):
+                self._drop_parked(credential, next(iter(order)))
         await self._notify()
         return True
+
+    def _drop_parked(self, credential: str, parked_id: str) -> None:
+        found = self._parked_order.get(credential, {}).pop(parked_id, None)
+        if found is not None:
+            held = self._parked.get(found[0], {})
+            held.pop(parked_id, None)
+            if not held:
+                self._parked.pop(found[0], None)
 
     async def index_claims(self, tenant: str) -> int:
         return 0  # the embedded store keeps nothing across restarts: nothing older to index

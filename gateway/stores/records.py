@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from adapters.base import ChangeRecord
 from canonical import (
     ClaimStatus,
     ClaimType,
@@ -40,6 +41,7 @@ __all__ = [
     "OperationRecord",
     "OperationStep",
     "OutboxEntry",
+    "ParkedRecord",
     "QuarantineEntry",
     "RoutingVersion",
     "StoredResponse",
@@ -273,6 +275,10 @@ LEDGER_PAYMENTS_MAX = 1000
 QUARANTINE_MAX = 10_000
 #: Bytes of an unreadable record's raw text kept in the quarantine.
 QUARANTINE_RAW_MAX = 4096
+#: Agency records for a reference no claim has yet, kept per feed (credential) until a claim gets
+#: that reference: at most this many (the oldest are dropped first) and for at most PARKED_DAYS.
+PARKED_MAX = 10_000
+PARKED_DAYS = 7
 
 
 class LedgerInvoice(msgspec.Struct, kw_only=True):
@@ -349,6 +355,23 @@ class QuarantineEntry(msgspec.Struct, kw_only=True):
     at: dt.datetime
 
 
+class ParkedRecord(msgspec.Struct, kw_only=True):
+    """An agency record for a reference no claim of the tenant has (yet): a claim the agency
+    accepted before the gateway learnt its reference (a `claim.create` still `submitted`). Applied
+    to the claim's ledger in the step that gives the claim that reference; else dropped by the
+    bound (PARKED_MAX per feed, PARKED_DAYS)."""
+
+    #: The same for the same agency record read through the same feed (parked once).
+    id: str
+    tenant: str
+    agency: str
+    #: The feed (credential key) it was read from: the bound is counted per feed.
+    credential: str
+    agency_reference: str
+    record: ChangeRecord
+    at: dt.datetime
+
+
 class LedgerStep(msgspec.Struct, kw_only=True):
     """One atomic store step: ledgers (compare-and-set on their versions), claims, events, and
     optionally the operation whose success it applies or the feed checkpoint (compare-and-set on
@@ -361,3 +384,11 @@ class LedgerStep(msgspec.Struct, kw_only=True):
     #: (credential key, state read before or None, new state)
     feed: tuple[str, FeedState | None, FeedState] | None = None
     quarantine: list[QuarantineEntry] = []
+    #: Records parked by this step. The step stores nothing if a claim of the tenant has one's
+    #: reference by then (the caller reads again and applies it to that claim instead).
+    park: list[ParkedRecord] = []
+    #: (agency, reference) a claim of the tenant gets in this step, and the parked records for
+    #: them that this step applied (removed with it). The step stores nothing if a record not in
+    #: `unpark` is parked for one of them by then (the caller reads again and applies it too).
+    revealed: list[tuple[str, str]] = []
+    unpark: list[ParkedRecord] = []

@@ -42,6 +42,8 @@ from gateway.stores.base import (
     StoreUnavailable,
 )
 from gateway.stores.records import (
+    PARKED_DAYS,
+    PARKED_MAX,
     QUARANTINE_MAX,
     ApiKeyRecord,
     AuditEntry,
@@ -52,8 +54,10 @@ from gateway.stores.records import (
     LedgerStep,
     OperationRecord,
     OutboxEntry,
+    ParkedRecord,
     QuarantineEntry,
     RoutingVersion,
+    utcnow,
 )
 
 __all__ = ["RedisStore"]
@@ -211,10 +215,34 @@ _COMMIT = (
 -- then per write 10: ledger key, expected version, new version, ledger json, claim json ('' =
 --   unchanged), claim id, status, score, agency, reference; then events; then per quarantined
 --   record 3: id, score, json
+-- then parked records: n_park, per record 7: hash key (tenant, agency, reference), id, json,
+--   score, feed zset key, agencyref key, reference; n_trim, per feed 3: zset key, cutoff score,
+--   max; n_revealed, per reference: hash key, k, then k times: id, feed zset key (unpark).
+-- KEYS[8]: parked id -> its hash key (how the bound finds what it drops).
 local n, base, width = tonumber(ARGV[1]), 14, 10
 for i = 0, n - 1 do
   local o = base + i * width
   if (redis.call('HGET', ARGV[o], 'v') or '0') ~= ARGV[o + 1] then return 0 end
+end
+local t = base + n * width + tonumber(ARGV[9]) + tonumber(ARGV[10]) * 3
+local np = tonumber(ARGV[t])
+local tt = t + 1 + np * 7
+local nt = tonumber(ARGV[tt])
+local rv = tt + 1 + nt * 3
+for i = 0, np - 1 do  -- a claim has the reference by now: the caller applies the record to it
+  local o = t + 1 + i * 7
+  if redis.call('HEXISTS', ARGV[o + 5], ARGV[o + 6]) == 1 then return 0 end
+end
+local unpark, pos = {}, rv + 1
+for i = 0, tonumber(ARGV[rv]) - 1 do  -- parked meanwhile and not applied by this step
+  local key, k = ARGV[pos], tonumber(ARGV[pos + 1])
+  local applied = {}
+  for j = 0, k - 1 do applied[ARGV[pos + 2 + j * 2]] = true end
+  for _, id in ipairs(redis.call('HKEYS', key)) do
+    if not applied[id] then return 0 end
+  end
+  unpark[#unpark + 1] = {key, pos + 2, k}
+  pos = pos + 2 + k * 2
 end
 if ARGV[2] ~= '-' then
   if (redis.call('GET', KEYS[5]) or '') ~= ARGV[2] then return 0 end
@@ -246,6 +274,35 @@ end
 local excess = redis.call('ZCARD', KEYS[7]) - tonumber(ARGV[11])
 if excess > 0 then
   for _, gone in ipairs(redis.call('ZPOPMIN', KEYS[7], excess)) do redis.call('HDEL', KEYS[6], gone) end
+end
+for _, u in ipairs(unpark) do
+  for j = 0, u[3] - 1 do
+    local id = ARGV[u[2] + j * 2]
+    redis.call('HDEL', u[1], id)
+    redis.call('ZREM', ARGV[u[2] + j * 2 + 1], id)
+    redis.call('HDEL', KEYS[8], id)
+  end
+end
+for i = 0, np - 1 do
+  local o = t + 1 + i * 7
+  if redis.call('HSETNX', ARGV[o], ARGV[o + 1], ARGV[o + 2]) == 1 then
+    redis.call('ZADD', ARGV[o + 4], ARGV[o + 3], ARGV[o + 1])
+    redis.call('HSET', KEYS[8], ARGV[o + 1], ARGV[o])
+  end
+end
+for i = 0, nt - 1 do  -- the bound: older than the cutoff, then the oldest beyond the count
+  local o = tt + 1 + i * 3
+  local gone = redis.call('ZRANGEBYSCORE', ARGV[o], '-inf', '(' .. ARGV[o + 1], 'LIMIT', 0, 1000)
+  local excess = redis.call('ZCARD', ARGV[o]) - #gone - tonumber(ARGV[o + 2])
+  if excess > 0 then
+    for _, id in ipairs(redis.call('ZRANGE', ARGV[o], #gone, #gone + excess - 1)) do gone[#gone + 1] = id end
+  end
+  for _, id in ipairs(gone) do
+    local key = redis.call('HGET', KEYS[8], id)
+    if key then redis.call('HDEL', key, id) end
+    redis.call('HDEL', KEYS[8], id)
+    redis.call('ZREM', ARGV[o], id)
+  end
 end
 if ARGV[4] ~= '' and ARGV[7] == '1' then redis.call('PUBLISH', KEYS[4], ARGV[5]) end
 return 1
@@ -991,6 +1048,28 @@ class RedisStore:
         quarantine: list[Any] = []
         for entry in step.quarantine:
             quarantine += [entry.id, _score(entry.at), _enc.encode(entry)]
+        parked: list[Any] = [len(step.park)]
+        for record in step.park:
+            parked += [
+                self._parked_key(record.tenant, record.agency, record.agency_reference),
+                record.id,
+                _enc.encode(record),
+                _score(record.at),
+                self._k("parked", "feed", record.credential),
+                self._k("agencyref", record.tenant, record.agency),
+                record.agency_reference,
+            ]
+        feeds = {record.credential for record in step.park} | ({step.feed[0]} if step.feed else set())
+        cutoff = _score(utcnow() - dt.timedelta(days=PARKED_DAYS))
+        parked.append(len(feeds))
+        for feed in sorted(feeds):
+            parked += [self._k("parked", "feed", feed), cutoff, PARKED_MAX]
+        parked.append(len(step.revealed))
+        for agency, reference in step.revealed:
+            applied = [p for p in step.unpark if (p.agency, p.agency_reference) == (agency, reference)]
+            parked += [self._parked_key(step.tenant, agency, reference), len(applied)]
+            for record in applied:
+                parked += [record.id, self._k("parked", "feed", record.credential)]
         operation = step.operation
         feed_key, feed_expected, feed_new = "-", "-", b""
         if step.feed is not None:
@@ -1007,6 +1086,7 @@ class RedisStore:
                 feed_key,
                 self._k("quarantine"),
                 self._k("quarantine", "order"),
+                self._k("parked", "where"),
             ],
             args=[
                 len(step.writes),
@@ -1025,9 +1105,19 @@ class RedisStore:
                 *writes,
                 *(_enc.encode(event) for event in step.events),
                 *quarantine,
+                *parked,
             ],
         )
         return bool(stored)
+
+    def _parked_key(self, tenant: str, agency: str, reference: str) -> str:
+        return self._k("parked", "ref", tenant, agency, reference)
+
+    @_guard
+    async def parked_records(self, tenant: str, agency: str, agency_reference: str) -> list[ParkedRecord]:
+        raws = await self.redis.hvals(self._parked_key(tenant, agency, agency_reference))
+        found = [msgspec.json.decode(raw, type=ParkedRecord) for raw in raws]
+        return sorted(found, key=lambda p: (p.at, p.id))
 
     @_guard
     async def index_claims(self, tenant: str) -> int:
