@@ -11,7 +11,7 @@ import hashlib
 import re
 import tomllib
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 
@@ -190,10 +190,20 @@ class Settings(_Config, kw_only=True):
         return self.credentials.get(f"{tenant}/{agency}")
 
 
+#: Filled in by the loader (secrets read through the `*_env` / `*_file` references), never by ops.
+_COMPUTED = ("credentials", "key_hashes", "webhook_secret_key", "token_key")
+
+
+def _scalar_kind(kind: Any) -> Any:
+    """str, int, float or bool for a field `CG_<NAME>` may set (also when it may be None)."""
+    options = [option for option in get_args(kind) if option is not type(None)] or [kind]
+    return options[0] if len(options) == 1 and options[0] in (str, int, float, bool) else None
+
+
 _SCALARS = {
-    name: field.type
-    for name, field in zip(Settings.__struct_fields__, msgspec.structs.fields(Settings), strict=True)
-    if field.type in (str, int, float, bool)
+    field.name: _scalar_kind(field.type)
+    for field in msgspec.structs.fields(Settings)
+    if field.name not in _COMPUTED and _scalar_kind(field.type) is not None
 }
 
 
@@ -222,7 +232,7 @@ def settings_from_mapping(
         value = env.get(f"CG_{name.upper()}")
         if value is not None:
             document[name] = _parse_scalar(f"CG_{name.upper()}", value, kind)
-    for computed in ("credentials", "key_hashes", "webhook_secret_key", "token_key"):
+    for computed in _COMPUTED:
         if computed in document:
             raise ConfigError(f"{computed}: not a config key")
     # Named sections are converted one by one so that an error names the agency or tenant.

@@ -190,6 +190,20 @@ def test_cg_variables_override_top_level_scalars_of_the_file(specs: dict[str, Ad
     assert settings.workers == 4
 
 
+def test_secrets_named_like_the_keys_they_fill_do_not_stop_the_start(specs: dict[str, AdapterSpec]) -> None:
+    # CG_TOKEN_KEY and CG_WEBHOOK_SECRET_KEY are natural names for the keys themselves: the
+    # loader fills token_key / webhook_secret_key from the variables the config names, and a
+    # variable that merely shares the name is not an override of them.
+    settings = _load(
+        specs,
+        CG_TOKEN_KEY="a" * 44,
+        CG_WEBHOOK_SECRET_KEY="b" * 44,
+        CG_TOKEN_KEY_ENV="CG_TOKEN_KEY",
+    )
+    assert settings.token_key_env == "CG_TOKEN_KEY"
+    assert settings.token_key == "a" * 44
+
+
 @pytest.mark.parametrize(
     ("value", "expected"), [("1", True), ("yes", True), ("ON", True), ("0", False), ("off", False)]
 )
