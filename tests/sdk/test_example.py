@@ -20,7 +20,7 @@ import pytest
 from tests.sdk._imports import forbidden_imports
 from tests.sdk.conftest import ROOT, Overlay
 from tests.sdk.test_scaffold import SUITE_TESTS, junit, suite_outcomes
-from tests.support.gateway import claim_body
+from tests.support.gateway import claim_body, invoice_bodies
 
 EXAMPLE = ROOT / "examples" / "adapter-example"
 KEY = "cg_example_acme"
@@ -199,15 +199,7 @@ async def test_once_installed_the_example_is_listed_routed_to_and_serves_a_claim
             )
 
             # Routed to (the tenant's default agency), registered asynchronously, resolved by polling.
-            invoices = [
-                {
-                    "number": f"INV-{n}",
-                    "issued_on": "2026-10-01",
-                    "due_on": "2026-10-31",
-                    "amount": {"amount": 10000 + n, "currency": "EUR"},
-                }
-                for n in range(3)
-            ]
+            invoices = invoice_bodies(3)
             body = claim_body("ORD-SKULD-1", invoices=invoices)
             accepted = await http.post(
                 "/v1/tenants/acme/claims", json=body, headers={**headers, "Idempotency-Key": "skuld-1"}

@@ -20,7 +20,7 @@ from tests.sdk._imports import forbidden_imports
 from tests.sdk.conftest import ROOT, Overlay
 from tests.sdk.test_example import _free_port, _stop, _toml, _until
 from tests.sdk.test_scaffold import SUITE_TESTS, junit, suite_outcomes
-from tests.support.gateway import claim_body
+from tests.support.gateway import claim_body, invoice_bodies
 
 EXAMPLE = ROOT / "examples" / "adapter-example-multistep"
 KEY = "cg_example_multistep_acme"
@@ -160,15 +160,7 @@ async def test_a_claim_verdandi_accepts_in_part_succeeds_listing_the_refused_inv
             assert refused.status_code == 204
             lost = {"commit_then_timeout": 1, "hang_seconds": 2.0, "paths": "^/v1/claims$"}
             assert (await agency.put("/_sandbox/faults", json=lost)).status_code == 200
-            invoices = [
-                {
-                    "number": f"INV-{n}",
-                    "issued_on": "2026-10-01",
-                    "due_on": "2026-10-31",
-                    "amount": {"amount": 10000 + n, "currency": "EUR"},
-                }
-                for n in range(3)
-            ]
+            invoices = invoice_bodies(3)
             body = claim_body("ORD-VERDANDI-1", invoices=invoices)
             accepted = await http.post(
                 "/v1/tenants/acme/claims", json=body, headers={**headers, "Idempotency-Key": "verdandi-1"}

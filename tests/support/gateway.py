@@ -67,6 +67,19 @@ def gateway_settings(specs: dict[str, AdapterSpec], **overrides: Any) -> Setting
     return settings_from_mapping(document, {}, specs)
 
 
+def invoice_bodies(count: int, currency: str = "EUR") -> list[dict[str, Any]]:
+    """`count` invoices INV-0, INV-1, … of 10000 + n minor units each, no costs."""
+    return [
+        {
+            "number": f"INV-{n}",
+            "issued_on": "2026-10-01",
+            "due_on": "2026-10-31",
+            "amount": {"amount": 10000 + n, "currency": currency},
+        }
+        for n in range(count)
+    ]
+
+
 def claim_body(reference: str = "ORD-1", currency: str = "EUR", **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "client_reference": reference,
