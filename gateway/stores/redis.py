@@ -367,8 +367,8 @@ class _EndedSignals:
                         operation_id = data.decode() if isinstance(data, bytes) else str(data)
                         for event in self._waiters.get(operation_id, ()):
                             event.set()
-            except (RedisConnectionError, RedisTimeoutError, OSError):
-                await asyncio.sleep(delay)  # waiters poll meanwhile; resubscribe with backoff
+            except Exception:  # an outage, or a refusal (ACL): waiters poll meanwhile
+                await asyncio.sleep(delay)  # resubscribe with backoff
                 delay = min(delay * 2, 2.0)
 
     async def aclose(self) -> None:
