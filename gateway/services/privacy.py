@@ -7,10 +7,14 @@ references (the debtor's `reference` too), amounts, dates, statuses, and agency 
 
 Where the gateway holds it, and what an erase does there:
 - the claim record (`debtor`): replaced by the erased debtor, `personal_data_erased_at` set;
-- its operations (`payload.debtor`, `payload.reason`, `error.detail`): rewritten;
+- its operations (`payload.debtor`, `payload.reason`, `error.detail`, the refused invoices'
+  `problem.detail`): rewritten;
 - the idempotency records they were accepted under: the stored answer is the Operation, rewritten
   from the erased operation, keeping its status code and its TTL;
-- events and the claim ledger hold ids, statuses and amounts only (nothing to erase);
+- the claim ledger holds ids, statuses and amounts only (nothing to erase); so do the events,
+  except `operation.failed` / `operation.succeeded` events, which carry the operation as it was
+  (an agency's `error.detail`, a refused invoice's `problem.detail`): the event stream is
+  append-only and is not rewritten — it ages out by its cap (`events_max_per_tenant`);
 - webhook payloads are not stored (each attempt reads the event from the feed); any other part
   that keeps per-claim data registers an eraser on `Runtime.personal_data_erasers`.
 The agency keeps its own copy: erasing there is the agency's process, not this call.
@@ -68,7 +72,16 @@ def erased_operation(operation: OperationRecord) -> OperationRecord:
     error = operation.error
     if error is not None and error.detail:
         error = msgspec.structs.replace(error, detail=ERASED)
-    return msgspec.structs.replace(operation, payload=payload, error=error)
+    refused = [  # an agency's refusal of an invoice may quote the debtor like any error
+        msgspec.structs.replace(
+            item,
+            problem=msgspec.structs.replace(item.problem, detail=ERASED)
+            if item.problem.detail
+            else item.problem,
+        )
+        for item in operation.refused_invoices
+    ]
+    return msgspec.structs.replace(operation, payload=payload, error=error, refused_invoices=refused)
 
 
 class PrivacyService:
