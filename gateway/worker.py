@@ -282,16 +282,11 @@ class Worker:
             operation.updated_at = utcnow()  # when the attempt ended: the look-up waits from here
             gave_up = operation.attempts >= self.settings.max_attempts
             _attempted(operation, "gave_up" if gave_up else "retry", started, exc.code, str(exc))
-            if gave_up:
-                detail = f"{exc} (gave up after {operation.attempts} attempts)"
-                if operation.maybe_sent:  # say so: the agency may hold it (docs/architecture.md)
-                    detail += f"; an earlier attempt may have reached {operation.agency}: check there before resubmitting"
-                await self._finish(operation, claim, Failed(problem=AgencyUnavailable(detail).problem()))
-                await self.store.outbox_ack(entry)
-                return
-            await self.store.save_operation(operation)
-            due = time.time() + self._backoff(operation.attempts, exc.retry_after)
-            await self.store.outbox_retry_at(entry, max(due, self._look_up_at(operation)))
+            detail = f"{exc} (gave up after {operation.attempts} attempts)"
+            if operation.maybe_sent:  # say so: the agency may hold it (docs/architecture.md)
+                detail += f"; an earlier attempt may have reached {operation.agency}: check there before resubmitting"
+            problem = AgencyUnavailable(detail).problem()
+            await self._retry_or_give_up(entry, operation, claim, problem, exc.retry_after)
             return
         except ServiceUnavailable as exc:
             # Our store (the adapter's checkpoints, the upstream's shared rate-limit and token
@@ -309,13 +304,7 @@ class Worker:
             operation.in_flight = False
             operation.maybe_sent = True
             operation.updated_at = utcnow()
-            if operation.attempts >= self.settings.max_attempts:
-                await self._finish(operation, claim, Failed(problem=failure.problem()))
-                await self.store.outbox_ack(entry)
-                return
-            await self.store.save_operation(operation)
-            due = time.time() + self._backoff(operation.attempts, None)
-            await self.store.outbox_retry_at(entry, max(due, self._look_up_at(operation)))
+            await self._retry_or_give_up(entry, operation, claim, failure.problem(), None)
             return
         operation.in_flight = False
         _attempted(
@@ -323,6 +312,24 @@ class Worker:
         )
         await self._finish(operation, claim, outcome)
         await self.store.outbox_ack(entry)
+
+    async def _retry_or_give_up(
+        self,
+        entry: OutboxEntry,
+        operation: OperationRecord,
+        claim: ClaimRecord,
+        gave_up: Problem,
+        retry_after: float | None,
+    ) -> None:
+        """After an attempt that ended without an outcome: fail with `gave_up` once the attempts
+        ran out, else queue the entry again with backoff, never before the look-up may run."""
+        if operation.attempts >= self.settings.max_attempts:
+            await self._finish(operation, claim, Failed(problem=gave_up))
+            await self.store.outbox_ack(entry)
+            return
+        await self.store.save_operation(operation)
+        due = time.time() + self._backoff(operation.attempts, retry_after)
+        await self.store.outbox_retry_at(entry, max(due, self._look_up_at(operation)))
 
     def attempt_budget(self, agency: str) -> float:
         """How long one delivery attempt may run before it is stopped: ten calls' timeouts, and
@@ -436,7 +443,7 @@ class Worker:
                     # on for another cause (agency unavailable, credentials refused, no decision
                     # in time) leaves the claim `pending`: never confirmed, and possibly held by
                     # the agency (docs/architecture.md, "A failed claim.create").
-                    changed_claim = _claim_moved(claim, "rejected", now, None)
+                    changed_claim = _claim_moved(claim, "rejected", now)
         if operation.status in FINAL_STATUSES:
             events.append(
                 Event(
@@ -734,7 +741,7 @@ def _outcome_name(outcome: Outcome) -> str:
     match outcome:
         case Submitted():
             return "submitted"
-        case Succeeded():
+        case Succeeded() | PartiallyAccepted():
             return "succeeded"
         case Failed():
             return "failed"
@@ -749,14 +756,8 @@ def _outcome_detail(outcome: Outcome) -> str | None:
     return outcome.problem.detail if isinstance(outcome, Failed) else None
 
 
-def _claim_moved(claim: ClaimRecord, status: Any, now: Any, reference: str | None) -> ClaimRecord:
-    return msgspec.structs.replace(
-        claim, status=status, updated_at=now, agency_reference=reference or claim.agency_reference
-    )
-
-
-def _payload_partial(payload: dict[str, Any]) -> bool:
-    return bool(payload.get("invoice_numbers"))
+def _claim_moved(claim: ClaimRecord, status: Any, now: Any) -> ClaimRecord:
+    return msgspec.structs.replace(claim, status=status, updated_at=now)
 
 
 def _decode(payload: dict[str, Any], kind: type[Any]) -> Any:
