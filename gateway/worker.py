@@ -37,7 +37,6 @@ import msgspec
 from adapters._upstream import sync_budget
 from adapters.base import (
     ChangeFeed,
-    ClaimRef,
     Failed,
     OperationContext,
     Outcome,
@@ -382,14 +381,7 @@ class Worker:
         payload = operation.payload
         if operation.kind == "claim.create":
             return await adapter.submit_claim(credential, context, _decode(payload, ClaimCreate))
-        assert claim.agency_reference is not None
-        ref = ClaimRef(
-            claim_id=claim.id,
-            agency_reference=claim.agency_reference,
-            currency=claim.currency,
-            client_reference=claim.client_reference,
-            invoice_references=claim.invoice_references,
-        )
+        ref = claim.ref()
         match operation.kind:
             case "payment.report":
                 return await adapter.report_payment(credential, context, ref, _decode(payload, PaymentReport))

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from adapters._upstream import sync_budget
-from adapters.base import AgencyClaim, ClaimRef
+from adapters.base import AgencyClaim
 from canonical import (
     Claim,
     ClaimStatus,
@@ -115,11 +115,7 @@ class ReadService:
         cached = self._cache.get(record.id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        adapter = self.runtime.adapter(record.agency)
-        with sync_budget():
-            answer = await adapter.get_claim(
-                self.runtime.credential(record.tenant, record.agency), _ref(record)
-            )
+        answer = await self._ask_agency(record)
         if ttl > 0:
             if len(self._cache) > 10_000:
                 self._cache.clear()
@@ -135,12 +131,16 @@ class ReadService:
             running.add_done_callback(lambda _: self._refreshing.pop(record.id, None))
         await asyncio.shield(running)
 
-    async def _read_agency(self, record: ClaimRecord) -> None:
+    async def _ask_agency(self, record: ClaimRecord) -> AgencyClaim:
+        """The agency's own record of the claim, read within the credential's sync share."""
         adapter = self.runtime.adapter(record.agency)
         with sync_budget():
-            answer = await adapter.get_claim(
-                self.runtime.credential(record.tenant, record.agency), _ref(record)
+            return await adapter.get_claim(
+                self.runtime.credential(record.tenant, record.agency), record.ref()
             )
+
+    async def _read_agency(self, record: ClaimRecord) -> None:
+        answer = await self._ask_agency(record)
         for _ in range(_REFRESH_ATTEMPTS):
             claim = await self.store.get_claim(record.id) or record
             ledger = await self.store.get_ledger(record.id) or new_ledger(claim)
@@ -256,16 +256,6 @@ def status_event(record: ClaimRecord, status: ClaimStatus) -> Event:
         created_at=utcnow(),
         claim_id=record.id,
         data={"from": record.status, "to": status},
-    )
-
-
-def _ref(record: ClaimRecord) -> ClaimRef:
-    assert record.agency_reference is not None
-    return ClaimRef(
-        claim_id=record.id,
-        agency_reference=record.agency_reference,
-        currency=record.currency,
-        client_reference=record.client_reference,
     )
 
 

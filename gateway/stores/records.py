@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from adapters.base import ChangeRecord
+from adapters.base import ChangeRecord, ClaimRef
 from canonical import (
     ClaimStatus,
     ClaimType,
@@ -104,6 +104,17 @@ class ClaimRecord(msgspec.Struct, kw_only=True):
     updated_at: dt.datetime
     #: When the debtor's personal data was erased (gateway.services.privacy); None while kept.
     personal_data_erased_at: dt.datetime | None = None
+
+    def ref(self) -> ClaimRef:
+        """The claim as its agency knows it, for reads and follow-ups (confirmed claims only)."""
+        assert self.agency_reference is not None
+        return ClaimRef(
+            claim_id=self.id,
+            agency_reference=self.agency_reference,
+            currency=self.currency,
+            client_reference=self.client_reference,
+            invoice_references=self.invoice_references,
+        )
 
 
 #: An operation keeps this many history steps (the latest); older ones are dropped.

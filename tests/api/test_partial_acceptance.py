@@ -60,17 +60,19 @@ async def test_a_create_refused_for_one_invoice_succeeds_for_the_others_and_name
         "INV-3": 700,
     }
 
-    # Follow-ups reach the agency with its reference for each accepted invoice.
+    # Reads of the agency (a refresh) and follow-ups reach it with its reference for each
+    # accepted invoice.
+    reference = done["agency_reference"]
+    expected = {"INV-1": f"{reference}/INV-1", "INV-3": f"{reference}/INV-3"}
+    refreshed = await client.get(f"{CLAIMS}/{claim_id}?refresh=true", headers=auth())
+    assert refreshed.status_code == 200, refreshed.text
+    assert agency.refs[-1].invoice_references == expected
     withdrawal = {"reason": "by_client", "invoice_numbers": None}
     sent = await client.post(
         f"{CLAIMS}/{claim_id}/withdrawal", json=withdrawal, headers=auth(idempotency_key="w1")
     )
     await wait_for_status(client, sent.headers["location"], "succeeded")
-    reference = done["agency_reference"]
-    assert agency.refs[-1].invoice_references == {
-        "INV-1": f"{reference}/INV-1",
-        "INV-3": f"{reference}/INV-3",
-    }
+    assert agency.refs[-1].invoice_references == expected
 
 
 async def test_a_wholly_accepted_create_lists_no_refused_invoices(client: httpx.AsyncClient) -> None:

@@ -82,7 +82,7 @@ class FakeAgency:
         # One claim per invoice: invoices it refuses on creation (the rest are accepted).
         self.refuse_invoices: set[str] = set()
         self.undecided = False  # asynchronous outcomes never come (a claim under review)
-        self.refs: list[ClaimRef] = []  # what follow-up writes were addressed to
+        self.refs: list[ClaimRef] = []  # what reads and follow-up writes were addressed to
 
     def receive(self, kind: str, op: OperationContext, body: Any) -> str:
         self.calls.append((kind, op.idempotency_token, op.maybe_sent))
@@ -155,6 +155,7 @@ class FakeAdapter:
 
     async def get_claim(self, credential: Credential, ref: ClaimRef) -> AgencyClaim:
         self.agency.claim_reads += 1
+        self.agency.refs.append(ref)
         for kind, body in self.agency.ledger.values():
             if kind == "claim.create" and isinstance(body, ClaimCreate):
                 invoices = [
