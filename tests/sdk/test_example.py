@@ -5,6 +5,7 @@ changed. Everything runs in the overlay environment (see conftest.py), in real p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import socket
@@ -25,15 +26,17 @@ from tests.support.gateway import claim_body, invoice_bodies
 EXAMPLE = ROOT / "examples" / "adapter-example"
 KEY = "cg_example_acme"
 DEADLINE = 30.0
-#: Serves Skuld's sandbox in the overlay and prints where, with the config sections for it.
+#: Serves an installed agency's sandbox in the overlay and prints where, with the config sections
+#: for it (and its refuse-invoice control, if it has one).
 SANDBOX = """
 import json, sys
 from adapters.registry import discover
-spec = discover()["skuld"]
+spec = discover()[sys.argv[1]]
 from adapters.sandbox_kit import serve_in_thread
 server = serve_in_thread(spec.sandbox.create_app())
 print(json.dumps({"url": server.base_url, "agency": spec.sandbox.agency_config(server.base_url),
-                  "credentials": spec.sandbox.credentials(), "secrets": spec.sandbox.secrets()}), flush=True)
+                  "credentials": spec.sandbox.credentials(), "secrets": spec.sandbox.secrets(),
+                  "refuse": spec.sandbox.refuse_invoice_path}), flush=True)
 sys.stdin.read()
 server.stop()
 """
@@ -94,7 +97,14 @@ def _stop(process: subprocess.Popen[str]) -> None:
 
 @pytest.fixture
 def skuld_sandbox(skuld_installed: Path, overlay: Overlay, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    process = overlay.popen("-c", SANDBOX, cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    with sandbox_process(overlay, "skuld", tmp_path) as sandbox:
+        yield sandbox
+
+
+@contextlib.contextmanager
+def sandbox_process(overlay: Overlay, agency: str, cwd: Path) -> Iterator[dict[str, Any]]:
+    """An installed agency's sandbox in its own process: where it listens and its config sections."""
+    process = overlay.popen("-c", SANDBOX, agency, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         assert process.stdout is not None
         line = process.stdout.readline()

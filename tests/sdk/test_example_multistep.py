@@ -7,7 +7,6 @@ no gateway code changed. Everything runs in the overlay environment, in real pro
 from __future__ import annotations
 
 import hashlib
-import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,24 +17,12 @@ import pytest
 
 from tests.sdk._imports import forbidden_imports
 from tests.sdk.conftest import ROOT, Overlay
-from tests.sdk.test_example import _free_port, _stop, _toml, _until
+from tests.sdk.test_example import _free_port, _stop, _toml, _until, sandbox_process
 from tests.sdk.test_scaffold import SUITE_TESTS, junit, suite_outcomes
 from tests.support.gateway import claim_body, invoice_bodies
 
 EXAMPLE = ROOT / "examples" / "adapter-example-multistep"
 KEY = "cg_example_multistep_acme"
-SANDBOX = """
-import json, sys
-from adapters.registry import discover
-spec = discover()["verdandi"]
-from adapters.sandbox_kit import serve_in_thread
-server = serve_in_thread(spec.sandbox.create_app())
-print(json.dumps({"url": server.base_url, "agency": spec.sandbox.agency_config(server.base_url),
-                  "credentials": spec.sandbox.credentials(), "secrets": spec.sandbox.secrets(),
-                  "refuse": spec.sandbox.refuse_invoice_path}), flush=True)
-sys.stdin.read()
-server.stop()
-"""
 
 
 @pytest.fixture(scope="module")
@@ -76,18 +63,8 @@ def test_the_example_passes_the_conformance_kit_partial_acceptance_included(
 
 @pytest.fixture
 def verdandi_sandbox(verdandi_installed: Path, overlay: Overlay, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    process = overlay.popen("-c", SANDBOX, cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line, "the sandbox did not start"
-        yield json.loads(line)
-    finally:
-        if process.stdin is not None:
-            process.stdin.close()  # the sandbox script stops its server when stdin ends
-        _stop(process)
-        if process.stdout is not None:
-            process.stdout.close()
+    with sandbox_process(overlay, "verdandi", tmp_path) as sandbox:
+        yield sandbox
 
 
 def _config(sandbox: dict[str, Any]) -> str:
