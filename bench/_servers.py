@@ -79,18 +79,31 @@ def writer_app(sandbox_url: str, redis_url: str, prefix: str) -> object:
     return create_app(settings_from_mapping(document, SPEC.sandbox.secrets(), {"intrum": SPEC}))
 
 
-def observed_app(sandbox_url: str, observed: bool) -> object:
-    """The gateway as `serve` runs it: JSON logs at INFO (to /dev/null here) and its metrics; or,
-    not `observed`, without the access layer (access line, request metrics) and logging WARNING."""
-    import os
+def observed_app(sandbox_url: str) -> object:
+    """The gateway as `serve` runs it (JSON logs at INFO to stderr, its metrics), with a switch.
 
+    `POST /_bench/observe/off` takes the access layer (access line, request metrics) out and
+    sets logging to WARNING; `POST /_bench/observe/on` puts both back. One process measured both
+    ways, interleaved, so that the difference is the access layer's, not two processes' layouts."""
     from gateway.logs import configure_logging
 
-    configure_logging("INFO" if observed else "WARNING", "json", open(os.devnull, "w"))  # noqa: SIM115
+    configure_logging("INFO", "json", sys.stderr)
     app: Any = gateway_app(sandbox_url)
-    if not observed:
-        app.asgi_handler = app.asgi_handler.__wrapped__
-    return app
+    observed = app.asgi_handler
+    bare = observed.__wrapped__
+
+    async def switch(scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path.startswith("/_bench/observe/"):
+            on = path.endswith("/on")
+            configure_logging("INFO" if on else "WARNING", "json", sys.stderr)
+            app.asgi_handler = observed if on else bare
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await app(scope, receive, send)
+
+    return switch
 
 
 def main() -> None:
@@ -101,8 +114,8 @@ def main() -> None:
         app = sandbox_app()
     elif role == "writer":
         app = writer_app(sys.argv[3], sys.argv[4], sys.argv[5])
-    elif role in ("observed-on", "observed-off"):
-        app = observed_app(sys.argv[3], role == "observed-on")
+    elif role == "observed":
+        app = observed_app(sys.argv[3])
     else:
         app = gateway_app(sys.argv[3])
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)  # type: ignore[arg-type]

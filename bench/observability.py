@@ -1,51 +1,270 @@
 """Benchmark: what logging and metrics cost per request (goal: at most 5 % of the request's CPU).
 
-    make bench            # or: .venv/bin/python -m bench.observability [--seconds 5] [--rounds 3]
+    make bench            # or: .venv/bin/python -m bench.observability [--rounds 12] [--requests 1500]
 
-Two measurements in one run:
+"On" is the gateway as `serve --workers N` runs it: JSON lines at INFO on stderr (a pipe, read
+by another party, as in a container), one access line per request, the request metrics, and
+prometheus_client in multiprocess mode. "Off" takes the access layer out (access line, request id,
+request metrics) and sets logging to WARNING. Upstream call metrics stay in both (they are part
+of the agency client). Each variant takes ledger reads (`GET /claims/{id}`, no agency call) and
+refreshing reads (`?refresh=true`: the Intrum sandbox is read, 1 + 1 per invoice calls).
 
-1. A/B, interleaved over rounds: two gateway processes of the same build against one Intrum
-   sandbox, "on" as `serve` runs it (JSON logs at INFO, one access line per request, request
-   metrics) and "off" (logging at WARNING, the access layer removed). Each takes ledger reads
-   (`GET /claims/{id}`, no agency call) and refreshing reads (`?refresh=true`, the agency is read)
-   at c32; CPU µs per request from each process's /proc/<pid>/stat. The difference is the cost;
-   on a shared machine it is within the noise, so the run also measures:
-2. The same work in isolation, in this process: the access layer around an ASGI app that does
-   nothing (request id, context binding, HTTP counter + histogram, one JSON access line written
-   to /dev/null) minus that app alone, and the metric updates of one agency call (request
-   counter, latency histogram, rate-slot counter). Their sum over a request's agency calls,
-   divided by the "off" CPU of that request, is the overhead reported.
+1. **In the app** (the reported number): the real gateway app in this process, driven through
+   ASGI with no network client, switched between on and off every block of requests, over many
+   rounds. CPU is this thread's (`thread_time`); the log pipe's reader is another process, as a
+   container's is. The cost is the median of each round's paired
+   difference (on - off, back to back); it is divided by the CPU of the same request served
+   over HTTP (2.), which is what a request costs in production.
+2. **Served**: one gateway process (uvicorn) with the same switch, at c32 over HTTP from this
+   process; CPU µs per request from /proc/<pid>/stat. It gives the denominator, and its own
+   on - off difference, which on a shared 2-core machine is within the noise (an A/A pair of
+   identical code differs by up to ±20 µs there), so it is reported but not judged.
+3. **Components**, in isolation: the access layer around an ASGI app that does nothing, and the
+   metric updates of one agency call.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+
+# As `serve --workers N` runs (gateway/cli.py): prometheus_client writes every value to a
+# shared file. Set before anything imports prometheus_client; the servers spawned inherit it.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="cg-bench-metrics-"))
+
 import argparse
 import asyncio
+import contextlib
 import json
-import os
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import aiohttp
 
-from bench._servers import BENCH_KEY
+from bench._servers import BENCH_KEY, gateway_app
 from bench.proxy_read import cpu_seconds, free_port, load, spawn, wait_ready
 from gateway.demo import DEMO_CLAIM
 
 #: Agency calls of one refreshing Intrum read (the case + one /invoices/query per invoice).
 CALLS_PER_REFRESH = 1 + len(DEMO_CLAIM["invoices"])
+PATHS = ("ledger", "refresh")
 
 
-async def isolated_costs(iterations: int = 20000) -> dict[str, float]:
-    """µs per request of the access layer, and per agency call of the upstream metrics."""
+def _claim(tag: str) -> dict[str, Any]:
+    """The demo claim with its own references: both parts submit one to the same sandbox."""
+    claim: dict[str, Any] = {**DEMO_CLAIM, "client_reference": f"BENCH-{tag}"}
+    claim["invoices"] = [{**i, "number": f"{tag}-{i['number']}"} for i in DEMO_CLAIM["invoices"]]
+    return claim
+
+
+def _log_pipe() -> TextIO:
+    """A pipe whose reader is another process (`cat` to /dev/null), as a container's log reader
+    is: the lines cost their writes, and no reader thread contends for this process's GIL."""
+    reader = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    assert reader.stdin is not None
+    return os.fdopen(reader.stdin.fileno(), "w")
+
+
+def _piped_server(*args: str) -> subprocess.Popen[bytes]:
+    """A bench server whose stderr (its JSON lines) is a pipe read by another process."""
+    reader = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    return subprocess.Popen([sys.executable, "-m", "bench._servers", *args], stderr=reader.stdin)
+
+
+# -- 1. in the app ----------------------------------------------------------------------------
+
+
+class _Driver:
+    """Requests straight into the ASGI app: what is measured is the gateway, not an HTTP client."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        task = asyncio.create_task(
+            self.app({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get, outbox.put)
+        )
+        await inbox.put({"type": "lifespan.startup"})
+        assert (await outbox.get())["type"] == "lifespan.startup.complete"
+        try:
+            yield
+        finally:
+            await inbox.put({"type": "lifespan.shutdown"})
+            await outbox.get()
+            await task
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        query: bytes = b"",
+        body: bytes = b"",
+        headers: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> tuple[int, bytes]:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": query,
+            "root_path": "",
+            "headers": [(b"host", b"bench"), (b"authorization", f"Bearer {BENCH_KEY}".encode()), *headers],
+            "client": ("127.0.0.1", 40000),
+            "server": ("127.0.0.1", 80),
+        }
+        received = False
+        status = 0
+        chunks: list[bytes] = []
+
+        async def receive() -> dict[str, Any]:
+            nonlocal received
+            if not received:
+                received = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await asyncio.Event().wait()  # the client never goes away
+            raise AssertionError
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, send)
+        return status, b"".join(chunks)
+
+
+async def in_app(sandbox_url: str, rounds: int, requests: int) -> dict[str, dict[str, list[float]]]:
+    """CPU µs per request of each round, per path and variant, in this process."""
+    from gateway.logs import configure_logging
+
+    stream = _log_pipe()
+    configure_logging("INFO", "json", stream)
+    app: Any = gateway_app(sandbox_url)
+    observed = app.asgi_handler
+    bare = observed.__wrapped__
+    driver = _Driver(app)
+
+    def switch(on: bool) -> None:
+        configure_logging("INFO" if on else "WARNING", "json", stream)
+        app.asgi_handler = observed if on else bare
+
+    results: dict[str, dict[str, list[float]]] = {p: {"on": [], "off": []} for p in PATHS}
+    async with driver.running():
+        status, answer = await driver.call(
+            "POST",
+            "/v1/tenants/bench/claims",
+            body=json.dumps(_claim("app")).encode(),
+            headers=(
+                (b"content-type", b"application/json"),
+                (b"idempotency-key", b"bench-in-app"),
+                (b"prefer", b"wait=20"),
+            ),
+        )
+        operation = json.loads(answer)
+        assert status in (200, 201) and operation["status"] == "succeeded", answer
+        path = f"/v1/tenants/bench/claims/{operation['claim_id']}"
+        queries = {"ledger": b"", "refresh": b"refresh=true"}
+
+        async def block(kind: str, count: int) -> float:
+            started = time.thread_time()
+            for _ in range(count):
+                status, answer = await driver.call("GET", path, queries[kind])
+                assert status == 200, answer
+            return (time.thread_time() - started) / count * 1e6
+
+        for on in (True, False):  # warm every path both ways
+            switch(on)
+            for kind in PATHS:
+                await block(kind, requests // 5)
+        for round_ in range(rounds):
+            for kind in PATHS:
+                # Alternate which goes first: a drift in the machine's load favours neither.
+                for on in (True, False) if round_ % 2 == 0 else (False, True):
+                    switch(on)
+                    results[kind]["on" if on else "off"].append(
+                        await block(kind, requests if kind == "ledger" else requests // 3)
+                    )
+        switch(True)
+    return results
+
+
+# -- 2. served over HTTP ----------------------------------------------------------------------
+
+
+async def served(sandbox_url: str, seconds: float, rounds: int) -> dict[str, dict[str, list[float]]]:
+    port = free_port()
+    gateway = _piped_server("observed", str(port), sandbox_url)
+    url = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {BENCH_KEY}"}
+    results: dict[str, dict[str, list[float]]] = {p: {"on": [], "off": []} for p in PATHS}
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
+            await wait_ready(session, f"{url}/health/live")
+            async with session.post(
+                f"{url}/v1/tenants/bench/claims",
+                json=_claim("served"),
+                headers={**auth, "Idempotency-Key": "bench-served", "Prefer": "wait=20"},
+            ) as response:
+                operation = await response.json()
+                assert operation["status"] == "succeeded", operation
+            claim = f"{url}/v1/tenants/bench/claims/{operation['claim_id']}"
+
+            def reader(kind: str) -> Callable[[], Awaitable[None]]:
+                target = f"{claim}?refresh=true" if kind == "refresh" else claim
+
+                async def read() -> None:
+                    async with session.get(target, headers=auth) as response:
+                        assert response.status == 200, await response.text()
+                        await response.read()
+
+                return read
+
+            async def switch(on: bool) -> None:
+                async with session.post(f"{url}/_bench/observe/{'on' if on else 'off'}") as response:
+                    assert response.status == 204
+
+            for on in (True, False):
+                await switch(on)
+                for kind in PATHS:
+                    await load(reader(kind), 8, 1.0)
+            for round_ in range(rounds):
+                for kind in PATHS:
+                    for on in (True, False) if round_ % 2 == 0 else (False, True):
+                        await switch(on)
+                        before = cpu_seconds(gateway.pid)
+                        count, _ = await load(reader(kind), 32, seconds)
+                        used = (cpu_seconds(gateway.pid) - before) / count * 1e6
+                        results[kind]["on" if on else "off"].append(used)
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=10)
+    return results
+
+
+# -- 3. components ----------------------------------------------------------------------------
+
+
+async def components(iterations: int = 20000) -> dict[str, float]:
+    """µs per request of the access layer alone, and per agency call of the upstream metrics."""
     from adapters._upstream import metrics as upstream
+    from adapters._upstream import tally
     from gateway.logs import configure_logging
     from gateway.middleware import observe_requests
 
-    configure_logging("INFO", "json", open(os.devnull, "w"))  # noqa: SIM115, ASYNC230
+    configure_logging("INFO", "json", _log_pipe())
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -70,109 +289,75 @@ async def isolated_costs(iterations: int = 20000) -> dict[str, float]:
     observed = observe_requests(app)
 
     async def timed(target: Any) -> float:
-        started = time.process_time()
+        started = time.thread_time()
         for _ in range(iterations):
             await target(scope(), receive, send)
-        return (time.process_time() - started) / iterations * 1e6
+        return (time.thread_time() - started) / iterations * 1e6
 
-    async def both() -> tuple[float, float]:
-        await timed(observed)  # warm: label children created, loggers built
-        return await timed(observed), await timed(app)
-
-    with_layer, bare = await both()
-    counters = upstream.REQUESTS.labels("bench", "/invoices/query", "200")
-    latency = upstream.LATENCY.labels("bench", "/invoices/query")
-    slots = upstream.RATE_SLOTS.labels("bench", "bench")
-    started = time.process_time()
+    await timed(observed)  # warm: label children created, loggers built
+    with_layer, bare = await timed(observed), await timed(app)
+    started = time.thread_time()
     for _ in range(iterations):
-        upstream.agency_route("/invoices/query")
-        counters.inc()
-        latency.observe(0.004)
-        slots.inc()
-    per_call = (time.process_time() - started) / iterations * 1e6
+        route = upstream.agency_route("/invoices/query")
+        upstream.CALLS.add(("bench", route, "200"), 0.004)
+        upstream.SLOTS_TAKEN.add(("bench", "bench"))
+    tally.flush()  # its share of the bulk update belongs to these calls
+    per_call = (time.thread_time() - started) / iterations * 1e6
     return {"access_layer_us": with_layer - bare, "metrics_per_agency_call_us": per_call}
 
 
-async def run(seconds: float, rounds: int) -> dict[str, object]:
-    sandbox_port, on_port, off_port = free_port(), free_port(), free_port()
+def _paired(results: dict[str, list[float]]) -> float:
+    """The median over rounds of on - off (each round's two blocks ran back to back)."""
+    return statistics.median(on - off for on, off in zip(results["on"], results["off"], strict=True))
+
+
+async def run(rounds: int, requests: int, served_rounds: int, seconds: float) -> dict[str, object]:
+    sandbox_port = free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     sandbox = spawn("sandbox", str(sandbox_port))
-    gateways = {
-        "on": spawn("observed-on", str(on_port), sandbox_url),
-        "off": spawn("observed-off", str(off_port), sandbox_url),
-    }
-    urls = {"on": f"http://127.0.0.1:{on_port}", "off": f"http://127.0.0.1:{off_port}"}
-    auth = {"Authorization": f"Bearer {BENCH_KEY}"}
-    results: dict[str, list[float]] = {f"{v}_{p}": [] for v in gateways for p in ("ledger", "refresh")}
     try:
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
+        async with aiohttp.ClientSession() as session:
             await wait_ready(session, f"{sandbox_url}/_sandbox/ledger")
-            claims = {}
-            for variant, url in urls.items():
-                await wait_ready(session, f"{url}/health/live")
-                claim = {**DEMO_CLAIM, "client_reference": f"BENCH-{variant}"}
-                claim["invoices"] = [{**i, "number": f"{variant}-{i['number']}"} for i in claim["invoices"]]
-                async with session.post(
-                    f"{url}/v1/tenants/bench/claims",
-                    json=claim,
-                    headers={**auth, "Idempotency-Key": f"bench-{variant}", "Prefer": "wait=20"},
-                ) as response:
-                    operation = await response.json()
-                    assert operation["status"] == "succeeded", operation
-                claims[variant] = f"{url}/v1/tenants/bench/claims/{operation['claim_id']}"
-
-            def reader(variant: str, refresh: bool) -> Callable[[], Awaitable[None]]:
-                target = f"{claims[variant]}?refresh=true" if refresh else claims[variant]
-
-                async def read() -> None:
-                    async with session.get(target, headers=auth) as response:
-                        assert response.status == 200, await response.text()
-                        await response.read()
-
-                return read
-
-            for variant in gateways:  # warm up every path
-                await load(reader(variant, False), 8, 1.0)
-                await load(reader(variant, True), 8, 1.0)
-            for _ in range(rounds):
-                for path, refresh in (("ledger", False), ("refresh", True)):
-                    for variant, process in gateways.items():
-                        before = cpu_seconds(process.pid)
-                        count, _ = await load(reader(variant, refresh), 32, seconds)
-                        results[f"{variant}_{path}"].append((cpu_seconds(process.pid) - before) / count * 1e6)
+        app = await in_app(sandbox_url, rounds, requests)
+        http = await served(sandbox_url, seconds, served_rounds) if served_rounds else app
     finally:
-        for process in (*gateways.values(), sandbox):
-            process.terminate()
-        for process in (*gateways.values(), sandbox):
-            process.wait(timeout=10)
-    isolated = await isolated_costs()
-    cpu = {key: statistics.median(values) for key, values in results.items()}
-    ledger_cost = isolated["access_layer_us"]
-    refresh_cost = ledger_cost + CALLS_PER_REFRESH * isolated["metrics_per_agency_call_us"]
-    return {
-        "ledger_cpu_us_on": round(cpu["on_ledger"]),
-        "ledger_cpu_us_off": round(cpu["off_ledger"]),
-        "ledger_ab_overhead_pct": round((cpu["on_ledger"] / cpu["off_ledger"] - 1) * 100, 1),
-        "refresh_cpu_us_on": round(cpu["on_refresh"]),
-        "refresh_cpu_us_off": round(cpu["off_refresh"]),
-        "refresh_ab_overhead_pct": round((cpu["on_refresh"] / cpu["off_refresh"] - 1) * 100, 1),
-        "access_layer_us_isolated": round(isolated["access_layer_us"], 1),
-        "metrics_per_agency_call_us_isolated": round(isolated["metrics_per_agency_call_us"], 2),
-        "ledger_overhead_pct_isolated": round(ledger_cost / cpu["off_ledger"] * 100, 1),
-        "refresh_overhead_pct_isolated": round(refresh_cost / cpu["off_refresh"] * 100, 1),
+        sandbox.terminate()
+        sandbox.wait(timeout=10)
+    parts = await components()
+    report: dict[str, object] = {}
+    for kind in PATHS:
+        cost = _paired(app[kind])
+        served_off = statistics.median(http[kind]["off"])
+        report |= {
+            f"{kind}_cost_us": round(cost, 1),
+            f"{kind}_overhead_pct": round(cost / served_off * 100, 1),
+            f"{kind}_served_cpu_us_off": round(served_off, 1),
+            f"{kind}_served_cpu_us_on": round(statistics.median(http[kind]["on"]), 1),
+            f"{kind}_served_ab_us_noisy": round(_paired(http[kind]), 1),
+            f"{kind}_in_app_cpu_us_off": round(statistics.median(app[kind]["off"]), 1),
+            f"{kind}_in_app_overhead_pct": round(cost / statistics.median(app[kind]["off"]) * 100, 1),
+        }
+    report |= {
+        "access_layer_us_alone": round(parts["access_layer_us"], 1),
+        "metrics_per_agency_call_us_alone": round(parts["metrics_per_agency_call_us"], 2),
         "rounds": rounds,
-        "seconds_per_round": seconds,
+        "requests_per_block": requests,
+        "served_rounds": served_rounds,
+        "served_seconds_per_round": seconds,
     }
+    return report
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=12, help="in-app rounds (on and off blocks)")
+    parser.add_argument("--requests", type=int, default=1500, help="ledger reads per in-app block")
+    parser.add_argument("--served-rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=3.0, help="per served round and variant")
     args = parser.parse_args()
-    report = asyncio.run(run(args.seconds, args.rounds))
+    report = asyncio.run(run(args.rounds, args.requests, args.served_rounds, args.seconds))
     out = Path(".bench")
     out.mkdir(exist_ok=True)
     (out / "observability.json").write_text(json.dumps(report, indent=2))

@@ -17,7 +17,7 @@ from litestar.openapi.spec import Components, SecurityScheme, Tag
 from adapters.base import AdapterSpec
 from gateway.auth import audit_refusal
 from gateway.console import ConsolePlugin
-from gateway.middleware import observe_requests, request_id_header
+from gateway.middleware import observe_requests
 from gateway.openapi import PolishedJson, PolishedScalar, PolishedSwagger, StrictStructs
 from gateway.problems import exception_handlers
 from gateway.routes._shared import Services, authenticate_first, provide_principal, provide_services
@@ -96,7 +96,7 @@ def create_app(
         middleware=[lambda app: body_deadline(app, settings.body_timeout_seconds)],
         exception_handlers=exception_handlers,
         after_exception=[audit_refusal],
-        before_send=[request_id_header, *([name_server_span] if tracer_provider is not None else [])],
+        before_send=[name_server_span] if tracer_provider is not None else [],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="collection-gateway",

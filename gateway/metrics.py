@@ -29,6 +29,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from adapters._upstream import tally
+
 __all__ = [
     "CONTENT_TYPE",
     "DELIVERY_ATTEMPTS",
@@ -160,7 +162,11 @@ WORKER_LOOP_HEARTBEAT = Gauge(
 
 
 def exposition() -> bytes:
-    """The text exposition of every metric: this process's, or all processes' in multiprocess mode."""
+    """The text exposition of every metric: this process's, or all processes' in multiprocess mode.
+
+    This process's pending hot-path counts are added first (adapters/_upstream/tally.py): a
+    scrape is exact for the process it reaches, another process's counts are ≤ ~1 s late."""
+    tally.flush()
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
         from prometheus_client import multiprocess

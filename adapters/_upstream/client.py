@@ -271,9 +271,6 @@ class UpstreamClient:
             wait_max=retry_wait_max,
             wait_jitter=retry_wait_jitter,
         )
-        self._counters: dict[tuple[str, int | str], Any] = {}
-        self._latencies: dict[str, Any] = {}
-        self._slots: dict[str, Any] = {}
         for limit in rate_limits:
             if limit[1] == 60.0:
                 metrics.RATE_LIMIT_PER_MINUTE.labels(agency).set(limit[0])
@@ -423,11 +420,7 @@ class UpstreamClient:
                 call, "timeout" if isinstance(exc, TimeoutError | httpx.TimeoutException) else "no_answer"
             )
             raise error_for_exception(self.agency, exc, write=call.write) from exc
-        latency = self._latencies.get(call.route)
-        if latency is None:
-            latency = self._latencies[call.route] = metrics.LATENCY.labels(self.agency, call.route)
-        latency.observe(time.perf_counter() - started)
-        self._count(call, response.status_code)
+        metrics.CALLS.add((self.agency, call.route, str(response.status_code)), time.perf_counter() - started)
         return response
 
     def _retryable(self, call: _Call, error: AgencyError) -> Exception:
@@ -459,17 +452,8 @@ class UpstreamClient:
                 f"{self.agency}: shared state unavailable ({type(exc).__name__})"
             ) from exc
 
-    def _count(self, call: _Call, status: int | str) -> None:
-        counter = self._counters.get((call.route, status))
-        if counter is None:
-            counter = self._counters[(call.route, status)] = metrics.REQUESTS.labels(
-                self.agency, call.route, str(status)
-            )
-        counter.inc()
+    def _count(self, call: _Call, failure: str) -> None:
+        metrics.CALLS.add((self.agency, call.route, failure))
 
     def _slot_taken(self, call: _Call) -> None:
-        tenant = call.credential.tenant
-        counter = self._slots.get(tenant)
-        if counter is None:
-            counter = self._slots[tenant] = metrics.RATE_SLOTS.labels(self.agency, tenant)
-        counter.inc()
+        metrics.SLOTS_TAKEN.add((self.agency, call.credential.tenant))

@@ -15,14 +15,18 @@ import re
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from adapters._upstream.tally import Tally
+
 __all__ = [
     "BREAKER_STATE",
+    "CALLS",
     "LATENCY",
     "RATE_LIMITED",
     "RATE_LIMIT_PER_MINUTE",
     "RATE_SLOTS",
     "RATE_WAIT",
     "REQUESTS",
+    "SLOTS_TAKEN",
     "TOKEN_REQUESTS",
     "agency_route",
 ]
@@ -73,6 +77,11 @@ TOKEN_REQUESTS = Counter(
     "OAuth2 client-credentials token requests, by outcome",
     ["agency", "outcome"],
 )
+
+#: The per-call updates (one of each per call sent), added to the families above in bulk (tally.py):
+#: CALLS.add((agency, route, status), seconds) counts a call and observes its latency.
+CALLS = Tally(REQUESTS, LATENCY)
+SLOTS_TAKEN = Tally(RATE_SLOTS)
 
 _WORD = re.compile(r"^(?:[A-Za-z][A-Za-z_-]{0,39}|v[0-9]{1,2})$")
 

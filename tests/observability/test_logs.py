@@ -18,7 +18,7 @@ from adapters.registry import discover
 from adapters.sandbox_kit import serve_in_thread
 from gateway.app import create_app
 from gateway.demo import DEMO_KEYS, demo_document
-from gateway.logs import bound_contextvars, configure_logging, forward_to_stdlib, get_logger
+from gateway.logs import bound_contextvars, configure_logging, flush, forward_to_stdlib, get_logger
 from gateway.settings import settings_from_mapping
 from tests.support.fake_agency import FakeAgency, fake_spec
 from tests.support.gateway import claim_body, gateway_settings, sha
@@ -51,6 +51,7 @@ def debtor_claim(reference: str, currency: str = "EUR") -> dict[str, Any]:
 
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    flush()  # access lines are written in batches (gateway/middleware.py)
     text = stream.getvalue()
     parsed = []
     for line in text.splitlines():
@@ -169,6 +170,7 @@ async def test_every_path_logs_json_with_ids_and_no_personal_data_or_secret(
     finally:
         server.stop()
 
+    flush()
     captured = capfd.readouterr()
     assert_no_leak(
         log_stream.getvalue(), captured.out, captured.err, secrets=[SECRET_KEY, WRONG_KEY, CALLER_TOKEN]

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from adapters._upstream.tally import FLUSH_SECONDS
 from adapters.registry import discover
 from adapters.sandbox_kit import RunningServer, serve_in_thread
 from tests.conftest import REDIS_URL
@@ -130,6 +131,10 @@ def total(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: s
     )
 
 
+async def _equal(reading: Any, expected: Any) -> bool:
+    return bool(await reading == expected)
+
+
 async def wait_for(condition: Any, timeout: float = 30.0) -> Any:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -210,17 +215,18 @@ async def test_two_api_processes_and_a_worker_count_exactly_the_traffic_sent(
 
                 await wait_for(final)
 
-        # Every scrape, whichever process answers it, has the totals of both.
-        readings = []
-        for _ in range(6):
+        async def reading() -> dict[tuple[str, str, str], float]:
             samples, content_type = await scrape(f"{base}/metrics")
             assert content_type.count("charset") == 1
-            readings.append(
-                {
-                    key: total(samples, "cg_http_requests_total", method=key[0], route=key[1], status=key[2])
-                    for key in sent
-                }
-            )
+            return {
+                key: total(samples, "cg_http_requests_total", method=key[0], route=key[1], status=key[2])
+                for key in sent
+            }
+
+        # A process adds its counts to the shared files within FLUSH_SECONDS (adapters/_upstream/
+        # tally.py); from then on every scrape, whichever process answers it, has both totals.
+        await wait_for(lambda: _equal(reading(), sent), timeout=FLUSH_SECONDS + 10)
+        readings = [await reading() for _ in range(6)]
         assert readings == [sent] * 6, readings
         samples, _ = await scrape(f"{base}/metrics")
         assert total(samples, "cg_operations_total", status="queued") == CLAIMS

@@ -19,6 +19,7 @@ from adapters.registry import discover
 from adapters.sandbox_kit import RunningServer, serve_in_thread
 from gateway.app import create_app
 from gateway.demo import DEMO_KEYS, demo_document
+from gateway.logs import flush
 from gateway.settings import settings_from_mapping
 from gateway.tracing import tracer_provider_from_env, tracing_requested
 from tests.support.gateway import claim_body
@@ -91,7 +92,8 @@ async def test_one_trace_spans_the_request_its_delivery_and_the_agency_call(
     # No health probe or scrape becomes a trace, and no span carries a secret.
     rendered = "".join(s.to_json() for s in spans)
     assert not any(secret in rendered for secret in secrets.values())
-    # The request's access line names its trace.
+    # The request's access line names its trace (written with its batch: flush it now).
+    flush()
     lines = [json.loads(line) for line in log_stream.getvalue().splitlines()]
     (access,) = [r for r in lines if r["logger"] == "gateway.access" and r["method"] == "POST"]
     assert access["trace_id"] == format(trace_id, "032x")
