@@ -79,7 +79,7 @@ def writer_app(sandbox_url: str, redis_url: str, prefix: str) -> object:
     return create_app(settings_from_mapping(document, SPEC.sandbox.secrets(), {"intrum": SPEC}))
 
 
-def observed_app(sandbox_url: str) -> object:
+def observed_app(sandbox_url: str, store_url: str = "memory://", prefix: str = "cg-bench") -> object:
     """The gateway as `serve` runs it (JSON logs at INFO to stderr, its metrics), with a switch.
 
     `POST /_bench/observe/off` takes the access layer (access line, request metrics) out and
@@ -88,7 +88,7 @@ def observed_app(sandbox_url: str) -> object:
     from gateway.logs import configure_logging
 
     configure_logging("INFO", "json", sys.stderr)
-    app: Any = gateway_app(sandbox_url)
+    app: Any = gateway_app(sandbox_url, store_url, prefix)
     observed = app.asgi_handler
     bare = observed.__wrapped__
 
@@ -115,7 +115,7 @@ def main() -> None:
     elif role == "writer":
         app = writer_app(sys.argv[3], sys.argv[4], sys.argv[5])
     elif role == "observed":
-        app = observed_app(sys.argv[3])
+        app = observed_app(*sys.argv[3:6])
     else:
         app = gateway_app(sys.argv[3])
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)  # type: ignore[arg-type]

@@ -40,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -53,6 +54,8 @@ from gateway.demo import DEMO_CLAIM
 #: Agency calls of one refreshing Intrum read (the case + one /invoices/query per invoice).
 CALLS_PER_REFRESH = 1 + len(DEMO_CLAIM["invoices"])
 PATHS = ("ledger", "refresh")
+#: A store as gateway_app takes it: URL and key prefix (the prefix also tells the runs apart).
+Store = tuple[str, str]
 
 
 def _claim(tag: str) -> dict[str, Any]:
@@ -146,13 +149,15 @@ class _Driver:
         return status, b"".join(chunks)
 
 
-async def in_app(sandbox_url: str, rounds: int, requests: int) -> dict[str, dict[str, list[float]]]:
+async def in_app(
+    sandbox_url: str, store: Store, rounds: int, requests: int
+) -> dict[str, dict[str, list[float]]]:
     """CPU µs per request of each round, per path and variant, in this process."""
     from gateway.logs import configure_logging
 
     stream = _log_pipe()
     configure_logging("INFO", "json", stream)
-    app: Any = gateway_app(sandbox_url)
+    app: Any = gateway_app(sandbox_url, *store)
     observed = app.asgi_handler
     bare = observed.__wrapped__
     driver = _Driver(app)
@@ -166,10 +171,10 @@ async def in_app(sandbox_url: str, rounds: int, requests: int) -> dict[str, dict
         status, answer = await driver.call(
             "POST",
             "/v1/tenants/bench/claims",
-            body=json.dumps(_claim("app")).encode(),
+            body=json.dumps(_claim(f"app-{store[1]}")).encode(),
             headers=(
                 (b"content-type", b"application/json"),
-                (b"idempotency-key", b"bench-in-app"),
+                (b"idempotency-key", f"bench-in-app-{store[1]}".encode()),
                 (b"prefer", b"wait=20"),
             ),
         )
@@ -179,11 +184,17 @@ async def in_app(sandbox_url: str, rounds: int, requests: int) -> dict[str, dict
         queries = {"ledger": b"", "refresh": b"refresh=true"}
 
         async def block(kind: str, count: int) -> float:
+            """`count` reads by 32 concurrent callers, as the served part reads: the event loop's
+            own work per request (and the background loops', per second) is what it is at load."""
+
+            async def caller(share: int) -> None:
+                for _ in range(share):
+                    status, answer = await driver.call("GET", path, queries[kind])
+                    assert status == 200, answer
+
             started = time.thread_time()
-            for _ in range(count):
-                status, answer = await driver.call("GET", path, queries[kind])
-                assert status == 200, answer
-            return (time.thread_time() - started) / count * 1e6
+            await asyncio.gather(*(caller(count // 32) for _ in range(32)))
+            return (time.thread_time() - started) / (count // 32 * 32) * 1e6
 
         for on in (True, False):  # warm every path both ways
             switch(on)
@@ -195,7 +206,7 @@ async def in_app(sandbox_url: str, rounds: int, requests: int) -> dict[str, dict
                 for on in (True, False) if round_ % 2 == 0 else (False, True):
                     switch(on)
                     results[kind]["on" if on else "off"].append(
-                        await block(kind, requests if kind == "ledger" else requests // 3)
+                        await block(kind, requests if kind == "ledger" else requests // 4)
                     )
         switch(True)
     return results
@@ -204,9 +215,11 @@ async def in_app(sandbox_url: str, rounds: int, requests: int) -> dict[str, dict
 # -- 2. served over HTTP ----------------------------------------------------------------------
 
 
-async def served(sandbox_url: str, seconds: float, rounds: int) -> dict[str, dict[str, list[float]]]:
+async def served(
+    sandbox_url: str, store: Store, seconds: float, rounds: int
+) -> dict[str, dict[str, list[float]]]:
     port = free_port()
-    gateway = _piped_server("observed", str(port), sandbox_url)
+    gateway = _piped_server("observed", str(port), sandbox_url, *store)
     url = f"http://127.0.0.1:{port}"
     auth = {"Authorization": f"Bearer {BENCH_KEY}"}
     results: dict[str, dict[str, list[float]]] = {p: {"on": [], "off": []} for p in PATHS}
@@ -215,8 +228,8 @@ async def served(sandbox_url: str, seconds: float, rounds: int) -> dict[str, dic
             await wait_ready(session, f"{url}/health/live")
             async with session.post(
                 f"{url}/v1/tenants/bench/claims",
-                json=_claim("served"),
-                headers={**auth, "Idempotency-Key": "bench-served", "Prefer": "wait=20"},
+                json=_claim(f"served-{store[1]}"),
+                headers={**auth, "Idempotency-Key": f"bench-served-{store[1]}", "Prefer": "wait=20"},
             ) as response:
                 operation = await response.json()
                 assert operation["status"] == "succeeded", operation
@@ -311,32 +324,50 @@ def _paired(results: dict[str, list[float]]) -> float:
     return statistics.median(on - off for on, off in zip(results["on"], results["off"], strict=True))
 
 
-async def run(rounds: int, requests: int, served_rounds: int, seconds: float) -> dict[str, object]:
+async def _redis_answers(url: str) -> bool:
+    import redis.asyncio as redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        return bool(await client.ping())
+    except (OSError, redis.RedisError):
+        return False
+    finally:
+        await client.aclose()
+
+
+async def run(
+    rounds: int, requests: int, served_rounds: int, seconds: float, redis_url: str
+) -> dict[str, object]:
     sandbox_port = free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     sandbox = spawn("sandbox", str(sandbox_port))
+    stores: dict[str, Store] = {"memory": ("memory://", "memory")}
+    if await _redis_answers(redis_url):
+        stores["redis"] = (redis_url, f"cg-bench-obs-{uuid.uuid4().hex[:8]}")
+    else:
+        print(f"no Redis at {redis_url}: measuring the embedded store only", file=sys.stderr)
+    report: dict[str, object] = {}
     try:
         async with aiohttp.ClientSession() as session:
             await wait_ready(session, f"{sandbox_url}/_sandbox/ledger")
-        app = await in_app(sandbox_url, rounds, requests)
-        http = await served(sandbox_url, seconds, served_rounds) if served_rounds else app
+        for name, store in stores.items():
+            app = await in_app(sandbox_url, store, rounds, requests)
+            http = await served(sandbox_url, store, seconds, served_rounds) if served_rounds else app
+            for kind in PATHS:
+                cost = _paired(app[kind])
+                served_off = statistics.median(http[kind]["off"])
+                report |= {
+                    f"{name}_{kind}_cost_us": round(cost, 1),
+                    f"{name}_{kind}_overhead_pct": round(cost / served_off * 100, 1),
+                    f"{name}_{kind}_served_cpu_us_off": round(served_off, 1),
+                    f"{name}_{kind}_served_ab_us_noisy": round(_paired(http[kind]), 1),
+                    f"{name}_{kind}_in_app_cpu_us_off": round(statistics.median(app[kind]["off"]), 1),
+                }
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=10)
     parts = await components()
-    report: dict[str, object] = {}
-    for kind in PATHS:
-        cost = _paired(app[kind])
-        served_off = statistics.median(http[kind]["off"])
-        report |= {
-            f"{kind}_cost_us": round(cost, 1),
-            f"{kind}_overhead_pct": round(cost / served_off * 100, 1),
-            f"{kind}_served_cpu_us_off": round(served_off, 1),
-            f"{kind}_served_cpu_us_on": round(statistics.median(http[kind]["on"]), 1),
-            f"{kind}_served_ab_us_noisy": round(_paired(http[kind]), 1),
-            f"{kind}_in_app_cpu_us_off": round(statistics.median(app[kind]["off"]), 1),
-            f"{kind}_in_app_overhead_pct": round(cost / statistics.median(app[kind]["off"]) * 100, 1),
-        }
     report |= {
         "access_layer_us_alone": round(parts["access_layer_us"], 1),
         "metrics_per_agency_call_us_alone": round(parts["metrics_per_agency_call_us"], 2),
@@ -356,8 +387,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1500, help="ledger reads per in-app block")
     parser.add_argument("--served-rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0, help="per served round and variant")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="the deployed store")
     args = parser.parse_args()
-    report = asyncio.run(run(args.rounds, args.requests, args.served_rounds, args.seconds))
+    report = asyncio.run(run(args.rounds, args.requests, args.served_rounds, args.seconds, args.redis))
     out = Path(".bench")
     out.mkdir(exist_ok=True)
     (out / "observability.json").write_text(json.dumps(report, indent=2))

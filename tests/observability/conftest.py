@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.logs import configure_logging, forward_to_stdlib
+from gateway.logs import configure_logging, flush, forward_to_stdlib
 
 
 @pytest.fixture
@@ -20,6 +20,7 @@ def log_stream() -> Iterator[io.StringIO]:
     try:
         yield stream
     finally:  # as the process had it: other tests' logs go to pytest again
+        flush()  # this test's access lines still waiting go to its stream, not the next test's
         for handler in list(root.handlers):
             root.removeHandler(handler)
         for handler in handlers:

@@ -274,3 +274,64 @@ def test_text_lines_for_the_demo_are_readable_and_as_discreet() -> None:
     assert "builtins.ValueError" in text and "test_logs.py" in frames[-1]
     assert "not on the request path" not in text
     assert_no_leak(text, secrets=[])
+
+
+def test_lines_on_a_pipe_are_written_whole_and_never_more_than_pipe_buf_at_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`serve --workers N` share one stderr pipe: a write of at most PIPE_BUF is atomic there, so
+    every write(2) must be whole lines and at most PIPE_BUF, or two processes' lines interleave."""
+    import os
+    import select
+
+    from gateway import logs
+
+    writes: list[bytes] = []
+    real_write = os.write
+
+    def recording(fd: int, data: bytes) -> int:
+        writes.append(bytes(data))
+        return real_write(fd, data)
+
+    path = tmp_path / "stderr"
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    with path.open("w") as stream:
+        configure_logging("INFO", "json", stream)
+        monkeypatch.setattr(logs.os, "write", recording)
+        try:
+            rows: list[logs.AccessRow] = [
+                (
+                    1.7e9 + n,
+                    {"request_id": f"req-{n}"},
+                    "GET",
+                    "/v1/agencies",
+                    200,
+                    1.5,
+                    "acme",
+                    "key_1",
+                    None,
+                )
+                for n in range(300)
+            ]
+            logs.write_access_lines(rows)
+            for n in range(40):
+                get_logger("gateway.delivery").info("attempt", n=n, note="x" * 200)
+            get_logger("gateway.delivery").warning("at once")  # written now, after the gathered ones
+            written_before_flush = len(writes)
+        finally:
+            monkeypatch.undo()
+            flush()
+            for handler in list(root.handlers):
+                root.removeHandler(handler)
+            for handler in handlers:
+                root.addHandler(handler)
+            root.setLevel(level)
+            forward_to_stdlib()
+    assert written_before_flush == len(writes)  # nothing was left waiting behind the warning
+    assert all(len(w) <= select.PIPE_BUF and w.endswith(b"\n") for w in writes)
+    assert len(writes) < (300 + 41) / 5  # gathered, not a write per line
+    parsed = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["request_id"] for r in parsed[:300]] == [f"req-{n}" for n in range(300)]
+    assert parsed[0]["timestamp"] == "2023-11-14T22:13:20.000000Z"  # when the request ended
+    assert [r.get("n") for r in parsed[300:340]] == list(range(40)) and parsed[-1]["message"] == "at once"
