@@ -482,7 +482,7 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "json", stream: Text
     global _json_sink
     stream = stream if stream is not None else sys.stderr
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
-    _flush_sink()
+    flush()  # what waits goes where it was going
     _json_sink = _JsonSink(stream, numeric) if fmt == "json" else None
     ordered: Any = _Ordered(stream)
     shared: list[Processor] = [
@@ -560,7 +560,7 @@ def forward_to_stdlib() -> None:
     """structlog hands its lines to the standard library's loggers, formatted by whatever the host
     set up. The state until a process configures its logs (tests, embedding): nothing printed."""
     global _generation, _json_sink
-    _flush_sink()
+    flush()  # what waits goes where it was going
     _json_sink = None
     structlog.configure(
         processors=[merge_context, _unclash, structlog.stdlib.render_to_log_kwargs],

@@ -335,3 +335,34 @@ def test_lines_on_a_pipe_are_written_whole_and_never_more_than_pipe_buf_at_once(
     assert [r["request_id"] for r in parsed[:300]] == [f"req-{n}" for n in range(300)]
     assert parsed[0]["timestamp"] == "2023-11-14T22:13:20.000000Z"  # when the request ended
     assert [r.get("n") for r in parsed[300:340]] == list(range(40)) and parsed[-1]["message"] == "at once"
+
+
+def test_access_lines_of_requests_before_a_switch_of_destination_stay_with_the_old_one() -> None:
+    """Access lines are written in batches: a request answered before the logs were sent
+    elsewhere (a test's stream, a reconfigured process) keeps its line out of the new place."""
+    from gateway import middleware
+
+    before = io.StringIO()
+    after = io.StringIO()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        configure_logging("INFO", "json", before)
+
+        async def answered() -> None:  # inside a loop: the line waits for its batch
+            middleware._http.add(
+                ("GET", "/v1/agencies", "200"), 0.001, (0.0, {"request_id": "old"}, None, None, None)
+            )
+
+        asyncio.run(answered())
+        assert "old" not in before.getvalue()
+        configure_logging("INFO", "json", after)
+        flush()
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+        forward_to_stdlib()
+    assert '"request_id":"old"' in before.getvalue() and "old" not in after.getvalue()
