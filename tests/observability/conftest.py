@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 from collections.abc import Iterator
+from typing import TextIO
 
 import pytest
 
-from gateway.logs import configure_logging, flush, forward_to_stdlib
+from gateway.logs import LogFormat, configure_logging, flush, forward_to_stdlib
 
 
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
+@contextlib.contextmanager
+def logging_to(stream: TextIO, fmt: LogFormat = "json") -> Iterator[TextIO]:
+    """The process's logs go to `stream` (at INFO) for the block; then as the process had them:
+    other tests' logs go to pytest again."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    stream = io.StringIO()
-    configure_logging("INFO", "json", stream)
+    configure_logging("INFO", fmt, stream)
     try:
         yield stream
-    finally:  # as the process had it: other tests' logs go to pytest again
-        flush()  # this test's access lines still waiting go to its stream, not the next test's
+    finally:
+        flush()  # this block's access lines still waiting go to its stream, not the next one's
         for handler in list(root.handlers):
             root.removeHandler(handler)
         for handler in handlers:
             root.addHandler(handler)
         root.setLevel(level)
         forward_to_stdlib()
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    with logging_to(io.StringIO()) as stream:
+        assert isinstance(stream, io.StringIO)
+        yield stream

@@ -18,8 +18,9 @@ from adapters.registry import discover
 from adapters.sandbox_kit import serve_in_thread
 from gateway.app import create_app
 from gateway.demo import DEMO_KEYS, demo_document
-from gateway.logs import bound_contextvars, configure_logging, flush, forward_to_stdlib, get_logger
+from gateway.logs import bound_contextvars, flush, get_logger
 from gateway.settings import settings_from_mapping
+from tests.observability.conftest import logging_to
 from tests.support.fake_agency import FakeAgency, fake_spec
 from tests.support.gateway import claim_body, gateway_settings, sha
 
@@ -243,25 +244,14 @@ async def test_agency_calls_with_real_credentials_leak_no_secret(
 
 
 def test_text_lines_for_the_demo_are_readable_and_as_discreet() -> None:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
     stream = io.StringIO()
-    configure_logging("INFO", "text", stream)
-    try:
-        with bound_contextvars(request_id="req-1", operation_id="op_1"):
-            get_logger("gateway.access").info("request", method="GET", status=200)
-            get_logger("gateway.access").debug("not on the request path")
-            try:
-                raise ValueError(f"cannot map {PII['email']}")
-            except ValueError:
-                logging.getLogger("gateway.worker").exception("delivery failed")
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in handlers:
-            root.addHandler(handler)
-        root.setLevel(level)
-        forward_to_stdlib()
+    with logging_to(stream, "text"), bound_contextvars(request_id="req-1", operation_id="op_1"):
+        get_logger("gateway.access").info("request", method="GET", status=200)
+        get_logger("gateway.access").debug("not on the request path")
+        try:
+            raise ValueError(f"cannot map {PII['email']}")
+        except ValueError:
+            logging.getLogger("gateway.worker").exception("delivery failed")
     text = stream.getvalue()
     first, second, *frames = text.splitlines()
     assert (
@@ -294,41 +284,19 @@ def test_lines_on_a_pipe_are_written_whole_and_never_more_than_pipe_buf_at_once(
         return real_write(fd, data)
 
     path = tmp_path / "stderr"
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    with path.open("w") as stream:
-        configure_logging("INFO", "json", stream)
-        monkeypatch.setattr(logs.os, "write", recording)
-        try:
-            rows: list[logs.AccessRow] = [
-                (
-                    1.7e9 + n,
-                    {"request_id": f"req-{n}"},
-                    "GET",
-                    "/v1/agencies",
-                    200,
-                    1.5,
-                    "acme",
-                    "key_1",
-                    None,
-                )
-                for n in range(300)
-            ]
-            logs.write_access_lines(rows)
-            for n in range(40):
-                get_logger("gateway.delivery").info("attempt", n=n, note="x" * 200)
-            get_logger("gateway.delivery").warning("at once")  # written now, after the gathered ones
-            written_before_flush = len(writes)
-        finally:
-            monkeypatch.undo()
-            flush()
-            for handler in list(root.handlers):
-                root.removeHandler(handler)
-            for handler in handlers:
-                root.addHandler(handler)
-            root.setLevel(level)
-            forward_to_stdlib()
-    assert written_before_flush == len(writes)  # nothing was left waiting behind the warning
+    rows: list[logs.AccessRow] = [
+        (1.7e9 + n, {"request_id": f"req-{n}"}, "GET", "/v1/agencies", 200, 1.5, "acme", "key_1", None)
+        for n in range(300)
+    ]
+    with path.open("w") as stream, logging_to(stream), monkeypatch.context() as patched:
+        patched.setattr(logs.os, "write", recording)
+        logs.write_access_lines(rows)
+        for n in range(40):
+            get_logger("gateway.delivery").info("attempt", n=n, note="x" * 200)
+        get_logger("gateway.delivery").warning("at once")  # written now, after the gathered ones
+        written_before_flush = len(writes)
+        flush()
+        assert written_before_flush == len(writes)  # nothing was left waiting behind the warning
     assert all(len(w) <= select.PIPE_BUF and w.endswith(b"\n") for w in writes)
     assert len(writes) < (300 + 41) / 5  # gathered, not a write per line
     parsed = [json.loads(line) for line in path.read_text().splitlines()]
@@ -344,10 +312,7 @@ def test_access_lines_of_requests_before_a_switch_of_destination_stay_with_the_o
 
     before = io.StringIO()
     after = io.StringIO()
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
-        configure_logging("INFO", "json", before)
+    with logging_to(before):
 
         async def answered() -> None:  # inside a loop: the line waits for its batch
             middleware._http.add(
@@ -356,13 +321,6 @@ def test_access_lines_of_requests_before_a_switch_of_destination_stay_with_the_o
 
         asyncio.run(answered())
         assert "old" not in before.getvalue()
-        configure_logging("INFO", "json", after)
-        flush()
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in handlers:
-            root.addHandler(handler)
-        root.setLevel(level)
-        forward_to_stdlib()
+        with logging_to(after):
+            pass
     assert '"request_id":"old"' in before.getvalue() and "old" not in after.getvalue()
