@@ -4,7 +4,7 @@
 router, so the 404 and 405 answers the router gives before any route middleware runs are
 counted, logged and carry the request id too. Per request it:
 
-- decides the id once (`request_id`): a sane client `X-Request-Id` is echoed, any other is
+- decides the id once (kept in the scope state as `request_id`): a sane client `X-Request-Id` is echoed, any other is
   replaced by a fresh one; it is put on the response (`X-Request-Id`) and bound into the log
   context for every line written while the request runs;
 - counts it by method, route and status, observes its latency, and writes one access line:
@@ -25,7 +25,6 @@ import itertools
 import os
 import re
 import time
-from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,7 +32,7 @@ from adapters._upstream.tally import Entry, Tally
 from gateway import metrics
 from gateway.logs import current_context, end_request_context, start_request_context, write_access_lines
 
-__all__ = ["UNMATCHED_ROUTE", "observe_requests", "request_id"]
+__all__ = ["UNMATCHED_ROUTE", "observe_requests"]
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -76,16 +75,8 @@ _new_id_source()
 os.register_at_fork(after_in_child=_new_id_source)
 
 
-def request_id(scope: Scope) -> str:
-    """This request's id, decided on first use and kept in the scope state."""
-    state: dict[str, Any] = scope.setdefault("state", {})
-    known = state.get("request_id")
-    if known is None:
-        known = state["request_id"] = _decide_id(scope)
-    return str(known)
-
-
 def _decide_id(scope: Scope) -> str:
+    """A sane client X-Request-Id, else a fresh id."""
     sent = dict(scope.get("headers", ())).get(b"x-request-id")  # names are lower case in ASGI
     if sent is not None:
         text: str = sent.decode("latin-1")
