@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TextIO
 
 import uvicorn
 
@@ -79,25 +80,36 @@ def writer_app(sandbox_url: str, redis_url: str, prefix: str) -> object:
     return create_app(settings_from_mapping(document, SPEC.sandbox.secrets(), {"intrum": SPEC}))
 
 
-def observed_app(sandbox_url: str, store_url: str = "memory://", prefix: str = "cg-bench") -> object:
-    """The gateway as `serve` runs it (JSON logs at INFO to stderr, its metrics), with a switch.
-
-    `POST /_bench/observe/off` takes the access layer (access line, request metrics) out and
-    sets logging to WARNING; `POST /_bench/observe/on` puts both back. One process measured both
-    ways, interleaved, so that the difference is the access layer's, not two processes' layouts."""
+def observable_app(
+    sandbox_url: str, stream: TextIO, store_url: str = "memory://", prefix: str = "cg-bench"
+) -> tuple[Any, Callable[[bool], None]]:
+    """The gateway as `serve` runs it (JSON logs at INFO to `stream`, its metrics), and its switch:
+    off takes the access layer (access line, request id, request metrics) out and sets logging to
+    WARNING; on puts both back."""
     from gateway.logs import configure_logging
 
-    configure_logging("INFO", "json", sys.stderr)
+    configure_logging("INFO", "json", stream)
     app: Any = gateway_app(sandbox_url, store_url, prefix)
     observed = app.asgi_handler
     bare = observed.__wrapped__
 
+    def observe(on: bool) -> None:
+        configure_logging("INFO" if on else "WARNING", "json", stream)
+        app.asgi_handler = observed if on else bare
+
+    return app, observe
+
+
+def observed_app(sandbox_url: str, store_url: str = "memory://", prefix: str = "cg-bench") -> object:
+    """`observable_app` logging to stderr, switched over HTTP: `POST /_bench/observe/off|on`. One
+    process measured both ways, interleaved, so that the difference is the access layer's, not
+    two processes' layouts."""
+    app, observe = observable_app(sandbox_url, sys.stderr, store_url, prefix)
+
     async def switch(scope: Any, receive: Any, send: Any) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
         if path.startswith("/_bench/observe/"):
-            on = path.endswith("/on")
-            configure_logging("INFO" if on else "WARNING", "json", sys.stderr)
-            app.asgi_handler = observed if on else bare
+            observe(path.endswith("/on"))
             await send({"type": "http.response.start", "status": 204, "headers": []})
             await send({"type": "http.response.body", "body": b""})
             return

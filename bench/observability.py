@@ -47,14 +47,14 @@ from typing import Any, TextIO
 
 import aiohttp
 
-from bench._servers import BENCH_KEY, gateway_app
+from bench._servers import BENCH_KEY, observable_app
 from bench.proxy_read import cpu_seconds, free_port, load, spawn, wait_ready
 from gateway.demo import DEMO_CLAIM
 
 #: Agency calls of one refreshing Intrum read (the case + one /invoices/query per invoice).
 CALLS_PER_REFRESH = 1 + len(DEMO_CLAIM["invoices"])
 PATHS = ("ledger", "refresh")
-#: A store as gateway_app takes it: URL and key prefix (the prefix also tells the runs apart).
+#: A store as observable_app takes it: URL and key prefix (the prefix also tells the runs apart).
 Store = tuple[str, str]
 
 
@@ -153,18 +153,8 @@ async def in_app(
     sandbox_url: str, store: Store, rounds: int, requests: int
 ) -> dict[str, dict[str, list[float]]]:
     """CPU µs per request of each round, per path and variant, in this process."""
-    from gateway.logs import configure_logging
-
-    stream = _log_pipe()
-    configure_logging("INFO", "json", stream)
-    app: Any = gateway_app(sandbox_url, *store)
-    observed = app.asgi_handler
-    bare = observed.__wrapped__
+    app, switch = observable_app(sandbox_url, _log_pipe(), *store)
     driver = _Driver(app)
-
-    def switch(on: bool) -> None:
-        configure_logging("INFO" if on else "WARNING", "json", stream)
-        app.asgi_handler = observed if on else bare
 
     results: dict[str, dict[str, list[float]]] = {p: {"on": [], "off": []} for p in PATHS}
     async with driver.running():

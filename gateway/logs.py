@@ -274,28 +274,17 @@ class _JsonSink:
         except (AttributeError, OSError, ValueError):  # StringIO in tests
             self.fd = None
 
-    def write(
-        self,
-        level: int,
-        name: str,
-        logger: str,
-        event: str,
-        fields: dict[str, Any],
-        context: Mapping[str, Any] | None = None,
-        now: float | None = None,
-    ) -> None:
-        """One line; `context` and `now` default to the current log context and time (the
-        access log passes those of the request, whose line it writes later)."""
+    def write(self, level: int, name: str, logger: str, event: str, fields: dict[str, Any]) -> None:
+        """One line, with the current log context and time."""
         if level < self.level:
             return
-        if context is None:
-            context = _CONTEXT.get()
+        context = _CONTEXT.get()
         if context:
             for key, value in context.items():
                 fields.setdefault(key, value)
         fields["level"] = name
         fields["logger"] = logger
-        fields["timestamp"] = timestamp(time.time() if now is None else now)
+        fields["timestamp"] = timestamp(time.time())
         fields["message"] = event
         if self.fd is None:
             line = _encode.encode(fields).decode() + "\n"
