@@ -126,7 +126,8 @@ class Tally:
             _tallies.append(self)
 
     def add(self, labels: tuple[str, ...], seconds: float | None = None, extra: Any = None) -> None:
-        """Count one under `labels`; with a histogram, observe `seconds` too (when given)."""
+        """Count one under `labels`; with a histogram, observe `seconds` too (when given); `extra`
+        goes with the entry to `then`."""
         entries = self._entries
         entries.append((labels, seconds, extra))
         if len(entries) >= BATCH or _timer.arm():
