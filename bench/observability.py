@@ -21,6 +21,13 @@ refreshing reads (`?refresh=true`: the Intrum sandbox is read, 1 + 1 per invoice
    identical code differs by up to ±20 µs there), so it is reported but not judged.
 3. **Components**, in isolation: the access layer around an ASGI app that does nothing, and the
    metric updates of one agency call.
+4. **Instructions** (when valgrind is installed; `--no-instructions` skips it): the same ledger
+   read counted in CPU instructions under callgrind, which gives the same count run after run
+   where the CPU times above swing by a factor of two on a shared machine. In the app, on and
+   off, each at two request counts (the difference between the two is per request, start-up
+   cancels out); served off, likewise, for the denominator. Instructions do not see cache
+   misses or the kernel (the log pipe's write(2), the sockets), so they are the floor of the
+   cost; the CPU-time figures above are its ceiling on a noisy machine.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ import argparse
 import asyncio
 import contextlib
 import json
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -73,10 +82,11 @@ def _log_pipe() -> TextIO:
     return os.fdopen(reader.stdin.fileno(), "w")
 
 
-def _piped_server(*args: str) -> subprocess.Popen[bytes]:
-    """A bench server whose stderr (its JSON lines) is a pipe read by another process."""
+def _piped_server(*args: str, under: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+    """A bench server whose stderr (its JSON lines) is a pipe read by another process; `under`
+    runs it under a tool (callgrind)."""
     reader = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    return subprocess.Popen([sys.executable, "-m", "bench._servers", *args], stderr=reader.stdin)
+    return subprocess.Popen([*under, sys.executable, "-m", "bench._servers", *args], stderr=reader.stdin)
 
 
 # -- 1. in the app ----------------------------------------------------------------------------
@@ -309,6 +319,132 @@ async def components(iterations: int = 20000) -> dict[str, float]:
     return {"access_layer_us": with_layer - bare, "metrics_per_agency_call_us": per_call}
 
 
+# -- 4. instructions ---------------------------------------------------------------------------
+
+#: Ledger reads per counted run; a run at each count, per variant, gives instructions per request.
+COUNTED_READS = (1600, 4800)
+
+
+async def _ledger_reads(app: Any, switch: Callable[[bool], None], on: bool, reads: int, tag: str) -> None:
+    """Submit the demo claim, set the variant, then `reads` ledger reads by 32 callers (a child
+    run under callgrind: everything it executes is counted)."""
+    driver = _Driver(app)
+    async with driver.running():
+        status, answer = await driver.call(
+            "POST",
+            "/v1/tenants/bench/claims",
+            body=json.dumps(_claim(tag)).encode(),
+            headers=(
+                (b"content-type", b"application/json"),
+                (b"idempotency-key", tag.encode()),
+                (b"prefer", b"wait=20"),
+            ),
+        )
+        operation = json.loads(answer)
+        assert status in (200, 201) and operation["status"] == "succeeded", answer
+        switch(on)
+
+        async def caller(share: int) -> None:
+            for _ in range(share):
+                status, answer = await driver.call("GET", f"/v1/tenants/bench/claims/{operation['claim_id']}")
+                assert status == 200, answer
+
+        await asyncio.gather(*(caller(reads // 32) for _ in range(32)))
+
+
+def _counted(out: Path) -> int:
+    """The instructions a callgrind run executed (its `summary:` line)."""
+    for line in out.read_text().splitlines():
+        if line.startswith("summary:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no callgrind summary in {out}")
+
+
+def _callgrind(out: Path) -> tuple[str, ...]:
+    return ("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}")
+
+
+async def _served_counted(sandbox_url: str, out: Path, reads: int) -> None:
+    """A served gateway, off, under callgrind: the demo claim, then `reads` ledger reads at c32."""
+    port = free_port()
+    server = _piped_server(
+        "observed", str(port), sandbox_url, "memory://", f"counted-{reads}", under=_callgrind(out)
+    )
+    url = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {BENCH_KEY}"}
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
+            await wait_ready(session, f"{url}/health/live", seconds=300)  # valgrind starts slowly
+            async with session.post(
+                f"{url}/v1/tenants/bench/claims",
+                json=_claim(f"counted-{reads}"),
+                headers={
+                    **auth,
+                    "Idempotency-Key": f"counted-{reads}-{uuid.uuid4().hex}",
+                    "Prefer": "wait=60",
+                },
+            ) as response:
+                operation = await response.json()
+                assert operation["status"] == "succeeded", operation
+            async with session.post(f"{url}/_bench/observe/off") as response:
+                assert response.status == 204
+            claim = f"{url}/v1/tenants/bench/claims/{operation['claim_id']}"
+
+            async def caller(share: int) -> None:
+                for _ in range(share):
+                    async with session.get(claim, headers=auth) as response:
+                        assert response.status == 200, await response.text()
+                        await response.read()
+
+            await asyncio.gather(*(caller(reads // 32) for _ in range(32)))
+    finally:
+        server.send_signal(signal.SIGTERM)  # callgrind writes its counts as the process exits
+        await asyncio.to_thread(server.wait, 300)
+
+
+async def instructions(sandbox_url: str) -> dict[str, float]:
+    """Instructions per ledger read (embedded store): in the app on and off, served off."""
+    low, high = COUNTED_READS
+    with tempfile.TemporaryDirectory(prefix="cg-bench-callgrind-") as directory:
+        outs = Path(directory)
+
+        async def in_app_run(variant: str, reads: int) -> None:
+            child = await asyncio.create_subprocess_exec(
+                *_callgrind(outs / f"{variant}-{reads}"), sys.executable, "-m", "bench.observability",
+                "--counted-child", variant, str(reads), sandbox_url,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            assert await child.wait() == 0, f"counted run {variant} {reads} failed"
+
+        # Two at a time: these machines have two cores.
+        for variant in ("on", "off"):
+            await asyncio.gather(in_app_run(variant, low), in_app_run(variant, high))
+        await asyncio.gather(*(_served_counted(sandbox_url, outs / f"served-{n}", n) for n in (low, high)))
+
+        def per_request(name: str) -> float:
+            return (_counted(outs / f"{name}-{high}") - _counted(outs / f"{name}-{low}")) / (high - low)
+
+        on, off, served = per_request("on"), per_request("off"), per_request("served")
+    return {
+        "instructions_ledger_in_app_off": round(off),
+        "instructions_ledger_in_app_on": round(on),
+        "instructions_ledger_cost": round(on - off),
+        "instructions_ledger_served_off": round(served),
+        "instructions_ledger_overhead_pct": round((on - off) / served * 100, 1),
+    }
+
+
+def _counted_child(variant: str, reads: int, sandbox_url: str) -> None:
+    from adapters._upstream import tally
+
+    # Batches flush when full (256 requests), as in a gateway busy enough for its CPU to matter;
+    # under callgrind (~50x slower) the 1 s timer would cut them by wall-clock time instead, and
+    # the count would move with the machine's load.
+    tally._timer._seconds = 3600.0
+    app, switch = observable_app(sandbox_url, _log_pipe())
+    asyncio.run(_ledger_reads(app, switch, variant == "on", reads, f"counted-{variant}-{uuid.uuid4().hex}"))
+
+
 def _paired(results: dict[str, list[float]]) -> float:
     """The median over rounds of on - off (each round's two blocks ran back to back)."""
     return statistics.median(on - off for on, off in zip(results["on"], results["off"], strict=True))
@@ -327,7 +463,7 @@ async def _redis_answers(url: str) -> bool:
 
 
 async def run(
-    rounds: int, requests: int, served_rounds: int, seconds: float, redis_url: str
+    rounds: int, requests: int, served_rounds: int, seconds: float, redis_url: str, counted: bool
 ) -> dict[str, object]:
     sandbox_port = free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
@@ -354,6 +490,8 @@ async def run(
                     f"{name}_{kind}_served_ab_us_noisy": round(_paired(http[kind]), 1),
                     f"{name}_{kind}_in_app_cpu_us_off": round(statistics.median(app[kind]["off"]), 1),
                 }
+        if counted:
+            report |= await instructions(sandbox_url)
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=10)
@@ -378,8 +516,23 @@ def main() -> None:
     parser.add_argument("--served-rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0, help="per served round and variant")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="the deployed store")
+    parser.add_argument(
+        "--no-instructions", action="store_true", help="skip the instruction counts (part 4, ~5 min)"
+    )
+    parser.add_argument(
+        "--counted-child", nargs=3, metavar=("VARIANT", "READS", "SANDBOX"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
-    report = asyncio.run(run(args.rounds, args.requests, args.served_rounds, args.seconds, args.redis))
+    if args.counted_child:
+        variant, reads, sandbox_url = args.counted_child
+        _counted_child(variant, int(reads), sandbox_url)
+        return
+    counted = not args.no_instructions and shutil.which("valgrind") is not None
+    if not counted and not args.no_instructions:
+        print("valgrind is not installed: no instruction counts (part 4)", file=sys.stderr)
+    report = asyncio.run(
+        run(args.rounds, args.requests, args.served_rounds, args.seconds, args.redis, counted)
+    )
     out = Path(".bench")
     out.mkdir(exist_ok=True)
     (out / "observability.json").write_text(json.dumps(report, indent=2))

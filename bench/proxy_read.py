@@ -50,8 +50,8 @@ def spawn(*args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "bench._servers", *args])
 
 
-async def wait_ready(session: aiohttp.ClientSession, url: str) -> None:
-    deadline = time.monotonic() + 30
+async def wait_ready(session: aiohttp.ClientSession, url: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
     while True:
         try:
             async with session.get(url) as response:

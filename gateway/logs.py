@@ -46,21 +46,18 @@ from adapters._upstream import tally
 from adapters._upstream.tally import FlushTimer
 
 __all__ = [
+    "LOG_CONTEXT",
     "AccessLine",
     "AccessRow",
     "LogFormat",
     "Logger",
     "bind_contextvars",
     "bound_contextvars",
-    "clear_contextvars",
     "configure_logging",
-    "current_context",
-    "end_request_context",
     "flush",
     "forward_to_stdlib",
     "get_logger",
     "merge_context",
-    "start_request_context",
     "write_access_lines",
 ]
 
@@ -78,49 +75,30 @@ _generation = 0
 # started with. structlog's own contextvars helpers keep one variable per key and scan every
 # context variable of the task on each line and each clear (~8 µs a request at 40 variables);
 # this is one lookup.
-_CONTEXT: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+# The access layer (gateway/middleware.py) sets it to the request's id and resets it afterwards.
+LOG_CONTEXT: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
     "cg_log_context", default=MappingProxyType({})
 )
 
 
 def bind_contextvars(**fields: Any) -> None:
     """Add `fields` to every line this task (and the tasks it starts from now on) writes."""
-    _CONTEXT.set({**_CONTEXT.get(), **fields})
-
-
-def clear_contextvars() -> None:
-    """Drop every bound field (the access middleware does at the start and end of a request)."""
-    _CONTEXT.set({})
-
-
-def current_context() -> Mapping[str, Any]:
-    """The fields bound now (a mapping that is replaced, never changed: safe to keep)."""
-    return _CONTEXT.get()
-
-
-def start_request_context(request_id: str) -> contextvars.Token[Mapping[str, Any]]:
-    """The log context of a request: its id alone, whatever was bound before (the access layer)."""
-    return _CONTEXT.set({"request_id": request_id})
-
-
-def end_request_context(token: contextvars.Token[Mapping[str, Any]]) -> None:
-    """Back to the context from before `start_request_context` (same task)."""
-    _CONTEXT.reset(token)
+    LOG_CONTEXT.set({**LOG_CONTEXT.get(), **fields})
 
 
 @contextlib.contextmanager
 def bound_contextvars(**fields: Any) -> Iterator[None]:
     """`fields` bound for the `with` block only."""
-    token = _CONTEXT.set({**_CONTEXT.get(), **fields})
+    token = LOG_CONTEXT.set({**LOG_CONTEXT.get(), **fields})
     try:
         yield
     finally:
-        _CONTEXT.reset(token)
+        LOG_CONTEXT.reset(token)
 
 
 def merge_context(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
     """Processor: the bound fields, under the line's own (a line's own value wins)."""
-    context = _CONTEXT.get()
+    context = LOG_CONTEXT.get()
     if context:
         for key, value in context.items():
             event.setdefault(key, value)
@@ -200,37 +178,52 @@ class AccessLine(msgspec.Struct, kw_only=True, omit_defaults=True):
 #: The context keys an AccessLine carries; a context with others is written through the dict path.
 _ACCESS_CONTEXT = frozenset({"request_id", "operation_id", "claim_id"})
 
-#: One request as the access log writes it: when it ended (wall clock), its log context, method,
-#: route, status, duration in ms, tenant, key id, trace id.
-AccessRow = tuple[float, Mapping[str, Any], str, str, int, float, "str | None", "str | None", "str | None"]
+#: One request as the access log writes it (the HTTP tally's entry, gateway/middleware.py):
+#: (method, route, status), seconds it took, when it ended (time.perf_counter), its log context,
+#: tenant, key id, trace id.
+AccessRow = tuple[
+    tuple[str, str, int], float, float, Mapping[str, Any], "str | None", "str | None", "str | None"
+]
 
 
-def write_access_lines(rows: list[AccessRow], logger: str = "gateway.access") -> None:
-    """The access lines of a batch of requests, written together (one write(2) per PIPE_BUF)."""
+def write_access_lines(rows: list[AccessRow], wall: float, logger: str = "gateway.access") -> None:
+    """The access lines of a batch of requests, written together (one write(2) per PIPE_BUF);
+    `wall` turns a row's perf_counter into wall-clock time."""
     sink = _json_sink
     if sink is None:  # text (make run) or not configured: one line at a time through structlog
         named = get_logger(logger)
-        for _now, context, method, route, status, ms, tenant, key_id, trace_id in rows:
-            token = _CONTEXT.set(context)
+        for (method, route, status), seconds, _ended, context, tenant, key_id, trace_id in rows:
+            token = LOG_CONTEXT.set(context)
             try:
                 named.info(
-                    "request", method=method, route=route, status=status, duration_ms=ms,
-                    tenant=tenant, key_id=key_id, trace_id=trace_id,
+                    "request", method=method, route=route, status=status,
+                    duration_ms=round(seconds * 1e6) / 1000, tenant=tenant, key_id=key_id,
+                    trace_id=trace_id,
                 )  # fmt: skip
             finally:
-                _CONTEXT.reset(token)
+                LOG_CONTEXT.reset(token)
         return
     if sink.level > logging.INFO:
         return
-    out = bytearray()
-    for now, context, method, route, status, ms, tenant, key_id, trace_id in rows:
-        line: Any
+    lines: list[Any] = []
+    second, date_and_time = -1, ""
+    for (method, route, status), seconds, ended, context, tenant, key_id, trace_id in rows:
+        # Microseconds, then ms with three decimals: exact to the µs without round(x, 3)'s text detour.
+        ms = round(seconds * 1e6) / 1000
+        # `timestamp(now)`, inline: a batch's requests mostly ended within the same second.
+        now = wall + ended
+        if int(now) != second:
+            second = int(now)
+            date_and_time = _date_and_time(second)
+        stamp = f"{date_and_time}{str(1_000_000 + int((now - second) * 1_000_000))[1:]}Z"
         if context.keys() <= _ACCESS_CONTEXT:
-            line = AccessLine(
-                method=method, route=route, status=status, duration_ms=ms, tenant=tenant,
-                key_id=key_id, trace_id=trace_id, request_id=context.get("request_id"),
-                operation_id=context.get("operation_id"), claim_id=context.get("claim_id"),
-                level="info", logger=logger, timestamp=timestamp(now), message="request",
+            lines.append(
+                AccessLine(
+                    method=method, route=route, status=status, duration_ms=ms, tenant=tenant,
+                    key_id=key_id, trace_id=trace_id, request_id=context.get("request_id"),
+                    operation_id=context.get("operation_id"), claim_id=context.get("claim_id"),
+                    level="info", logger=logger, timestamp=stamp, message="request",
+                )
             )  # fmt: skip
         else:
             line = {
@@ -239,10 +232,9 @@ def write_access_lines(rows: list[AccessRow], logger: str = "gateway.access") ->
             }  # fmt: skip
             for key, value in context.items():
                 line.setdefault(key, value)
-            line.update(level="info", logger=logger, timestamp=timestamp(now), message="request")
-        _encode.encode_into(line, out, -1)
-        out += b"\n"
-    sink.write_lines(out)
+            line.update(level="info", logger=logger, timestamp=stamp, message="request")
+            lines.append(line)
+    sink.write_lines(_encode.encode_lines(lines))
 
 
 class _JsonSink:
@@ -278,7 +270,7 @@ class _JsonSink:
         """One line, with the current log context and time."""
         if level < self.level:
             return
-        context = _CONTEXT.get()
+        context = LOG_CONTEXT.get()
         if context:
             for key, value in context.items():
                 fields.setdefault(key, value)
@@ -443,12 +435,18 @@ def _timestamp(logger: WrappedLogger, method: str, event: EventDict) -> EventDic
 def timestamp(now: float) -> str:
     """`now` as the lines' `timestamp`: ISO 8601 UTC with microseconds; the date part is formatted
     once a second (structlog's TimeStamper formats a datetime per line: ~4 µs, most of a line's cost)."""
-    global _second, _second_text
     second = int(now)
+    # Six digits without a format spec to parse: 1_000_123 -> "000123".
+    return f"{_date_and_time(second)}{str(1_000_000 + int((now - second) * 1_000_000))[1:]}Z"
+
+
+def _date_and_time(second: int) -> str:
+    """The timestamp up to the seconds' dot, formatted once per second."""
+    global _second, _second_text
     if second != _second:
-        _second_text = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second_text = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.")
         _second = second
-    return f"{_second_text}.{int((now - second) * 1_000_000):06d}Z"
+    return _second_text
 
 
 def _logger_name(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:

@@ -11,12 +11,13 @@ counted, logged and carry the request id too. Per request it:
   method, route (the template, e.g. /v1/tenants/{tenant:str}/claims — never the path with
   ids), status, duration_ms, request_id, tenant and key_id (when a key was presented and
   known), trace_id (when traces are on), and the ids the request bound (operation_id,
-  claim_id). The request only notes these (`_http.add`); they are counted and the lines written
+  claim_id). The request only notes these (`_http.note`, one tuple); they are counted and the lines written
   in batches, within a second (adapters/_upstream/tally.py), with the time the request ended.
 
 This runs on every request, so it is written for cost (bench/README.md "What logs and metrics
 cost"): a fresh id is a per-process random prefix and a counter, not a uuid4 (which reads the
-OS's random source each time), and the counting and the line are left to a batch.
+OS's random source each time), the status stays a number until its label set is first counted,
+and the counting and the line are left to a batch.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ import itertools
 import os
 import re
 import time
+from collections.abc import Awaitable, Iterator
+from operator import itemgetter
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters._upstream.tally import Entry, Tally
 from gateway import metrics
-from gateway.logs import current_context, end_request_context, start_request_context, write_access_lines
+from gateway.logs import LOG_CONTEXT, write_access_lines
 
 __all__ = ["UNMATCHED_ROUTE", "observe_requests"]
 
@@ -45,44 +48,30 @@ UNMATCHED_ROUTE = "unmatched"
 def _write_access_lines(batch: list[Entry]) -> None:
     """The access lines of a batch of requests (`_http`'s `then`), in the order they ended."""
     # A request noted when it ended on the performance clock; its line says when on the wall clock.
-    wall = time.time() - time.perf_counter()
-    write_access_lines(
-        [
-            (wall + ended, context, method, route, int(status), round((seconds or 0.0) * 1000, 3), *said)
-            for (method, route, status), seconds, (ended, context, *said) in batch
-        ]
-    )
+    write_access_lines(batch, time.time() - time.perf_counter())
 
 
-#: Per request: its counter labels and latency, and what its access line needs (when it ended,
-#: log context, tenant, key id, trace id); counted and written in batches (adapters/_upstream/tally.py).
+#: Per request, one flat tuple (an AccessRow, gateway/logs.py): its counter labels (method, route,
+#: status), its latency, and what its access line needs — when it ended, the log context, tenant,
+#: key id, trace id; counted and written in batches (adapters/_upstream/tally.py).
 _http = Tally(metrics.HTTP_REQUESTS, metrics.HTTP_LATENCY, then=_write_access_lines)
 
-#: Fresh request ids: 32 hex digits, 16 random per process (drawn again after a fork) and a
-#: 16-digit counter. Unique across processes and restarts with the odds of a 64-bit random draw,
-#: ordered within a process, and ~0.2 µs instead of uuid4's ~3.
-_id_prefix = ""
-_id_counter = itertools.count(1)
+#: Fresh request ids: 32 hex digits, 16 random per process (drawn again after a fork; the top bit
+#: set, so the number always has 32 digits) and a 16-digit counter. Unique across processes and
+#: restarts with the odds of a 63-bit random draw, ordered within a process. `next(_ids)` is one
+#: C call (count, hex, cut the "0x"): no format spec to parse, no Python frame; uuid4 would read
+#: the OS's random source each time.
+_ids: Iterator[str] = iter(())
 
 
 def _new_id_source() -> None:
-    global _id_prefix, _id_counter
-    _id_prefix = os.urandom(8).hex()
-    _id_counter = itertools.count(1)
+    global _ids
+    base = (int.from_bytes(os.urandom(8), "big") | 1 << 63) << 64
+    _ids = map(itemgetter(slice(2, None)), map(hex, itertools.count(base + 1)))
 
 
 _new_id_source()
 os.register_at_fork(after_in_child=_new_id_source)
-
-
-def _decide_id(scope: Scope) -> str:
-    """A sane client X-Request-Id, else a fresh id."""
-    sent = dict(scope.get("headers", ())).get(b"x-request-id")  # names are lower case in ASGI
-    if sent is not None:
-        text: str = sent.decode("latin-1")
-        if _VALID_ID.match(text):
-            return text
-    return f"{_id_prefix}{next(_id_counter):016x}"
 
 
 def observe_requests(app: ASGIApp) -> ASGIApp:
@@ -90,23 +79,30 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
 
     It runs on every request, where the rest of the request has pushed it out of the CPU's
     caches: each step costs several times what it costs in a loop (bench/README.md), so it does
-    the least it can and leaves the counting and the line to the batch (`_http`)."""
-    add = _http.add
+    the least it can — no function calls of its own, one tuple noted — and leaves the counting
+    and the line to the batch (`_http`)."""
+    note = _http.note
     clock = time.perf_counter
-    statuses = {code: str(code) for code in range(100, 600)}
+    context = LOG_CONTEXT
 
     async def observed(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # type: ignore[comparison-overlap]  # lifespan scopes pass here too
             await app(scope, receive, send)
             return
         started = clock()
-        state = scope.setdefault("state", {})
-        rid = state.get("request_id") or _decide_id(scope)
+        # A sane client X-Request-Id is echoed, any other replaced (names are lower case in ASGI).
+        sent = dict(scope["headers"]).get(b"x-request-id")
+        rid = text if sent is not None and _VALID_ID.match(text := sent.decode("latin-1")) else next(_ids)
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
         state["request_id"] = rid
-        context = start_request_context(rid)
+        token = context.set({"request_id": rid})
         status = 500
 
-        async def send_observed(message: Message) -> None:
+        # Not a coroutine of its own: it hands back `send`'s, which the app awaits (one frame and
+        # one coroutine object less per message).
+        def send_observed(message: Message) -> Awaitable[None]:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -116,21 +112,27 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
                     headers.append((b"x-request-id", rid.encode()))
                 else:
                     message["headers"] = [*(headers or ()), (b"x-request-id", rid.encode())]
-            await send(message)
+            return send(message)
 
         try:
             await app(scope, receive, send_observed)
         finally:
             ended = clock()
-            method = scope.get("method", "")
+            method = scope["method"]  # type: ignore[typeddict-item]  # an http scope (checked above)
             if method not in _METHODS:  # a label value a client could invent
                 method = "OTHER"
-            add(
-                (method, scope.get("path_template") or UNMATCHED_ROUTE, statuses.get(status) or str(status)),
-                ended - started,
-                (ended, current_context(), state.get("tenant"), state.get("key_id"), state.get("trace_id")),
+            note(
+                (
+                    (method, scope.get("path_template") or UNMATCHED_ROUTE, status),
+                    ended - started,
+                    ended,
+                    context.get(),
+                    state.get("tenant"),
+                    state.get("key_id"),
+                    state.get("trace_id"),
+                )
             )
-            end_request_context(context)
+            context.reset(token)
 
     observed.__wrapped__ = app  # type: ignore[attr-defined]  # bench/observability.py measures without
     return observed

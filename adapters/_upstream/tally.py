@@ -7,8 +7,8 @@ the running gateway, where the rest of the request has pushed this code out of t
 each such step costs several times what it costs in a loop of its own (bench/README.md): a
 ledger read paid ~15 µs for its request metrics and access line. A `Tally` only appends the
 labels and the latency to a deque (one C call); `flush` takes the batch and does the counting in
-one tight loop, and hands the batch to `then` (the access log writes its lines from it,
-gateway/middleware.py). A flush happens:
+one tight loop (one dict lookup per entry), and hands the batch to `then` (the access log writes
+its lines from it, gateway/middleware.py). A flush happens:
 
 - before every exposition of this process (gateway/metrics.exposition calls `flush`),
 - when `BATCH` entries are waiting (on the request path that adds the last one),
@@ -34,21 +34,39 @@ import asyncio
 import atexit
 import threading
 from bisect import bisect_left
+from collections import Counter as Tallied
 from collections import deque
 from collections.abc import Callable
+from functools import partial
+from itertools import repeat, starmap
+from operator import itemgetter
 from typing import Any
 
 from prometheus_client import Counter, Histogram
 
-__all__ = ["BATCH", "FLUSH_SECONDS", "Entry", "FlushTimer", "Tally", "flush"]
+__all__ = ["BATCH", "DISARMED", "FLUSH_SECONDS", "Entry", "FlushTimer", "Labels", "Tally", "flush"]
 
 #: How long an entry may wait before it is counted.
 FLUSH_SECONDS = 1.0
 #: How many entries a tally holds before the add that reaches it flushes.
 BATCH = 256
 
-#: What `add` notes: the counter's labels, the latency (or None), and whatever `then` needs.
-Entry = tuple[tuple[str, ...], float | None, Any]
+#: What a tally notes: the counter's labels, the latency (or None), then whatever `then` needs
+#: (`add` notes one more item, `note` any number: the access log's entries are one flat tuple).
+#: Label values are str, or int where the number is the label (an HTTP status): prometheus_client
+#: turns them into text once per label set.
+Entry = tuple[Any, ...]
+Labels = tuple[str | int, ...]
+
+_labels = itemgetter(0)
+_seconds = itemgetter(1)
+
+#: The event loop running now, or None (no exception where none runs): asyncio's own C lookup.
+_running_loop = asyncio._get_running_loop
+
+
+#: A FlushTimer's `loop` when no timer is set (not None: no loop running is None).
+DISARMED = object()
 
 
 class FlushTimer:
@@ -58,31 +76,34 @@ class FlushTimer:
     loop, it sets one. It answers True — flush now, yourself — where no loop runs. A timer set on
     a loop that has closed since (tests run many) is replaced on the next `arm()` from another
     loop. `flush` calls `disarm()`; a timer that fires after that flushes nothing much.
+
+    `loop` is the loop the timer is set on, or `DISARMED` — never None, so that a caller on the
+    hot path can skip `arm()` with one comparison: `timer.loop is _running_loop()` holds only
+    while a timer is set on the loop running now (Tally.note).
     """
 
-    __slots__ = ("_flush", "_loop", "_seconds")
+    __slots__ = ("_flush", "_seconds", "loop")
 
     def __init__(self, flush: Callable[[], None], seconds: float) -> None:
         self._flush = flush
         self._seconds = seconds
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self.loop: object = DISARMED
 
     @property
     def armed(self) -> bool:
-        return self._loop is not None
+        return self.loop is not DISARMED
 
     def arm(self) -> bool:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        loop = _running_loop()
+        if loop is None:
             return True
-        if loop is not self._loop:
-            self._loop = loop
+        if loop is not self.loop:
+            self.loop = loop
             loop.call_later(self._seconds, self._flush)
         return False
 
     def disarm(self) -> None:
-        self._loop = None
+        self.loop = DISARMED
 
 
 _lock = threading.Lock()
@@ -92,7 +113,7 @@ _tallies: list[Tally] = []
 class Tally:
     """A counter, and optionally a latency histogram labelled by the counter's leading labels.
 
-    `add(("GET", "/v1/...", "200"), 0.004)` counts one under those counter labels and, with a
+    `add(("GET", "/v1/...", 200), 0.004)` counts one under those counter labels and, with a
     histogram labelled (method, route), observes 0.004 s under ("GET", "/v1/..."). `then`, if
     given, receives each flushed batch of entries after they were counted.
     """
@@ -120,53 +141,71 @@ class Tally:
         self._bounds: tuple[float, ...] = tuple(histogram._upper_bounds) if histogram is not None else ()
         self._histogram_labels = len(histogram._labelnames) if histogram is not None else 0
         self._entries: deque[Entry] = deque()
-        self._counters: dict[tuple[str, ...], Any] = {}
-        self._histograms: dict[tuple[str, ...], Any] = {}
+        self._counters: dict[Labels, Any] = {}
+        self._histograms: dict[Labels, Any] = {}
         with _lock:
             _tallies.append(self)
 
-    def add(self, labels: tuple[str, ...], seconds: float | None = None, extra: Any = None) -> None:
+    def add(self, labels: Labels, seconds: float | None = None, extra: Any = None) -> None:
         """Count one under `labels`; with a histogram, observe `seconds` too (when given); `extra`
         goes with the entry to `then`."""
+        self.note((labels, seconds, extra))
+
+    def note(self, entry: Entry) -> None:
+        """`add` with the entry made by the caller: `(labels, seconds, ...)`, any number of items
+        after those two for `then` (one tuple for the request path instead of three)."""
         entries = self._entries
-        entries.append((labels, seconds, extra))
-        if len(entries) >= BATCH or _timer.arm():
+        entries.append(entry)
+        # The common case is two C calls and a comparison: a timer is set on this loop already.
+        if len(entries) >= BATCH or (_timer.loop is not _running_loop() and _timer.arm()):
             flush()
 
     def _flush(self) -> None:  # under _lock
         entries = self._entries
-        batch = [entries.popleft() for _ in range(len(entries))]
+        # Each pop is atomic (an entry added meanwhile waits for the next flush); C loops throughout:
+        # per entry, the only Python is the latency sum below.
+        batch = list(starmap(entries.popleft, repeat((), len(entries))))
         if not batch:
             return
-        counts: dict[tuple[str, ...], int] = {}
-        observed: dict[tuple[str, ...], list[Any]] = {}
-        bounds = self._bounds
-        for labels, seconds, _ in batch:
-            counts[labels] = counts.get(labels, 0) + 1
-            if seconds is not None and bounds:
-                key = labels[: self._histogram_labels]
-                sums = observed.get(key)
-                if sums is None:
-                    sums = observed[key] = [0.0, [0] * len(bounds)]
-                sums[0] += seconds
-                sums[1][bisect_left(bounds, seconds)] += 1  # the first bound >= seconds
-        for labels, count in counts.items():
+        for labels, count in Tallied(map(_labels, batch)).items():
             counter = self._counters.get(labels)
             if counter is None:
                 counter = self._counters[labels] = self._counter.labels(*labels)
             counter.inc(count)
-        for key, (total, buckets) in observed.items():
-            histogram = self._histograms.get(key)
-            if histogram is None:
-                assert self._histogram is not None
-                histogram = self._histograms[key] = self._histogram.labels(*key)
-            if total:
-                histogram._sum.inc(total)
-            for index, moved in enumerate(buckets):
-                if moved:
-                    histogram._buckets[index].inc(moved)
+        if self._histogram is not None:
+            self._observe(batch)
         if self._then is not None:
             self._then(batch)
+
+    def _observe(self, batch: list[Entry]) -> None:
+        """Add the latencies of `batch` to the histogram: per label set, the bucket counts that
+        moved and the sum of the seconds — what `Histogram.observe` would have added one by one.
+        An entry without a latency (None) is counted, not observed."""
+        keys = list(map(_labels, batch))
+        seconds = list(map(_seconds, batch))
+        if None in seconds:
+            timed = [(key, value) for key, value in zip(keys, seconds, strict=True) if value is not None]
+            keys, seconds = [key for key, _ in timed], [value for _, value in timed]
+        # The first bound >= seconds is the bucket an observation lands in (`observe` counts it in
+        # that bucket only; the exposition makes the counts cumulative).
+        moved = Tallied(zip(keys, map(partial(bisect_left, self._bounds), seconds), strict=True))
+        totals: dict[Labels, float] = {}
+        for key, value in zip(keys, seconds, strict=True):
+            totals[key] = totals.get(key, 0.0) + value
+        width = self._histogram_labels
+        for labels, total in totals.items():
+            histogram = self._histogram_child(labels[:width])
+            if total:
+                histogram._sum.inc(total)
+        for (labels, index), count in moved.items():
+            self._histogram_child(labels[:width])._buckets[index].inc(count)
+
+    def _histogram_child(self, key: Labels) -> Any:
+        histogram = self._histograms.get(key)
+        if histogram is None:
+            assert self._histogram is not None
+            histogram = self._histograms[key] = self._histogram.labels(*key)
+        return histogram
 
 
 def flush() -> None:

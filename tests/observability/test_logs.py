@@ -285,12 +285,12 @@ def test_lines_on_a_pipe_are_written_whole_and_never_more_than_pipe_buf_at_once(
 
     path = tmp_path / "stderr"
     rows: list[logs.AccessRow] = [
-        (1.7e9 + n, {"request_id": f"req-{n}"}, "GET", "/v1/agencies", 200, 1.5, "acme", "key_1", None)
+        (("GET", "/v1/agencies", 200), 0.0015, float(n), {"request_id": f"req-{n}"}, "acme", "key_1", None)
         for n in range(300)
     ]
     with path.open("w") as stream, logging_to(stream), monkeypatch.context() as patched:
         patched.setattr(logs.os, "write", recording)
-        logs.write_access_lines(rows)
+        logs.write_access_lines(rows, 1.7e9)  # the rows ended 1.7e9 s after the epoch, and on
         for n in range(40):
             get_logger("gateway.delivery").info("attempt", n=n, note="x" * 200)
         get_logger("gateway.delivery").warning("at once")  # written now, after the gathered ones
@@ -302,6 +302,7 @@ def test_lines_on_a_pipe_are_written_whole_and_never_more_than_pipe_buf_at_once(
     parsed = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["request_id"] for r in parsed[:300]] == [f"req-{n}" for n in range(300)]
     assert parsed[0]["timestamp"] == "2023-11-14T22:13:20.000000Z"  # when the request ended
+    assert parsed[0]["duration_ms"] == 1.5 and parsed[0]["status"] == 200
     assert [r.get("n") for r in parsed[300:340]] == list(range(40)) and parsed[-1]["message"] == "at once"
 
 
@@ -315,8 +316,8 @@ def test_access_lines_of_requests_before_a_switch_of_destination_stay_with_the_o
     with logging_to(before):
 
         async def answered() -> None:  # inside a loop: the line waits for its batch
-            middleware._http.add(
-                ("GET", "/v1/agencies", "200"), 0.001, (0.0, {"request_id": "old"}, None, None, None)
+            middleware._http.note(
+                (("GET", "/v1/agencies", 200), 0.001, 0.0, {"request_id": "old"}, None, None, None)
             )
 
         asyncio.run(answered())
