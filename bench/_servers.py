@@ -6,6 +6,7 @@ Rate limits are lifted on both sides: the benchmark measures proxying cost, not 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import sys
@@ -80,18 +81,54 @@ def writer_app(sandbox_url: str, redis_url: str, prefix: str) -> object:
     return create_app(settings_from_mapping(document, SPEC.sandbox.secrets(), {"intrum": SPEC}))
 
 
+def identified(app: Any) -> Any:
+    """What the REST contract asks of every request with logs and metrics off: a request id,
+    decided as the access layer decides it (gateway/middleware.py), in the scope state (a 500's
+    problem quotes it) and on the response as `X-Request-Id` (api.md). The "off" side of the
+    logs-and-metrics benchmark: the difference to the access layer is what logs and metrics cost."""
+    from gateway import middleware
+
+    async def layer(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        sent = dict(scope["headers"]).get(b"x-request-id")
+        rid = (
+            text
+            if sent is not None and middleware._VALID_ID.match(text := sent.decode("latin-1"))
+            else next(middleware._ids)
+        )
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        state["request_id"] = rid
+
+        def send_identified(message: Any) -> Any:
+            if message["type"] == "http.response.start":
+                headers = message.get("headers")
+                if type(headers) is list:
+                    headers.append((b"x-request-id", rid.encode()))
+                else:
+                    message["headers"] = [*(headers or ()), (b"x-request-id", rid.encode())]
+            return send(message)
+
+        await app(scope, receive, send_identified)
+
+    return layer
+
+
 def observable_app(
     sandbox_url: str, stream: TextIO, store_url: str = "memory://", prefix: str = "cg-bench"
 ) -> tuple[Any, Callable[[bool], None]]:
     """The gateway as `serve` runs it (JSON logs at INFO to `stream`, its metrics), and its switch:
-    off takes the access layer (access line, request id, request metrics) out and sets logging to
-    WARNING; on puts both back."""
+    off replaces the access layer by `identified` (no access line, log context or request
+    metrics; the contract's request id stays) and sets logging to WARNING; on puts both back."""
     from gateway.logs import configure_logging
 
     configure_logging("INFO", "json", stream)
     app: Any = gateway_app(sandbox_url, store_url, prefix)
     observed = app.asgi_handler
-    bare = observed.__wrapped__
+    bare = identified(observed.__wrapped__)
 
     def observe(on: bool) -> None:
         configure_logging("INFO" if on else "WARNING", "json", stream)
@@ -100,16 +137,30 @@ def observable_app(
     return app, observe
 
 
+def stop_worker() -> None:
+    """Cancel the in-process delivery worker (gateway/app.py's task): its loops poll on wall-clock
+    intervals, so under callgrind (~50x slower, its speed moving with the machine's load) their
+    share of a request's instructions would move from run to run."""
+    for task in asyncio.all_tasks():
+        if task.get_name() == "delivery-worker":
+            task.cancel()
+
+
 def observed_app(sandbox_url: str, store_url: str = "memory://", prefix: str = "cg-bench") -> object:
     """`observable_app` logging to stderr, switched over HTTP: `POST /_bench/observe/off|on`. One
     process measured both ways, interleaved, so that the difference is the access layer's, not
-    two processes' layouts."""
+    two processes' layouts. `POST /_bench/worker/stop` stops its delivery worker (`stop_worker`)."""
     app, observe = observable_app(sandbox_url, sys.stderr, store_url, prefix)
+    controls = {
+        "/_bench/observe/on": lambda: observe(True),
+        "/_bench/observe/off": lambda: observe(False),
+        "/_bench/worker/stop": stop_worker,
+    }
 
     async def switch(scope: Any, receive: Any, send: Any) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if path.startswith("/_bench/observe/"):
-            observe(path.endswith("/on"))
+        control = controls.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if control is not None:
+            control()
             await send({"type": "http.response.start", "status": 204, "headers": []})
             await send({"type": "http.response.body", "body": b""})
             return

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from functools import partial
 from itertools import repeat, starmap
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import Counter, Histogram
 
@@ -163,42 +163,50 @@ class Tally:
     def _flush(self) -> None:  # under _lock
         entries = self._entries
         # Each pop is atomic (an entry added meanwhile waits for the next flush); C loops throughout:
-        # per entry, the only Python is the latency sum below.
+        # per entry, the only Python is the latency sum in `_observe`.
         batch = list(starmap(entries.popleft, repeat((), len(entries))))
         if not batch:
             return
-        for labels, count in Tallied(map(_labels, batch)).items():
-            counter = self._counters.get(labels)
+        labels = list(map(_labels, batch))
+        counts = (
+            Tallied(labels) if self._histogram is None else self._observe(labels, list(map(_seconds, batch)))
+        )
+        for key, count in counts.items():
+            counter = self._counters.get(key)
             if counter is None:
-                counter = self._counters[labels] = self._counter.labels(*labels)
+                counter = self._counters[key] = self._counter.labels(*key)
             counter.inc(count)
-        if self._histogram is not None:
-            self._observe(batch)
         if self._then is not None:
             self._then(batch)
 
-    def _observe(self, batch: list[Entry]) -> None:
-        """Add the latencies of `batch` to the histogram: per label set, the bucket counts that
-        moved and the sum of the seconds — what `Histogram.observe` would have added one by one.
-        An entry without a latency (None) is counted, not observed."""
-        keys = list(map(_labels, batch))
-        seconds = list(map(_seconds, batch))
+    def _observe(self, keys: list[Labels], seconds: list[float | None]) -> Tallied[Labels]:
+        """Add the latencies to the histogram — per label set, the bucket counts that moved and
+        the sum of the seconds: what `Histogram.observe` would have added one by one — and answer
+        the count per label set. An entry without a latency (None) is counted, not observed."""
+        timed = cast(list[float], seconds)  # unless None is in it (below)
+        counts: Tallied[Labels] | None = None
         if None in seconds:
-            timed = [(key, value) for key, value in zip(keys, seconds, strict=True) if value is not None]
-            keys, seconds = [key for key, _ in timed], [value for _, value in timed]
+            counts = Tallied(keys)
+            pairs = [(key, value) for key, value in zip(keys, seconds, strict=True) if value is not None]
+            keys, timed = [key for key, _ in pairs], [value for _, value in pairs]
         # The first bound >= seconds is the bucket an observation lands in (`observe` counts it in
         # that bucket only; the exposition makes the counts cumulative).
-        moved = Tallied(zip(keys, map(partial(bisect_left, self._bounds), seconds), strict=True))
+        moved = Tallied(zip(keys, map(partial(bisect_left, self._bounds), timed), strict=True))
         totals: dict[Labels, float] = {}
-        for key, value in zip(keys, seconds, strict=True):
+        for key, value in zip(keys, timed, strict=True):
             totals[key] = totals.get(key, 0.0) + value
         width = self._histogram_labels
         for labels, total in totals.items():
             histogram = self._histogram_child(labels[:width])
             if total:
                 histogram._sum.inc(total)
+        if counts is None:  # every entry timed: the counts are the buckets' (one pass fewer)
+            counts = Tallied()
+            for (labels, _), count in moved.items():
+                counts[labels] += count
         for (labels, index), count in moved.items():
             self._histogram_child(labels[:width])._buckets[index].inc(count)
+        return counts
 
     def _histogram_child(self, key: Labels) -> Any:
         histogram = self._histograms.get(key)
