@@ -79,8 +79,9 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
 
     It runs on every request, where the rest of the request has pushed it out of the CPU's
     caches: each step costs several times what it costs in a loop (bench/README.md), so it does
-    the least it can — no function calls of its own, one tuple noted — and leaves the counting
-    and the line to the batch (`_http`)."""
+    the least it can — no Python function of its own but `note`, one tuple noted — and leaves
+    the counting and the line to the batch (`_http`). bench/_servers.identified repeats the
+    request id part (the contract's share, the benchmark's "off"): change both together."""
     note = _http.note
     clock = time.perf_counter
     context = LOG_CONTEXT

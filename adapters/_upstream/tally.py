@@ -6,9 +6,10 @@ observes its latency. Through prometheus_client that is a `.labels()` lookup, a 
 the running gateway, where the rest of the request has pushed this code out of the CPU's caches,
 each such step costs several times what it costs in a loop of its own (bench/README.md): a
 ledger read paid ~15 µs for its request metrics and access line. A `Tally` only appends the
-labels and the latency to a deque (one C call); `flush` takes the batch and does the counting in
-one tight loop (one dict lookup per entry), and hands the batch to `then` (the access log writes
-its lines from it, gateway/middleware.py). A flush happens:
+labels and the latency to a deque (one C call); `flush` takes the batch and counts it with C loops
+(collections.Counter over label sets and buckets; only the latency sum is Python per entry), and
+hands the batch to `then` (the access log writes its lines from it, gateway/middleware.py). A
+flush happens:
 
 - before every exposition of this process (gateway/metrics.exposition calls `flush`),
 - when `BATCH` entries are waiting (on the request path that adds the last one),
