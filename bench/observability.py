@@ -7,8 +7,9 @@ by another party, as in a container), one access line per request, the request m
 prometheus_client in multiprocess mode. "Off" replaces the access layer (access line, log context,
 request metrics) by what the REST contract asks of every request anyway — a request id, in the
 scope state and on the response as X-Request-Id (bench/_servers.identified) — and sets logging to
-WARNING. Upstream call metrics stay in both (they are part of the agency client). Each variant takes ledger reads (`GET /claims/{id}`, no agency call) and
-refreshing reads (`?refresh=true`: the Intrum sandbox is read, 1 + 1 per invoice calls).
+WARNING. Upstream call metrics stay in both (they are part of the agency client). Each variant
+takes ledger reads (`GET /claims/{id}`, no agency call) and refreshing reads (`?refresh=true`:
+the Intrum sandbox is read, 1 + 1 per invoice calls).
 
 1. **In the app** (the reported number): the real gateway app in this process, driven through
    ASGI with no network client, switched between on and off every block of requests, over many
@@ -161,6 +162,23 @@ class _Driver:
         await self.app(scope, receive, send)
         return status, b"".join(chunks)
 
+    async def submit(self, tag: str, key: str) -> str:
+        """Submit the demo claim (its references made unique by `tag`) and wait for it to be
+        delivered; answers the claim's path."""
+        status, answer = await self.call(
+            "POST",
+            "/v1/tenants/bench/claims",
+            body=json.dumps(_claim(tag)).encode(),
+            headers=(
+                (b"content-type", b"application/json"),
+                (b"idempotency-key", key.encode()),
+                (b"prefer", b"wait=20"),
+            ),
+        )
+        operation = json.loads(answer)
+        assert status in (200, 201) and operation["status"] == "succeeded", answer
+        return f"/v1/tenants/bench/claims/{operation['claim_id']}"
+
 
 async def in_app(
     sandbox_url: str, store: Store, rounds: int, requests: int
@@ -171,19 +189,7 @@ async def in_app(
 
     results: dict[str, dict[str, list[float]]] = {p: {"on": [], "off": []} for p in PATHS}
     async with driver.running():
-        status, answer = await driver.call(
-            "POST",
-            "/v1/tenants/bench/claims",
-            body=json.dumps(_claim(f"app-{store[1]}")).encode(),
-            headers=(
-                (b"content-type", b"application/json"),
-                (b"idempotency-key", f"bench-in-app-{store[1]}".encode()),
-                (b"prefer", b"wait=20"),
-            ),
-        )
-        operation = json.loads(answer)
-        assert status in (200, 201) and operation["status"] == "succeeded", answer
-        path = f"/v1/tenants/bench/claims/{operation['claim_id']}"
+        path = await driver.submit(f"app-{store[1]}", f"bench-in-app-{store[1]}")
         queries = {"ledger": b"", "refresh": b"refresh=true"}
 
         async def block(kind: str, count: int) -> float:
@@ -218,6 +224,18 @@ async def in_app(
 # -- 2. served over HTTP ----------------------------------------------------------------------
 
 
+async def _submit_served(session: aiohttp.ClientSession, url: str, tag: str, key: str, wait: int = 20) -> str:
+    """`_Driver.submit` over HTTP: the demo claim, delivered; answers the claim's URL."""
+    async with session.post(
+        f"{url}/v1/tenants/bench/claims",
+        json=_claim(tag),
+        headers={"Authorization": f"Bearer {BENCH_KEY}", "Idempotency-Key": key, "Prefer": f"wait={wait}"},
+    ) as response:
+        operation = await response.json()
+        assert operation["status"] == "succeeded", operation
+    return f"{url}/v1/tenants/bench/claims/{operation['claim_id']}"
+
+
 async def served(
     sandbox_url: str, store: Store, seconds: float, rounds: int
 ) -> dict[str, dict[str, list[float]]]:
@@ -229,14 +247,7 @@ async def served(
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
             await wait_ready(session, f"{url}/health/live")
-            async with session.post(
-                f"{url}/v1/tenants/bench/claims",
-                json=_claim(f"served-{store[1]}"),
-                headers={**auth, "Idempotency-Key": f"bench-served-{store[1]}", "Prefer": "wait=20"},
-            ) as response:
-                operation = await response.json()
-                assert operation["status"] == "succeeded", operation
-            claim = f"{url}/v1/tenants/bench/claims/{operation['claim_id']}"
+            claim = await _submit_served(session, url, f"served-{store[1]}", f"bench-served-{store[1]}")
 
             def reader(kind: str) -> Callable[[], Awaitable[None]]:
                 target = f"{claim}?refresh=true" if kind == "refresh" else claim
@@ -334,24 +345,13 @@ async def _ledger_reads(app: Any, switch: Callable[[bool], None], on: bool, read
     run under callgrind: everything it executes is counted)."""
     driver = _Driver(app)
     async with driver.running():
-        status, answer = await driver.call(
-            "POST",
-            "/v1/tenants/bench/claims",
-            body=json.dumps(_claim(tag)).encode(),
-            headers=(
-                (b"content-type", b"application/json"),
-                (b"idempotency-key", tag.encode()),
-                (b"prefer", b"wait=20"),
-            ),
-        )
-        operation = json.loads(answer)
-        assert status in (200, 201) and operation["status"] == "succeeded", answer
+        path = await driver.submit(tag, tag)
         stop_worker()
         switch(on)
 
         async def caller(share: int) -> None:
             for _ in range(share):
-                status, answer = await driver.call("GET", f"/v1/tenants/bench/claims/{operation['claim_id']}")
+                status, answer = await driver.call("GET", path)
                 assert status == 200, answer
 
         await asyncio.gather(*(caller(reads // 32) for _ in range(32)))
@@ -380,21 +380,12 @@ async def _served_counted(sandbox_url: str, out: Path, reads: int) -> None:
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
             await wait_ready(session, f"{url}/health/live", seconds=300)  # valgrind starts slowly
-            async with session.post(
-                f"{url}/v1/tenants/bench/claims",
-                json=_claim(f"s{reads}-{uuid.uuid4().hex[:6]}"),
-                headers={
-                    **auth,
-                    "Idempotency-Key": f"counted-{reads}-{uuid.uuid4().hex}",
-                    "Prefer": "wait=60",
-                },
-            ) as response:
-                operation = await response.json()
-                assert operation["status"] == "succeeded", operation
+            claim = await _submit_served(  # wait longer: valgrind runs it ~50x slower
+                session, url, f"s{reads}-{uuid.uuid4().hex[:6]}", f"counted-{reads}-{uuid.uuid4().hex}", 60
+            )
             for control in ("worker/stop", "observe/off"):
                 async with session.post(f"{url}/_bench/{control}") as response:
                     assert response.status == 204
-            claim = f"{url}/v1/tenants/bench/claims/{operation['claim_id']}"
 
             async def caller(share: int) -> None:
                 for _ in range(share):
